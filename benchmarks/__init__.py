@@ -1,0 +1,1 @@
+"""Performance comparisons for Jungle (never timed tests). Results go to BENCHMARKS.md."""
