@@ -1,1 +1,12 @@
-"""broadcast."""
+"""broadcast: Bracha reliable broadcast and the witness gather, as sans-IO protocols.
+
+- :class:`ReliableBroadcast` (THEORY.md §3): validity, agreement, integrity, totality for
+  ``n >= 3f+1``;
+- :class:`WitnessGather` (THEORY.md §4): one view per round, any two honest views sharing at
+  least ``n-f`` values.
+"""
+
+from .bracha import Delivered, ReliableBroadcast, echo_threshold
+from .witness import View, WitnessGather
+
+__all__ = ["Delivered", "ReliableBroadcast", "View", "WitnessGather", "echo_threshold"]

@@ -1,0 +1,196 @@
+"""The witness gather (Abraham, Amit, Dolev, OPODIS 2004; THEORY.md §4), sans-IO.
+
+Per round ``r`` at honest node ``i``, with ``n >= 3f+1``::
+
+    RB-broadcast (r, x_i)
+    V_i := values RB-delivered for round r (origin -> vector), growing over time
+    when |V_i| first reaches n-f:  send REPORT(r, S_i) to all, S_i = those n-f origins
+    node k is a witness for i when i got REPORT(r, S_k) from k and S_k ⊆ V_i
+    when i has n-f witnesses:      output the view V_i as it stands (n-f <= |V_i| <= n)
+
+Guarantee: any two honest views of a round share at least ``n-f`` values. Two witness sets of
+size ``n-f`` overlap in ``n-2f >= f+1`` nodes, hence in an honest node ``k``, which sent the
+same ``S_k`` to both; ``S_k`` is contained in both views, and ``|S_k| = n-f``. By the
+agreement of reliable broadcast, a given origin has the same value in every view.
+
+Reports need no reliable broadcast (an honest witness sends the same report to all). Each
+peer's first report per round is kept; a second one, or one that is not a set of ``n-f``
+origins, is a fault. Rounds beyond ``max_round`` (the current round plus ``window``) are
+refused as faults so that a flooding peer cannot grow memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from netsim.messages import Message, Report
+from netsim.protocol import ALL, EMPTY, Fault, Protocol, Step, require_resilience
+
+from .bracha import Delivered, ReliableBroadcast
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """Output of the witness gather: the view of node ``node`` for ``round``.
+
+    ``values`` maps origin to vector, in increasing origin order; ``witnesses`` are the
+    nodes whose reports made the view final.
+    """
+
+    session: int
+    round: int
+    values: dict[int, np.ndarray]
+    witnesses: tuple[int, ...] = field(default=())
+
+    @property
+    def origins(self) -> tuple[int, ...]:
+        return tuple(self.values)
+
+    def matrix(self) -> np.ndarray:
+        """The view as an ``(|V|, d)`` array, rows in increasing origin order."""
+        return np.stack(list(self.values.values()))
+
+
+class _Round:
+    __slots__ = ("done", "reported", "reports", "values", "witnesses")
+
+    def __init__(self) -> None:
+        self.values: dict[int, np.ndarray] = {}
+        self.reported = False
+        self.reports: dict[int, frozenset[int]] = {}
+        self.witnesses: set[int] = set()
+        self.done = False
+
+
+class WitnessGather(Protocol):
+    """Reliable broadcast plus witnesses: one view per round, ``n-f <= |V| <= n``.
+
+    Parameters
+    ----------
+    node_id, n, f, session, dim, unsafe:
+        As for :class:`broadcast.bracha.ReliableBroadcast` (``n >= 3f+1``).
+    window:
+        How many rounds beyond the current one peers may already send messages for.
+    value:
+        If given, :meth:`start` gathers round 0 with this node's value.
+    rounds:
+        :attr:`done` becomes true once the view of round ``rounds - 1`` is out.
+    """
+
+    def __init__(
+        self,
+        node_id: int,
+        n: int,
+        f: int,
+        *,
+        session: int = 0,
+        dim: int | None = None,
+        window: int = 2,
+        value: np.ndarray | None = None,
+        rounds: int = 1,
+        unsafe: bool = False,
+    ) -> None:
+        require_resilience(n, f, 3, "the witness gather", unsafe)
+        self.node_id, self.n, self.f = node_id, n, f
+        self.session = session
+        self.window = window
+        self.value = value
+        self.rounds = rounds
+        self.rb = ReliableBroadcast(
+            node_id, n, f, session=session, dim=dim, max_round=window, unsafe=unsafe
+        )
+        self.state: dict[int, _Round] = {}
+        self.views: dict[int, View] = {}
+        self.current = 0
+
+    @property
+    def max_round(self) -> int:
+        return self.rb.max_round
+
+    @property
+    def done(self) -> bool:
+        return (self.rounds - 1) in self.views
+
+    def gather(self, rnd: int, vector: np.ndarray) -> Step:
+        """Start round ``rnd`` with this node's vector; its view comes out later."""
+        self.current = max(self.current, rnd)
+        self.rb.set_max_round(rnd + self.window)
+        return self.rb.broadcast(rnd, vector)
+
+    # -- Protocol --------------------------------------------------------------------------
+    def start(self, now: float) -> Step:
+        if self.value is None:
+            return EMPTY
+        return self.gather(0, self.value)
+
+    def handle(self, sender: int, message: Message, now: float) -> Step:
+        if type(message) is Report:
+            return self._on_report(sender, message)
+        step = self.rb.handle(sender, message, now)
+        if not step.outputs:
+            return step
+        out = Step(list(step.messages), [], list(step.faults))
+        for d in step.outputs:
+            if isinstance(d, Delivered):
+                out.extend(self._on_delivered(d))
+        return out
+
+    # -- internals -------------------------------------------------------------------------
+    def _round(self, rnd: int) -> _Round:
+        st = self.state.get(rnd)
+        if st is None:
+            st = self.state[rnd] = _Round()
+        return st
+
+    def _on_delivered(self, d: Delivered) -> Step:
+        _, rnd, origin = d.instance
+        st = self._round(rnd)
+        st.values[origin] = d.vector
+        step = Step()
+        if not st.reported and len(st.values) >= self.n - self.f:
+            st.reported = True
+            origins = tuple(sorted(st.values))[: self.n - self.f]
+            step.messages.append((ALL, Report(self.session, rnd, origins)))  # type: ignore[attr-defined]
+        if not st.done:
+            have = st.values.keys()
+            for k, s in st.reports.items():
+                if k not in st.witnesses and s <= have:
+                    st.witnesses.add(k)
+            self._maybe_output(rnd, st, step)
+        return step
+
+    def _on_report(self, sender: int, msg: Report) -> Step:
+        if msg.session != self.session:
+            return Step(faults=[Fault(sender, "wrong-session", f"report {msg.session}")])
+        if msg.round > self.max_round:
+            return Step(faults=[Fault(sender, "future-round", f"report round {msg.round}")])
+        origins = frozenset(msg.origins)
+        if len(origins) != self.n - self.f or any(o >= self.n for o in origins):
+            return Step(faults=[Fault(sender, "bad-report", f"round {msg.round}")])
+        st = self._round(msg.round)
+        prev = st.reports.get(sender)
+        if prev is not None:
+            kind = "duplicate" if prev == origins else "conflicting-report"
+            return Step(faults=[Fault(sender, kind, f"round {msg.round}")])
+        st.reports[sender] = origins
+        if st.done or not origins <= st.values.keys():
+            return EMPTY
+        st.witnesses.add(sender)
+        step = Step()
+        self._maybe_output(msg.round, st, step)
+        return step
+
+    def _maybe_output(self, rnd: int, st: _Round, step: Step) -> None:
+        if st.done or len(st.witnesses) < self.n - self.f:
+            return
+        st.done = True
+        view = View(
+            self.session,
+            rnd,
+            {o: st.values[o] for o in sorted(st.values)},
+            tuple(sorted(st.witnesses)),
+        )
+        self.views[rnd] = view
+        step.outputs.append(view)  # type: ignore[attr-defined]

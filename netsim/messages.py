@@ -1,0 +1,232 @@
+"""The wire vocabulary of Jungle: typed, frozen message classes.
+
+Every message that any Jungle protocol sends is one of the classes below, and
+:mod:`netsim.codec` is the only way they become bytes. The broadcast and agreement layers
+give them meaning; netsim only knows their shape, which lets its adversary strategies
+(flood, forge, ...) build hostile messages without importing the layers above.
+
+Instances are identified by ``InstanceId = (session, round, origin)`` (THEORY.md §3: one
+reliable-broadcast instance per session, round and origin).
+
+Vectors are 1-D numpy arrays of dtype float32 or float64. They are made read-only views on
+construction (no copy), so a vector shared by reference in the simulator cannot be changed by
+a receiver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import struct
+from typing import ClassVar
+
+import numpy as np
+
+InstanceId = tuple[int, int, int]
+"""``(session, round, origin)``: session < 2**32, round < 2**32, origin < 2**16."""
+
+DIGEST_SIZE = 32
+"""BLAKE2b-256 digests (THEORY.md §3)."""
+
+DTYPE_CODES: dict[np.dtype, int] = {np.dtype("<f4"): 1, np.dtype("<f8"): 2}
+CODE_DTYPES: dict[int, np.dtype] = {code: dt for dt, code in DTYPE_CODES.items()}
+_VEC_HEAD = struct.Struct("<BI")  # dtype code, element count
+
+
+def as_vector(value: object) -> np.ndarray:
+    """Return ``value`` as a read-only little-endian float32/float64 1-D array (no copy if
+    it already is one). Raises ``ValueError`` for other dtypes or shapes."""
+    arr = np.asarray(value)
+    if arr.dtype not in (np.float32, np.float64):
+        raise ValueError(f"vectors must be float32 or float64, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"vectors must be 1-D, got shape {arr.shape}")
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    if arr.flags.writeable:
+        arr = arr.view()
+        arr.flags.writeable = False
+    return arr
+
+
+def vector_bytes(vector: np.ndarray) -> bytes:
+    """Canonical encoding of a vector: dtype code (u8), length (u32 LE), raw LE data."""
+    return _VEC_HEAD.pack(DTYPE_CODES[vector.dtype], vector.shape[0]) + vector.tobytes()
+
+
+def digest(vector: np.ndarray) -> bytes:
+    """``H(v)``: BLAKE2b-256 of the canonical encoding of ``v`` (THEORY.md §3)."""
+    h = hashlib.blake2b(digest_size=DIGEST_SIZE)
+    h.update(_VEC_HEAD.pack(DTYPE_CODES[vector.dtype], vector.shape[0]))
+    h.update(np.ascontiguousarray(vector).data)
+    return h.digest()
+
+
+def vectors_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bitwise equality of two vectors (dtype, length and bytes; NaNs compare by bits)."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+class Message:
+    """Base class of all wire messages. ``KIND`` is the one-byte type tag of the codec."""
+
+    __slots__ = ()
+    KIND: ClassVar[int]
+    NAME: ClassVar[str]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        for a, b in zip(self._fields(), other._fields(), strict=True):
+            if isinstance(a, np.ndarray):
+                if not vectors_equal(a, b):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    def __hash__(self) -> int:
+        return hash((self.KIND, *(
+            f.tobytes() if isinstance(f, np.ndarray) else f for f in self._fields()
+        )))
+
+    def __repr__(self) -> str:
+        parts = []
+        for s in self.__slots__:
+            v = getattr(self, s)
+            if isinstance(v, np.ndarray):
+                v = f"<{v.dtype} vector d={v.shape[0]}>"
+            elif isinstance(v, bytes):
+                v = v[:4].hex() + "…"
+            parts.append(f"{s}={v}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def _check_instance(instance: InstanceId) -> InstanceId:
+    session, rnd, origin = instance
+    if not (0 <= session < 2**32 and 0 <= rnd < 2**32 and 0 <= origin < 2**16):
+        raise ValueError(f"instance id out of range: {instance!r}")
+    return (int(session), int(rnd), int(origin))
+
+
+def _check_digest(d: bytes) -> bytes:
+    if not isinstance(d, bytes) or len(d) != DIGEST_SIZE:
+        raise ValueError(f"digests are {DIGEST_SIZE} bytes")
+    return d
+
+
+class _VectorMessage(Message):
+    __slots__ = ("instance", "vector")
+    instance: InstanceId
+    vector: np.ndarray
+
+    def __init__(self, instance: InstanceId, vector: object) -> None:
+        object.__setattr__(self, "instance", _check_instance(instance))
+        object.__setattr__(self, "vector", as_vector(vector))
+
+
+class _DigestMessage(Message):
+    __slots__ = ("digest", "instance")
+    instance: InstanceId
+    digest: bytes
+
+    def __init__(self, instance: InstanceId, digest: bytes) -> None:
+        object.__setattr__(self, "instance", _check_instance(instance))
+        object.__setattr__(self, "digest", _check_digest(digest))
+
+
+class Value(_VectorMessage):
+    """Bracha ``VALUE(v)``: the origin's value for an instance."""
+
+    __slots__ = ()
+    KIND = 1
+    NAME = "value"
+
+
+class Echo(_DigestMessage):
+    """Bracha ``ECHO(H(v))``."""
+
+    __slots__ = ()
+    KIND = 2
+    NAME = "echo"
+
+
+class Ready(_DigestMessage):
+    """Bracha ``READY(H(v))``."""
+
+    __slots__ = ()
+    KIND = 3
+    NAME = "ready"
+
+
+class Fetch(_DigestMessage):
+    """``FETCH(h)``: ask a node that echoed ``h`` for the value with that digest."""
+
+    __slots__ = ()
+    KIND = 4
+    NAME = "fetch"
+
+
+class Reply(_VectorMessage):
+    """The answer to a ``FETCH``: a value the receiver checks against the digest it asked."""
+
+    __slots__ = ()
+    KIND = 5
+    NAME = "reply"
+
+
+class Report(Message):
+    """Witness ``REPORT(r, S)``: the first n-f origins a node RB-delivered in a round (§4)."""
+
+    __slots__ = ("origins", "round", "session")
+    KIND = 6
+    NAME = "report"
+    session: int
+    round: int
+    origins: tuple[int, ...]
+
+    def __init__(self, session: int, round: int, origins: tuple[int, ...]) -> None:
+        _check_instance((session, round, 0))
+        origins = tuple(int(o) for o in origins)
+        if any(not 0 <= o < 2**16 for o in origins) or len(origins) >= 2**16:
+            raise ValueError("report origins out of range")
+        if any(a >= b for a, b in itertools.pairwise(origins)):
+            raise ValueError("report origins must be strictly increasing")
+        object.__setattr__(self, "session", int(session))
+        object.__setattr__(self, "round", int(round))
+        object.__setattr__(self, "origins", origins)
+
+    @property
+    def instance(self) -> InstanceId:
+        """Reports belong to a round, not to an origin: origin 0 by convention."""
+        return (self.session, self.round, 0)
+
+
+class Send(_VectorMessage):
+    """A plain (not reliably broadcast) vector, for the first-quorum gather."""
+
+    __slots__ = ()
+    KIND = 7
+    NAME = "send"
+
+
+MESSAGE_TYPES: tuple[type[Message], ...] = (Value, Echo, Ready, Fetch, Reply, Report, Send)
+KIND_TYPES: dict[int, type[Message]] = {t.KIND: t for t in MESSAGE_TYPES}
+KIND_NAMES: dict[int, str] = {t.KIND: t.NAME for t in MESSAGE_TYPES}
+
+
+def with_round(message: Message, rnd: int) -> Message:
+    """A copy of ``message`` moved to round ``rnd`` (used by the flood strategy)."""
+    if isinstance(message, Report):
+        return Report(message.session, rnd, message.origins)
+    session, _, origin = message.instance  # type: ignore[attr-defined]
+    if isinstance(message, _VectorMessage):
+        return type(message)((session, rnd, origin), message.vector)
+    assert isinstance(message, _DigestMessage)
+    return type(message)((session, rnd, origin), message.digest)
