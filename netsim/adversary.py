@@ -180,12 +180,15 @@ class Selective(CoreStrategy):
 
 
 class Equivocate(CoreStrategy):
-    """Two honest cores with different inputs: core 0 talks to one half of the nodes and
-    core 1 to the other (a random split). A Byzantine origin thus sends different VALUEs
+    """Two honest cores with different inputs: core 0 talks to ``split`` of the other nodes
+    and core 1 to the rest (default: a split of random size and membership). A Byzantine origin thus sends different VALUEs
     (and consistent-looking ECHOs/READYs) to different nodes."""
 
     name = "equivocate"
     cores = 2
+
+    def __init__(self, split: int | None = None) -> None:
+        self.split = split
 
     def inputs(self, byz: int) -> list[Any]:
         return [self.ctx.inputs.get(byz), self.ctx.alt_input(byz)]
@@ -196,8 +199,8 @@ class Equivocate(CoreStrategy):
         for b in ctx.byzantine:
             others = [d for d in range(ctx.n) if d != b]
             ctx.rng.shuffle(others)
-            half = len(others) // 2
-            self.side[b] = {d: (0 if i < half else 1) for i, d in enumerate(others)}
+            k = self.split if self.split is not None else ctx.rng.randrange(1, len(others))
+            self.side[b] = {d: (0 if i < k else 1) for i, d in enumerate(others)}
 
     def route(self, byz, core, target, msg):  # type: ignore[override]
         side = self.side[byz]

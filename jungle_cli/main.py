@@ -1,0 +1,44 @@
+"""``jungle <command> [options]``: dispatch to the command lines of the packages.
+
+| jungle command | runs |
+|---|---|
+| ``broadcast`` | ``python -m netsim broadcast`` |
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "broadcast": ("netsim.cli", "one reliable broadcast or witness round under attack"),
+}
+
+
+def _usage() -> str:
+    width = max(len(c) for c in COMMANDS)
+    rows = "\n".join(f"  {c:<{width}}  {h}" for c, (_, h) in sorted(COMMANDS.items()))
+    return (
+        "usage: jungle COMMAND [options]\n\n"
+        "Byzantine-resilient collaborative learning as averaging agreement.\n\n"
+        f"commands:\n{rows}\n\n"
+        "`jungle COMMAND --help` documents each command."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    cmd, rest = args[0], args[1:]
+    if cmd not in COMMANDS:
+        print(f"jungle: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = __import__(COMMANDS[cmd][0], fromlist=["main"])
+    entry: Callable[[Sequence[str]], int] = module.main
+    return entry([cmd, *rest])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
