@@ -181,8 +181,9 @@ class Selective(CoreStrategy):
 
 class Equivocate(CoreStrategy):
     """Two honest cores with different inputs: core 0 talks to ``split`` of the other nodes
-    and core 1 to the rest (default: a split of random size and membership). A Byzantine origin thus sends different VALUEs
-    (and consistent-looking ECHOs/READYs) to different nodes."""
+    and core 1 to the rest (default: a split of random size and membership). A Byzantine
+    origin thus sends different VALUEs (and consistent-looking ECHOs/READYs) to different
+    nodes."""
 
     name = "equivocate"
     cores = 2

@@ -29,7 +29,7 @@ import numpy as np
 
 from .codec import DEFAULT_MAX_FRAME, DecodeError, decode, encode, wire_size
 from .messages import KIND_NAMES, Message
-from .protocol import ALL, Fault, Protocol
+from .protocol import ALL, EMPTY, Fault, Protocol
 from .schedulers import Scheduler, UniformDelay
 
 Factory = Callable[[int, Any], Protocol]
@@ -231,16 +231,20 @@ class Simulator:
         self._started = False
 
     # -- scheduling ------------------------------------------------------------------------
+    def _count(self, src: int, kind: str, count: int, size: int) -> None:
+        """Account ``count`` wire messages of ``size`` bytes each sent by ``src``."""
+        m = self.metrics
+        total = count * size
+        m.messages += count
+        m.bytes += total
+        m.messages_by_kind[kind] = m.messages_by_kind.get(kind, 0) + count
+        m.bytes_by_kind[kind] = m.bytes_by_kind.get(kind, 0) + total
+        m.messages_by_node[src] = m.messages_by_node.get(src, 0) + count
+        m.bytes_by_node[src] = m.bytes_by_node.get(src, 0) + total
+
     def _post(self, src: int, dst: int, msg: Message | None, payload: Any, size: int,
               kind: str) -> None:
-        """Schedule one message from src to dst (dst != src)."""
-        m = self.metrics
-        m.messages += 1
-        m.bytes += size
-        m.messages_by_kind[kind] = m.messages_by_kind.get(kind, 0) + 1
-        m.bytes_by_kind[kind] = m.bytes_by_kind.get(kind, 0) + size
-        m.messages_by_node[src] = m.messages_by_node.get(src, 0) + 1
-        m.bytes_by_node[src] = m.bytes_by_node.get(src, 0) + size
+        """Schedule one wire message from src to dst (dst != src; already counted)."""
         d = self.scheduler.delay(src, dst, msg, self.now, self.rng)
         if d is None:
             self._held.append((src, dst, payload, size, kind))
@@ -271,14 +275,17 @@ class Simulator:
                 payload = msg
                 size = wire_size(msg)
         if target == ALL:
+            self._count(src, kind, self.n - 1, size)
+            post = self._post
             for dst in range(self.n):
                 if dst == src:
                     self._local(src, payload, size, kind)
                 else:
-                    self._post(src, dst, msg, payload, size, kind)
+                    post(src, dst, msg, payload, size, kind)
         elif target == src:
             self._local(src, payload, size, kind)
         elif 0 <= target < self.n:
+            self._count(src, kind, 1, size)
             self._post(src, target, msg, payload, size, kind)
         else:
             raise SimulationError(f"node {src} sent to invalid target {target}")
@@ -391,7 +398,9 @@ class Simulator:
                     self._trace_line(t, src, dst, ev[6], msg, ev[5])
                 node = nodes.get(dst)
                 if node is not None:
-                    self._apply(dst, node.handle(src, msg, t))
+                    step = node.handle(src, msg, t)
+                    if step is not EMPTY:
+                        self._apply(dst, step)
                     if until is not None and until(self):
                         break
                 else:
