@@ -4,8 +4,8 @@ Run: ``python -m benchmarks.bench_broadcast [--quick]``. For n in {4, 16, 31, 64
 honest and with f = floor((n-1)/3) Byzantine nodes (silent, and equivocating with the origin
 among them), codec round-trip on and off. The figure is wire messages (a node's messages to
 itself excluded) divided by the wall time of building and running the ``Simulator`` on one
-core, best of several repetitions. The codec-off run is the baseline of the same run: the ratio shows what the
-codec costs. Writes the table into BENCHMARKS.md (section "broadcast").
+core, best of several repetitions. The codec-off run is the baseline of the same run: the
+ratio shows what the codec costs. Writes the table into BENCHMARKS.md (section "broadcast").
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def main() -> None:
         f"Machine: {machine()}  \nCommand: `{command()}`  \n"
         f"One Bracha RB of a {args.dim}-dimensional float32 vector from node 0, run to "
         "quiescence; wire messages (self-messages excluded) per second of building and "
-        "running the `Simulator`, best of several repetitions. Target: >= 300,000 msg/s with the codec off.\n\n"
+        "running the `Simulator`, best of several repetitions. "
+        "Target: >= 300,000 msg/s with the codec off.\n\n"
         + table
     )
     if not args.no_write:

@@ -140,7 +140,9 @@ def _byzantine_ids(args: argparse.Namespace) -> list[int]:
     try:
         ids = sorted({int(x) for x in args.byzantine_ids.split(",") if x.strip()})
     except ValueError:
-        raise SystemExit(  # noqa: B904f"error: --byzantine-ids must be integers, got {args.byzantine_ids!r}")
+        raise SystemExit(
+            f"error: --byzantine-ids must be integers, got {args.byzantine_ids!r}"
+        ) from None
     if len(ids) > args.f or any(not 0 <= i < args.n for i in ids):
         raise SystemExit(f"error: --byzantine-ids needs at most f={args.f} ids in range(n)")
     return ids
