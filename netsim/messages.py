@@ -37,7 +37,7 @@ def as_vector(value: object) -> np.ndarray:
     """Return ``value`` as a read-only little-endian float32/float64 1-D array (no copy if
     it already is one). Raises ``ValueError`` for other dtypes or shapes."""
     arr = np.asarray(value)
-    if arr.dtype not in (np.float32, np.float64):
+    if arr.dtype.kind != "f" or arr.dtype.itemsize not in (4, 8):  # either byte order
         raise ValueError(f"vectors must be float32 or float64, got dtype {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"vectors must be 1-D, got shape {arr.shape}")
@@ -77,8 +77,20 @@ class Message:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    _FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # every slot along the MRO: the concrete classes declare ``__slots__ = ()``
+        cls._FIELDS = tuple(
+            s for c in reversed(cls.__mro__) for s in c.__dict__.get("__slots__", ())
+        )
+
     def _fields(self) -> tuple:
-        return tuple(getattr(self, s) for s in self.__slots__)
+        return tuple(getattr(self, s) for s in self._FIELDS)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -98,7 +110,7 @@ class Message:
 
     def __repr__(self) -> str:
         parts = []
-        for s in self.__slots__:
+        for s in self._FIELDS:
             v = getattr(self, s)
             if isinstance(v, np.ndarray):
                 v = f"<{v.dtype} vector d={v.shape[0]}>"

@@ -124,7 +124,7 @@ class AdversaryContext:
         """Every message scheduled or held: ``(delivery time or inf, src, dst, payload)``."""
         ev = sorted(self._sim._heap)
         out: list[tuple[float, int, int, Message | bytes]] = [
-            (e[0], e[2], e[3], e[4]) for e in ev
+            (e[0], e[2], e[3], e[4]) for e in ev if e[2] >= 0  # not the heal event
         ]
         out += [(float("inf"), h[0], h[1], h[2]) for h in self._sim._held]
         return out
@@ -140,7 +140,11 @@ class AdversaryContext:
             return None
         x = np.asarray(x)
         noise = self.np_rng().standard_normal(x.shape).astype(x.dtype)
-        return x + noise * (1.0 + float(np.abs(x).max(initial=0.0)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            alt = x + noise * (1.0 + float(np.abs(x).max(initial=0.0)))
+        # near the dtype's largest values the sum can overflow: mirror those coordinates
+        # instead, so the alternative stays finite (valid) and still differs from x
+        return np.where(np.isfinite(alt), alt, -x)
 
 
 class Simulator:
@@ -344,11 +348,17 @@ class Simulator:
         heal: bool = True,
         until: Callable[[Simulator], bool] | None = None,
         max_time: float | None = None,
+        tick: Callable[[Simulator], None] | None = None,
+        tick_every: int = 4096,
     ) -> SimResult:
         """Deliver messages until nothing is left (quiescence), or ``until(sim)`` is true,
         or virtual time passes ``max_time``. With ``heal=False`` held messages are never
-        released (a safety run); otherwise they are released when nothing else remains."""
+        released (a safety run); otherwise they are released when nothing else remains.
+        ``tick(sim)`` is called every ``tick_every`` deliveries (progress reporting)."""
         self.start()
+        if self._trace is None and isinstance(self._trace_path, str | Path):
+            # a resumed run (e.g. liveness after safety): append to the trace file
+            self._trace = open(self._trace_path, "a", encoding="utf-8")  # noqa: SIM115
         heap = self._heap
         pop = heapq.heappop
         nodes = self.nodes
@@ -376,6 +386,9 @@ class Simulator:
                         self._heal()
                     continue
                 events += 1
+                if tick is not None and not events % tick_every:
+                    self.events = events
+                    tick(self)
                 if events > max_events:
                     raise SimulationError(
                         f"more than {max_events} deliveries (seed={self.seed}): "
