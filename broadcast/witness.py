@@ -76,7 +76,11 @@ class WitnessGather(Protocol):
     value:
         If given, :meth:`start` gathers round 0 with this node's value.
     rounds:
-        :attr:`done` becomes true once the view of round ``rounds - 1`` is out.
+        The session's length: :attr:`done` becomes true once the view of round
+        ``rounds - 1`` is out, and messages of every round below ``rounds`` are always
+        accepted, whatever the window (an honest node may lag any number of rounds behind
+        the others: refusing their messages would cost it liveness). Memory stays bounded
+        by ``max(rounds, current + window + 1)`` rounds of at most n values each.
     """
 
     def __init__(
@@ -99,7 +103,8 @@ class WitnessGather(Protocol):
         self.value = value
         self.rounds = rounds
         self.rb = ReliableBroadcast(
-            node_id, n, f, session=session, dim=dim, max_round=window, unsafe=unsafe
+            node_id, n, f, session=session, dim=dim, max_round=max(window, rounds - 1),
+            unsafe=unsafe,
         )
         self.state: dict[int, _Round] = {}
         self.views: dict[int, View] = {}
