@@ -1,0 +1,109 @@
+"""Robust rules of averaging agreement: a view of ``m`` vectors in, one vector out.
+
+Every rule is a small frozen callable (:class:`Rule`)::
+
+    rule = get_rule("trimmed-mean", f=2)
+    y = rule(view)                 # view: (m, d) numpy/torch, or a sequence of 1-D vectors
+    Y = rule.batch(values, masks)  # row i = rule(values[masks[i]]), all views at once
+    rule.min_size()                # the least m for which it is defined (here 2f+1)
+
+Outputs have the input's type, dtype and device. Rules validate their precondition (``m``
+versus ``f``), reject non-finite and malformed input with ``ValueError``, and never import
+torch themselves (they accept tensors if the caller has imported torch).
+
+Registry names: see :func:`rule_names`. Plain functions (``trimmed_mean(view, f)``, ...) are
+exported too. See DESIGN.md ("Performance principles") and THEORY.md §5 for the maths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._backend import Rule
+from .coordinate import Mean, Median, TrimmedMean, mean, median, trimmed_mean
+from .distance import (
+    NNM,
+    Bulyan,
+    CenteredClipping,
+    GeometricMedian,
+    GramRule,
+    Krum,
+    MultiKrum,
+    bulyan,
+    centered_clipping,
+    geometric_median,
+    krum,
+    multi_krum,
+    nnm,
+)
+from .mvee import Ellipsoid, mvee
+from .subsets import MDA, MVE, mda, mda_subset, mve, mve_choice
+
+RULES: dict[str, type[Rule]] = {
+    cls.name: cls
+    for cls in (
+        Mean,
+        TrimmedMean,
+        Median,
+        Krum,
+        MultiKrum,
+        Bulyan,
+        GeometricMedian,
+        CenteredClipping,
+        NNM,
+        MDA,
+        MVE,
+    )
+}
+
+
+def rule_names() -> list[str]:
+    """The registry names, sorted."""
+    return sorted(RULES)
+
+
+def get_rule(name: str, f: int = 0, **params: Any) -> Rule:
+    """Build the rule registered as ``name`` tolerating ``f`` values, with its parameters
+    (e.g. ``get_rule("nnm", 2, inner="krum")``, ``get_rule("mve", 1, method="exact")``)."""
+    try:
+        cls = RULES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown rule {name!r}; known rules: {', '.join(rule_names())}"
+        ) from None
+    return cls(f=f, **params)
+
+
+__all__ = [
+    "MDA",
+    "MVE",
+    "NNM",
+    "RULES",
+    "Bulyan",
+    "CenteredClipping",
+    "Ellipsoid",
+    "GeometricMedian",
+    "GramRule",
+    "Krum",
+    "Mean",
+    "Median",
+    "MultiKrum",
+    "Rule",
+    "TrimmedMean",
+    "bulyan",
+    "centered_clipping",
+    "geometric_median",
+    "get_rule",
+    "krum",
+    "mda",
+    "mda_subset",
+    "mean",
+    "median",
+    "multi_krum",
+    "mve",
+    "mve_choice",
+    "mvee",
+    "nnm",
+    "rule_names",
+    "trimmed_mean",
+]

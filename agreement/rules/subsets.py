@@ -1,0 +1,319 @@
+"""Subset rules: minimum-diameter averaging (MDA) and minimum-volume-ellipsoid averaging (MVE).
+
+Both pick, among the subsets ``S`` of ``m - f`` of the ``m`` vectors, the "smallest" one, and
+depend on ``d`` only through the Gram matrix of the view (:mod:`._backend`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ._backend import Gram
+from .distance import GramRule
+from .mvee import (
+    DEFAULT_RANK_TOL,
+    DEFAULT_TOL,
+    affine_rank_eig,
+    hull_coordinates,
+    hull_to_weights,
+    khachiyan,
+    mvee_cvxpy,
+)
+
+# --------------------------------------------------------------------------------------------
+# MDA
+
+
+class _Pairs:
+    """The pairs ``i < j`` sorted by decreasing distance (stable)."""
+
+    def __init__(self, D: np.ndarray) -> None:
+        m = D.shape[0]
+        iu, ju = np.triu_indices(m, 1)
+        dist = D[iu, ju]
+        order = np.argsort(-dist, kind="stable")
+        self.i, self.j, self.dist = iu[order], ju[order], dist[order]
+
+    def first_alive(self, removed: np.ndarray, above: float | None = None) -> int:
+        """Index of the longest pair with no removed endpoint (and distance > above), or -1."""
+        alive = ~(removed[self.i] | removed[self.j])
+        if above is not None:
+            alive &= self.dist > above
+        k = int(np.argmax(alive)) if alive.size else 0
+        return k if alive.size and alive[k] else -1
+
+
+def _best_diameter(pairs: _Pairs, removed: np.ndarray, budget: int) -> float:
+    """Least diameter of ``V \\ R`` over removal sets ``R ⊇ removed`` with ``budget`` more points.
+
+    Exact: the longest surviving pair ``(u, v)`` must lose an endpoint, or the diameter is
+    ``D(u, v)`` whatever else is removed and removing ``u`` is at least as good (removing points
+    never increases a diameter); so branch on removing ``u`` or ``v`` (``2^f`` leaves).
+    """
+    k = pairs.first_alive(removed)
+    if k < 0:
+        return 0.0
+    if budget == 0:
+        return float(pairs.dist[k])
+    best = np.inf
+    for w in (pairs.i[k], pairs.j[k]):
+        removed[w] = True
+        best = min(best, _best_diameter(pairs, removed, budget - 1))
+        removed[w] = False
+    return best
+
+
+def _cover_exists(pairs: _Pairs, kept: np.ndarray, removed: np.ndarray, budget: int,
+                  bound: float) -> bool:
+    """Can ``budget`` more points, none of them in ``kept``, cover every pair longer than
+    ``bound`` (i.e. leave a set of diameter ``<= bound``)?"""
+    k = pairs.first_alive(removed, bound)
+    if k < 0:
+        return True
+    if budget == 0:
+        return False
+    for w in (pairs.i[k], pairs.j[k]):
+        if kept[w]:
+            continue
+        removed[w] = True
+        ok = _cover_exists(pairs, kept, removed, budget - 1, bound)
+        removed[w] = False
+        if ok:
+            return True
+    return False
+
+
+def mda_subset(D: np.ndarray, f: int) -> tuple[np.ndarray, float]:
+    """The MDA subset: ``(indices of S (sorted), diam(S)²)`` for squared distances ``D``.
+
+    ``S`` minimises the diameter among the subsets of size ``m - f``; among minimisers it is
+    the lexicographically first (the first one ``itertools.combinations`` would list). Exact,
+    in ``O(2^f · m³)`` at worst (branching on the longest pair, then a greedy lexicographic
+    completion with a feasibility test per point) rather than ``C(m, f)`` enumeration.
+    """
+    m = D.shape[0]
+    if f == 0:
+        return np.arange(m), float(D.max()) if m > 1 else 0.0
+    pairs = _Pairs(D)
+    removed = np.zeros(m, bool)
+    dstar = _best_diameter(pairs, removed, f)
+    kept = np.zeros(m, bool)
+    nk = 0
+    for i in range(m):
+        if nk == m - f:
+            break
+        kept[i] = True
+        if _cover_exists(pairs, kept, removed, f, dstar):
+            nk += 1
+        else:
+            kept[i] = False
+    return np.flatnonzero(kept), dstar
+
+
+@dataclass(frozen=True)
+class MDA(GramRule):
+    """Minimum-diameter averaging ``MDA_f`` (THEORY.md §5.3).
+
+    ``S* = argmin_{S ⊆ V, |S| = m-f} max_{i,j ∈ S} ||x_i - x_j||`` (ties: the lexicographically
+    first subset), output ``y = (1/(m-f)) Σ_{i ∈ S*} x_i``. Exact (branch and bound on the
+    longest pair, see :func:`mda_subset`); distances from the Gram matrix.
+
+    Precondition: ``m >= 2f+1``.
+    Guarantee: if at most ``f`` values are Byzantine, the ``m-f`` honest values are a candidate,
+    so ``diam(S*) <= Δ2(honest)``; ``S*`` has ``m-2f >= 1`` honest points, hence every point of
+    ``S*`` and the output ``y`` lie within ``diam(S*)`` of an honest value (indeed of every point of
+    ``S*``). Iterated with n >= 6f+1: ``Δ2(y) <= 4f/(n-2f) · Δ2(x)`` per round and
+    ``C_MDA <= (f/(n-2f) + 2f/(n-f))·(n-2f)/(n-6f)`` [THEORY.md §5.3, to prove].
+    """
+
+    name: ClassVar[str] = "mda"
+    label: ClassVar[str] = "mda"
+
+    def min_size(self) -> int:
+        return 2 * self.f + 1
+
+    def _size_expr(self) -> str:
+        return "2f+1"
+
+    def coefficients(self, g: Gram) -> np.ndarray:
+        m = g.G.shape[0]
+        S, _ = mda_subset(g.distances2(), self.f)
+        a = np.zeros(m)
+        a[S] = 1.0 / len(S)
+        return a
+
+
+# --------------------------------------------------------------------------------------------
+# MVE
+
+
+@dataclass
+class MVEChoice:
+    """The MVE subset and its ellipsoid: indices, affine dimension, log-volume (without the
+    unit-ball constant), and the coefficients of the centre on the subset's points."""
+
+    subset: np.ndarray
+    dim: int
+    log_volume: float
+    center_weights: np.ndarray
+
+
+def _subsets_block(it: itertools.combinations, size: int) -> np.ndarray:
+    return np.array(list(itertools.islice(it, size)), dtype=np.intp)
+
+
+def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT_TOL,
+                rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """MVEE of every subset of ``m - f`` points, in ``itertools.combinations`` order
+    (``floor``: eigenvalues of a centred sub-Gram matrix below it count as 0).
+
+    Returns ``(subsets (C, m-f), dims (C,), log_volumes (C,), centre weights)``.
+    """
+    m = G.shape[0]
+    q = m - f
+    subs, dims, lvs, wts = [], [], [], []
+    it = itertools.combinations(range(m), q)
+    while True:
+        S = _subsets_block(it, block)
+        if S.size == 0:
+            break
+        Gs = G[S[:, :, None], S[:, None, :]]
+        lam, V, r = affine_rank_eig(Gs, rank_tol, floor)
+        lv = np.full(len(S), -np.inf)
+        W = np.full((len(S), q), 1.0 / q)
+        for rv in np.unique(r):
+            sel = np.flatnonzero(r == rv)
+            if rv == 0:
+                continue
+            P = hull_coordinates(lam[sel], V[sel], int(rv))
+            if method == "fast":
+                res = khachiyan(P, tol)
+                lv[sel] = res.log_volume
+                W[sel] = res.weights
+            else:
+                for b, s in enumerate(sel):
+                    y, lv[s] = mvee_cvxpy(P[b])
+                    W[s] = hull_to_weights(y, lam[s], V[s])
+        subs.append(S)
+        dims.append(r)
+        lvs.append(lv)
+        wts.append(W)
+    return np.concatenate(subs), np.concatenate(dims), np.concatenate(lvs), wts
+
+
+def mve_choice(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT_TOL,
+               rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0
+               ) -> MVEChoice:
+    """The MVE subset of a view with Gram matrix ``G``.
+
+    Order: least affine dimension first (a subset of lower dimension has volume 0 in the common
+    dimension ``m-f-1``), then least log-volume, then the first in combination order.
+    """
+    if method not in ("fast", "exact"):
+        raise ValueError(f"mve: method must be 'fast' or 'exact', got {method!r}")
+    S, r, lv, wts = mve_subsets(G, f, method, tol, rank_tol, block, floor)
+    W = np.concatenate(wts)
+    best = int(np.lexsort((np.arange(len(S)), lv, r))[0])
+    return MVEChoice(S[best], int(r[best]), float(lv[best]), W[best])
+
+
+@dataclass(frozen=True)
+class MVE(GramRule):
+    """Minimum-volume-ellipsoid averaging ``MVE_f`` (THEORY.md §5.2).
+
+    Among the subsets ``S`` of ``m - f`` of the ``m`` vectors, take the one whose
+    minimum-volume enclosing ellipsoid (MVEE) has the least volume and output the ellipsoid's
+    centre (``center="ellipsoid"``) or the mean of ``S`` (``center="mean"``).
+
+    The points of ``S`` span an affine subspace of dimension ``r <= m-f-1``; the MVEE is
+    computed inside it (coordinates from the eigen-decomposition of the centred sub-Gram
+    matrix, directions with eigenvalue ``<= rank_tol·λ_max`` or below the Gram matrix's
+    rounding noise ``4·eps·sqrt(d)·max_i G_ii`` dropped, so that duplicated points count as
+    one; :mod:`.mvee`). Volumes are compared in the common dimension ``m-f-1``: a subset of
+    lower affine dimension has volume 0 there and is preferred; among equal dimensions the
+    smaller log-volume wins; remaining ties go to the first subset in
+    ``itertools.combinations`` order. (Caveat of this rule: a set of points that is exactly
+    affinely degenerate, e.g. collinear, wins against any full-dimensional set, however long
+    it is; with ``d >= m-f-1`` and values in general position all subsets have
+    ``r = m-f-1`` and the MVEE of ``m-f`` affinely independent points is the Löwner ellipsoid
+    of their simplex, whose centre is their mean.)
+
+    ``method="fast"``: Khachiyan/Todd–Yildirim to relative tolerance ``tol``, vectorised over
+    subsets; ``method="exact"``: cvxpy (``max log det A s.t. ||A p_i + b|| <= 1``), the reference.
+    Cost: ``C(m, f)`` subsets (raises ValueError beyond ``max_subsets``) of ``O((m-f)³)`` work
+    each, plus one Gram product.
+
+    Precondition: ``m >= 2f+1``.
+    Guarantee: with at most ``f`` Byzantine values, the honest subset is a candidate and the
+    chosen ``S`` contains ``m-2f >= 1`` honest points. The paper's claim is an asymptotically
+    optimal averaging constant for n >= 6f+1; its exact constant is stated and measured in
+    ``proofs/`` [THEORY.md §5.2, to prove].
+    """
+
+    name: ClassVar[str] = "mve"
+    label: ClassVar[str] = "mve"
+
+    method: str = "fast"
+    center: str = "ellipsoid"
+    tol: float = DEFAULT_TOL
+    rank_tol: float = DEFAULT_RANK_TOL
+    max_subsets: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.method not in ("fast", "exact"):
+            raise ValueError(f"mve: method must be 'fast' or 'exact', got {self.method!r}")
+        if self.center not in ("ellipsoid", "mean"):
+            raise ValueError(f"mve: center must be 'ellipsoid' or 'mean', got {self.center!r}")
+        if not (self.tol > 0 and self.rank_tol >= 0):
+            raise ValueError(f"mve needs tol > 0 and rank_tol >= 0, got {self.tol}, "
+                             f"{self.rank_tol}")
+
+    def min_size(self) -> int:
+        return 2 * self.f + 1
+
+    def _size_expr(self) -> str:
+        return "2f+1"
+
+    def choice(self, g: Gram) -> MVEChoice:
+        m = g.G.shape[0]
+        n_sub = math.comb(m, self.f)
+        if n_sub > self.max_subsets:
+            raise ValueError(
+                f"mve enumerates C(m, f) = C({m}, {self.f}) = {n_sub} subsets, more than "
+                f"max_subsets={self.max_subsets}; raise max_subsets to run it anyway"
+            )
+        return mve_choice(g.G, self.f, self.method, self.tol, self.rank_tol, floor=g.noise())
+
+    def coefficients(self, g: Gram) -> np.ndarray:
+        c = self.choice(g)
+        a = np.zeros(g.G.shape[0])
+        if self.center == "mean":
+            a[c.subset] = 1.0 / len(c.subset)
+        else:
+            a[c.subset] = c.center_weights
+        return a
+
+
+# --------------------------------------------------------------------------------------------
+# functions
+
+
+def mda(view: Any, f: int) -> Any:
+    """Minimum-diameter averaging: the mean of the ``m-f`` values of least diameter."""
+    return MDA(f)(view)
+
+
+def mve(view: Any, f: int, method: str = "fast", center: str = "ellipsoid", *,
+        tol: float = DEFAULT_TOL, rank_tol: float = DEFAULT_RANK_TOL) -> Any:
+    """Minimum-volume-ellipsoid averaging (see :class:`MVE`)."""
+    return MVE(f, method, center, tol, rank_tol)(view)
+
+
+__all__ = ["MDA", "MVE", "MVEChoice", "mda", "mda_subset", "mve", "mve_choice", "mve_subsets"]

@@ -1,0 +1,231 @@
+"""Subset rules: MDA against enumeration, MVE (fast and exact) against cvxpy enumeration."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import agreement.rules as R
+from agreement.rules._backend import gram, prepare
+from agreement.rules.mvee import khachiyan, mvee
+from agreement.rules.subsets import mda_subset, mve_choice, mve_subsets
+
+from . import test_rules_reference as ref
+
+
+def view(seed: int, m: int, d: int, outliers: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, d))
+    if outliers:
+        X[rng.choice(m, outliers, replace=False)] += 20.0 * rng.standard_normal(d)
+    return X
+
+
+def gram_of(X: np.ndarray) -> np.ndarray:
+    return gram(prepare(X, "test"), "test").G
+
+
+# --------------------------------------------------------------------------------------------
+# MDA
+
+
+@pytest.mark.parametrize("m,f,d", [(3, 1, 2), (5, 2, 3), (7, 1, 4), (9, 3, 10), (12, 4, 1),
+                                   (19, 3, 50), (8, 0, 3)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mda_matches_enumeration(m: int, f: int, d: int, seed: int) -> None:
+    X = view(seed * 100 + m, m, d, outliers=f)
+    S, diam = ref.mda_subset(X, f)
+    got, d2 = mda_subset(ref.dist2(X), f)
+    assert tuple(got) == S
+    assert np.isclose(np.sqrt(d2), diam, rtol=1e-12)
+    np.testing.assert_allclose(R.mda(X, f), X[list(S)].mean(0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mda_ties_take_the_lexicographically_first_subset(seed: int) -> None:
+    # small integer coordinates: exact arithmetic, many exact ties (duplicates, equal diameters)
+    rng = np.random.default_rng(seed)
+    m, f = 8, 3
+    X = rng.integers(0, 3, size=(m, 2)).astype(float)
+    S, diam = ref.mda_subset(X, f)
+    got, d2 = mda_subset(ref.dist2(X), f)
+    assert tuple(got) == S and np.sqrt(d2) == diam
+    np.testing.assert_allclose(R.mda(X, f), X[list(S)].mean(0), rtol=1e-15)
+
+
+def test_mda_ignores_far_outliers_and_duplicates() -> None:
+    honest = view(3, 6, 5)
+    X = np.vstack([honest[:3], [honest[0] + 1e4], honest[3:], [honest[1] - 1e4]])
+    y = R.mda(X, 2)
+    np.testing.assert_allclose(y, honest.mean(0), rtol=1e-10)
+    X = np.vstack([honest, honest[:2]])  # Byzantine copies of honest values
+    S, _ = ref.mda_subset(X, 2)
+    np.testing.assert_allclose(R.mda(X, 2), X[list(S)].mean(0), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# MVE
+
+
+def test_mvee_helper_against_cvxpy() -> None:
+    pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(7)
+    for n, d in [(8, 2), (10, 3), (5, 4), (6, 1), (9, 2)]:
+        X = rng.standard_normal((n, d)) * rng.uniform(0.1, 10, d)
+        fast, exact = mvee(X), mvee(X, "exact")
+        c, lv, r = ref.mvee_explicit(X)  # plain cvxpy in SVD coordinates: ~1e-4 accurate
+        assert fast.dim == exact.dim == r
+        np.testing.assert_allclose(fast.center, c, atol=1e-3 * np.ptp(X))
+        np.testing.assert_allclose(exact.center, c, atol=1e-3 * np.ptp(X))
+        assert abs(fast.log_volume - lv) < 1e-4 and abs(exact.log_volume - lv) < 1e-4
+        # fast (tol 1e-7) against the whitened, tightly solved exact path
+        np.testing.assert_allclose(fast.center, exact.center, atol=1e-5 * np.ptp(X))
+        assert abs(fast.log_volume - exact.log_volume) < 1e-6
+        np.testing.assert_allclose(fast.weights.sum(), 1.0)
+        assert (fast.weights >= 0).all()
+        # every point lies in the fast ellipsoid, scaled by (1 + small)
+        Xc = X - fast.center
+        Sigma = (fast.weights[:, None] * Xc).T @ Xc
+        q = np.einsum("ij,jk,ik->i", Xc, np.linalg.inv(Sigma), Xc)
+        assert q.max() <= d * (1 + 1e-5)
+
+
+def test_mvee_of_a_simplex_is_centred_at_its_mean() -> None:
+    X = view(2, 5, 30)  # 5 affinely independent points in R^30: a 4-simplex
+    e = mvee(X)
+    assert e.dim == 4
+    np.testing.assert_allclose(e.center, X.mean(0), atol=1e-12)
+    # volume: the Löwner ellipsoid of a simplex, (x-c)ᵀ Σ⁻¹ (x-c) <= r, Σ = covariance
+    Xc = X - X.mean(0)
+    lam = np.linalg.eigvalsh(Xc @ Xc.T / 5)[1:]
+    assert np.isclose(e.log_volume, 0.5 * np.log(lam).sum() + 2 * np.log(4))
+
+
+def test_mvee_degenerate_sets() -> None:
+    p = np.arange(5.0)
+    single = mvee(p[None, :])
+    assert single.dim == 0 and single.log_volume == -np.inf
+    np.testing.assert_array_equal(single.center, p)
+    dup = mvee(np.vstack([p, p, p]))
+    assert dup.dim == 0
+    np.testing.assert_allclose(dup.center, p)
+    # collinear points in R^5: the segment between the extremes
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal(7)
+    a, b = rng.standard_normal(5), rng.standard_normal(5)
+    X = a + t[:, None] * b
+    line = mvee(X)
+    assert line.dim == 1
+    np.testing.assert_allclose(line.center, a + (t.max() + t.min()) / 2 * b, atol=1e-6)
+    assert np.isclose(line.log_volume, np.log(np.ptp(t) * np.linalg.norm(b) / 2), atol=1e-6)
+
+
+def test_khachiyan_batch_equals_single_and_converges() -> None:
+    rng = np.random.default_rng(3)
+    P = rng.standard_normal((6, 9, 3))
+    res = khachiyan(P, 1e-9)
+    assert res.converged.all()
+    for b in range(6):
+        one = khachiyan(P[b : b + 1], 1e-9)
+        np.testing.assert_allclose(one.weights[0], res.weights[b], atol=1e-12)
+        np.testing.assert_allclose(one.log_volume[0], res.log_volume[b])
+
+
+@pytest.mark.parametrize("m,f,d", [(5, 1, 2), (6, 2, 3), (5, 1, 8), (7, 1, 2), (3, 1, 4)])
+def test_mve_matches_cvxpy_enumeration(m: int, f: int, d: int) -> None:
+    pytest.importorskip("cvxpy")
+    X = view(m * 10 + d, m, d, outliers=1)
+    S, c, lv, r = ref.mve(X, f)
+    G = gram_of(X)
+    fast = mve_choice(G, f)
+    assert tuple(fast.subset) == S and fast.dim == r
+    assert abs(fast.log_volume - lv) < 1e-4
+    scale = np.ptp(X[list(S)])
+    y_fast, y_exact = R.mve(X, f), R.mve(X, f, method="exact")
+    np.testing.assert_allclose(y_fast, c, atol=1e-3 * scale)
+    np.testing.assert_allclose(y_exact, c, atol=1e-3 * scale)
+    np.testing.assert_allclose(y_fast, y_exact, atol=1e-5 * scale)
+    np.testing.assert_allclose(R.mve(X, f, center="mean"), X[list(S)].mean(0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("m,f,d", [(7, 2, 2), (6, 1, 3), (8, 2, 9)])
+def test_mve_fast_volumes_match_exact(m: int, f: int, d: int) -> None:
+    pytest.importorskip("cvxpy")
+    X = view(m + f + d, m, d, outliers=f)
+    G = gram_of(X)
+    S1, r1, lv1, w1 = mve_subsets(G, f, "fast")
+    S2, r2, lv2, w2 = mve_subsets(G, f, "exact")
+    np.testing.assert_array_equal(S1, S2)
+    np.testing.assert_array_equal(r1, r2)
+    # fast log-volumes are those of enclosing ellipsoids within (r/2)·log(1 + O(tol)) of the
+    # optimum
+    np.testing.assert_allclose(lv1, lv2, atol=1e-6)
+    Xs = [X[list(s)] for s in S1]
+    c1 = np.stack([w @ x for w, x in zip(np.concatenate(w1), Xs, strict=True)])
+    c2 = np.stack([w @ x for w, x in zip(np.concatenate(w2), Xs, strict=True)])
+    np.testing.assert_allclose(c1, c2, atol=1e-5 * np.ptp(X))
+
+
+def test_mve_prefers_affinely_degenerate_subsets() -> None:
+    # 6 collinear points in R^5 and one point off the line: the 6 collinear ones (dimension 1)
+    # beat every subset with the off-line point (dimension 2), even if those are smaller.
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(5), rng.standard_normal(5)
+    t = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 10.0])
+    X = np.vstack([a + t[:, None] * b, a + 0.01 * rng.standard_normal(5)])
+    c = mve_choice(gram_of(X), 1)
+    assert tuple(c.subset) == (0, 1, 2, 3, 4, 5) and c.dim == 1
+    np.testing.assert_allclose(R.mve(X, 1), a + 5.0 * b, atol=1e-6)
+    np.testing.assert_allclose(R.mve(X, 1, center="mean"), X[:6].mean(0), rtol=1e-12)
+
+
+def test_mve_duplicates_and_tiny_sets() -> None:
+    X = view(4, 5, 3)
+    Xd = np.vstack([X, X[1], X[1]])  # two Byzantine copies of an honest value
+    S, _, _, r = ref.mve(Xd, 2) if _has_cvxpy() else (None, None, None, None)
+    c = mve_choice(gram_of(Xd), 2)
+    # subsets holding the value 1 three times have 3 distinct points: a triangle (dimension 2)
+    # beats the dimension-3 subsets; its centre is the triangle's centroid
+    assert c.dim == 2 and {1, 5, 6} <= set(c.subset)
+    np.testing.assert_allclose(R.mve(Xd, 2), Xd[sorted(set(c.subset) - {5, 6})].mean(0),
+                               atol=1e-6)
+    if S is not None:
+        assert tuple(c.subset) == S and c.dim == r
+    # m = 3, f = 1: the closest pair, centre its midpoint
+    Y = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]])
+    np.testing.assert_allclose(R.mve(Y, 1), [0.5, 0.0], atol=1e-9)
+    # m = 1, f = 0
+    np.testing.assert_array_equal(R.mve(Y[:1], 0), Y[0])
+
+
+def _has_cvxpy() -> bool:
+    try:
+        import cvxpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_mve_refuses_too_many_subsets() -> None:
+    X = view(1, 9, 3)
+    with pytest.raises(ValueError, match=r"C\(9, 2\) = 36 subsets, more than max_subsets=10"):
+        R.get_rule("mve", 2, max_subsets=10)(X)
+
+
+def test_mve_large_d_depends_on_gram_only() -> None:
+    # the same geometry embedded in R^3 and (rotated) in R^2000 gives the same subset and centre
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((6, 3))
+    Q, _ = np.linalg.qr(rng.standard_normal((2000, 3)))
+    Y = X @ Q.T + 7.0
+    np.testing.assert_allclose(R.mve(Y, 1), R.mve(X, 1) @ Q.T + 7.0, atol=1e-9)
+    np.testing.assert_allclose(R.mda(Y, 2), R.mda(X, 2) @ Q.T + 7.0, atol=1e-9)
+
+
+def test_mve_all_subsets_enumerated_in_order() -> None:
+    X = view(6, 6, 2)
+    S, r, lv, _ = mve_subsets(gram_of(X), 2)
+    assert [tuple(s) for s in S] == list(itertools.combinations(range(6), 4))
+    assert (r == 2).all() and np.isfinite(lv).all()
