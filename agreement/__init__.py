@@ -1,1 +1,29 @@
-"""agreement."""
+"""agreement: robust rules and the iterated averaging-agreement protocols (THEORY.md §5).
+
+- :mod:`agreement.rules`: the rules on a view of m vectors (numpy or torch, any device), by
+  name through a registry;
+- :mod:`agreement.protocol`: :class:`AveragingAgreement`, a gather plus a rule iterated for T
+  rounds, as a sans-IO protocol, and the named configurations (:data:`CONFIGS`);
+- :mod:`agreement.engine`: the round-level engine (views chosen by the adversary, rules
+  batched on one device);
+- :mod:`agreement.attacks` / :mod:`agreement.adversary`: value attacks at both levels;
+- :mod:`agreement.constants`: the bounds of THEORY.md as code;
+- :func:`run`: one experiment at either level, with diameters and averaging error.
+
+Nothing here imports torch at import time.
+"""
+
+from . import constants
+from .protocol import CONFIGS, AveragingAgreement, Decision, get_config
+from .run import AgreementResult, diameter, run
+
+__all__ = [
+    "CONFIGS",
+    "AgreementResult",
+    "AveragingAgreement",
+    "Decision",
+    "constants",
+    "diameter",
+    "get_config",
+    "run",
+]

@@ -3,6 +3,7 @@
 | jungle command | runs |
 |---|---|
 | ``broadcast`` | ``python -m netsim broadcast`` |
+| ``simulate`` | ``python -m netsim simulate`` |
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "broadcast": ("netsim.cli", "one reliable broadcast or witness round under attack"),
+    "simulate": ("netsim.cli", "one averaging-agreement run under attack"),
 }
 
 

@@ -2,7 +2,9 @@
 
 Commands:
   broadcast   one Bracha reliable broadcast (or, with --witness, one witness round of all
-              nodes) in the adversarial simulator.
+              nodes) in the adversarial simulator;
+  simulate    one iterated averaging agreement (trimmed-mean, mda, mve, baselines) under
+              attack, at the message or the round level (see :mod:`agreement.cli`).
 
 This module is a front end: like every ``cli``/``__main__`` module it may import the layers
 above netsim (broadcast, agreement); the libraries never do.
@@ -129,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--witness", action="store_true", help="run one witness round of all nodes instead"
     )
+    from agreement.cli import add_simulate_parser  # a front end may import upward
+
+    add_simulate_parser(sub)
     return parser
 
 
@@ -283,6 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             _print_human(rep)
         return 0
+    if args.command == "simulate":
+        from agreement.cli import run_simulate
+
+        return run_simulate(args)
     raise AssertionError(args.command)  # pragma: no cover
 
 

@@ -231,6 +231,8 @@ class Simulator:
         self.strategy = strategy
         self.scheduler.setup(n, self.honest, self.byzantine)
         self.context = AdversaryContext(self)
+        if hasattr(self.scheduler, "bind"):  # a scheduler is part of the adversary: it may
+            self.scheduler.bind(self.context)  # read the omniscient context too
         self.strategy.setup(self.context)
         self._started = False
 

@@ -1,0 +1,127 @@
+"""Value attacks: what Byzantine nodes *put in* a round, usable at both engine levels.
+
+Each attack is a function ``attack(honest, f, rng, **params) -> (f, d) array`` of the honest
+vectors of the round (an ``(h, d)`` numpy array: the adversary is omniscient) that returns
+one vector per Byzantine node. ``split`` and ``omniscient`` also use *where* values go: they
+return per-side vectors (see :func:`split_sides`), which the message level turns into
+equivocation and the round level into a choice of views.
+
+At the message level (:class:`agreement.adversary.ValueAttack`) a Byzantine node runs an
+honest core and replaces the vector it sends each round; at the round level
+(:mod:`agreement.engine`) the values enter the views the adversary picks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+Attack = Callable[..., np.ndarray]
+
+
+def _range(honest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo, hi = honest.min(axis=0), honest.max(axis=0)
+    return lo, hi, hi - lo
+
+
+def push(honest: np.ndarray, f: int, rng: np.random.Generator, scale: float = 0.5) -> np.ndarray:
+    """All Byzantine values just above the honest maximum, per coordinate:
+    ``max + scale·range``; drags every rule that keeps them towards one side."""
+    _, hi, rg = _range(honest)
+    return np.repeat((hi + scale * rg)[None, :], f, axis=0)
+
+
+def alie_z(n: int, f: int) -> float:
+    """Baruch et al. 2019 ("a little is enough"): ``s = floor(n/2 + 1) - f``,
+    ``z = Φ^{-1}((n - s)/n)``."""
+    s = n // 2 + 1 - f
+    p = (n - s) / n
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return NormalDist().inv_cdf(p)
+
+
+def alie(
+    honest: np.ndarray, f: int, rng: np.random.Generator, z: float | None = None,
+    n: int | None = None,
+) -> np.ndarray:
+    """``mean + z·std`` of the honest vectors, per coordinate (z from n and f by default)."""
+    if z is None:
+        z = alie_z(n if n is not None else honest.shape[0] + f, f)
+    v = honest.mean(axis=0) + z * honest.std(axis=0)
+    return np.repeat(v[None, :], f, axis=0)
+
+
+def outlier(
+    honest: np.ndarray, f: int, rng: np.random.Generator, scale: float = 1e6
+) -> np.ndarray:
+    """Far outliers in random directions: ``mean + scale·(1 + ||range||)·u``."""
+    _, _, rg = _range(honest)
+    u = rng.standard_normal((f, honest.shape[1]))
+    u /= np.linalg.norm(u, axis=1, keepdims=True) + 1e-300
+    return honest.mean(axis=0) + scale * (1.0 + float(np.linalg.norm(rg))) * u
+
+
+def nan(honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
+    """Non-finite values: an honest node must treat them as invalid (a fault), never use them."""
+    v = np.full((f, honest.shape[1]), np.nan)
+    v[:, ::2] = np.inf
+    return v
+
+
+def split_sides(honest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order the honest nodes along the direction of their widest pair, and return
+    ``(side, u)``: ``side[j]`` is 0 for the lower half and 1 for the upper, ``u`` the unit
+    direction."""
+    h = honest.shape[0]
+    if h < 2:
+        return np.zeros(h, dtype=int), np.zeros(honest.shape[1])
+    g = honest @ honest.T
+    sq = np.diag(g)
+    dist = sq[:, None] + sq[None, :] - 2 * g
+    a, b = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    u = honest[b] - honest[a]
+    norm = float(np.linalg.norm(u))
+    u = u / norm if norm > 0 else u
+    proj = honest @ u
+    order = np.argsort(proj, kind="stable")
+    side = np.zeros(h, dtype=int)
+    side[order[h // 2:]] = 1
+    return side, u
+
+
+def split(
+    honest: np.ndarray, f: int, rng: np.random.Generator, scale: float = 0.5
+) -> np.ndarray:
+    """Two values per Byzantine node, shape ``(2, f, d)``: ``[low, high]``, just beyond the
+    honest extremes along the widest direction; the lower half of the honest nodes is sent
+    (or shown) ``low`` and the upper half ``high``, to push them apart ("dissensus")."""
+    _, u = split_sides(honest)
+    proj = honest @ u
+    width = float(proj.max() - proj.min()) if honest.shape[0] else 0.0
+    low = honest[int(np.argmin(proj))] - scale * width * u
+    high = honest[int(np.argmax(proj))] + scale * width * u
+    return np.stack([np.repeat(low[None], f, 0), np.repeat(high[None], f, 0)])
+
+
+ATTACKS: dict[str, Attack] = {
+    "push": push,
+    "split": split,
+    "alie": alie,
+    "outlier": outlier,
+    "nan": nan,
+}
+"""Value attacks by name. ``split`` returns per-side values ``(2, f, d)``; the others
+``(f, d)``. ``omniscient`` (round level) combines ``split`` values with adversarial views."""
+
+TWO_SIDED = frozenset({"split", "omniscient"})
+
+
+def attack_values(
+    name: str, honest: np.ndarray, f: int, rng: np.random.Generator, **params: Any
+) -> np.ndarray:
+    """Apply the attack ``name`` (``omniscient`` uses ``split``'s values)."""
+    fn = ATTACKS["split" if name == "omniscient" else name]
+    return fn(honest, f, rng, **params)

@@ -1,0 +1,231 @@
+"""``python -m netsim simulate`` (also ``python -m agreement simulate``, ``jungle simulate``):
+one averaging-agreement run under attack, with the bounds of THEORY.md beside the measures.
+
+A front end: it may import every layer; the libraries never import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from netsim.adversary import STRATEGIES
+from netsim.schedulers import SCHEDULERS
+
+from . import constants
+from .attacks import ATTACKS
+from .inputs import INPUTS, make_inputs
+from .protocol import CONFIGS
+from .run import AgreementResult, run
+
+VALUE_ATTACK_HELP = {
+    "push": "every Byzantine value just above the honest maximum (drags one way)",
+    "split": "low values to the lower half of the honest nodes, high to the upper half",
+    "alie": "mean + z·std of the honest values (z from n and f, Baruch et al. 2019)",
+    "outlier": "far outliers in random directions",
+    "nan": "non-finite values (must be faults, never used)",
+    "omniscient": "split values, and (round engine) the views that most push nodes apart",
+}
+
+
+def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
+    protos = ", ".join(f"{c.name} (n >= {c.resilience}f+1)" for c in CONFIGS.values())
+    strategies = sorted(set(STRATEGIES) - {"honest"})
+    epilog = (
+        f"protocols: {protos}\n\n"
+        "value attacks (both engines):\n"
+        + "\n".join(f"  {k:<11} {v}" for k, v in VALUE_ATTACK_HELP.items())
+        + f"\n\nprotocol-level strategies (message engine): {', '.join(strategies)}"
+        + f"\n\nschedulers (message engine): {', '.join(sorted([*SCHEDULERS, 'targeted']))}"
+        + f"\n\ninput generators: {', '.join(sorted(INPUTS))}"
+    )
+    p = sub.add_parser(
+        "simulate",
+        help="one averaging-agreement run under attack",
+        description=(
+            "Run iterated averaging agreement among n nodes (f Byzantine: ids 0..f-1) and "
+            "report the honest diameter after every round and the averaging error, beside "
+            "the protocol's bounds."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=epilog,
+    )
+    p.add_argument("--protocol", default="trimmed-mean", choices=sorted(CONFIGS),
+                   metavar="PROTOCOL", help="see the list below (default trimmed-mean)")
+    p.add_argument("--n", type=int, default=10, help="number of nodes (default 10)")
+    p.add_argument("--f", type=int, default=3, help="Byzantine bound f (default 3)")
+    p.add_argument("--dim", type=int, default=50, help="vector dimension d (default 50)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds T (default: from --delta)")
+    p.add_argument("--delta", type=float, default=None,
+                   help="target honest diameter; T from the protocol's proven contraction")
+    p.add_argument("--byzantine", default="split",
+                   choices=sorted({"none", *ATTACKS, "omniscient", *strategies}),
+                   metavar="STRATEGY", help="value attack or protocol-level strategy "
+                   "(default split); 'none' for an all-honest run")
+    p.add_argument("--scheduler", default="targeted",
+                   choices=sorted([*SCHEDULERS, "targeted"]), metavar="SCHEDULER",
+                   help="delivery schedule (default targeted: each side of the honest nodes "
+                   "gets its own Byzantine values fast and the other side's late)")
+    p.add_argument("--inputs", default="gaussian", choices=sorted(INPUTS), metavar="GEN",
+                   help="input generator (default gaussian)")
+    p.add_argument("--seed", type=int, default=0, help="the one seed of the run (default 0)")
+    p.add_argument("--engine", default="message", choices=["message", "round"],
+                   help="message level (the truth) or round level (fast)")
+    p.add_argument("--views", default=None, choices=["random", "omniscient"],
+                   help="round engine: how the adversary picks views")
+    p.add_argument("--gather", default=None, choices=["witness", "first-quorum"],
+                   help="override the protocol's gather")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="FILE.png", help="plot the diameters per round")
+    p.add_argument("--trace", metavar="FILE", help="message engine: JSON-lines trace")
+    p.add_argument("--no-codec", action="store_true", help="skip the codec round-trip")
+    p.add_argument("--unsafe", action="store_true", help="allow n below the resilience bound")
+    return p
+
+
+def _report(res: AgreementResult, args: argparse.Namespace) -> dict[str, Any]:
+    rep = res.as_dict()
+    rep["inputs"] = args.inputs
+    rep["diameters"] = [float(x) for x in res.diameters]
+    ranges = res.coordinate_ranges()
+    # per-coordinate contraction measured in every round (max over coordinates with range)
+    ratios = []
+    for r in range(res.rounds):
+        prev, nxt = ranges[r], ranges[r + 1]
+        ok = prev > 1e-12 * max(1.0, float(np.abs(res.history[0]).max()))
+        ratios.append(float((nxt[ok] / prev[ok]).max()) if ok.any() else 0.0)
+    rep["coordinate_contraction"] = ratios
+    rep["l2_contraction"] = [
+        (res.diameters[r + 1] / res.diameters[r]) if res.diameters[r] > 0 else 0.0
+        for r in range(res.rounds)
+    ]
+    b = rep["bounds"]
+    c = b["averaging_constant"]
+    rep["averaging_within_bound"] = None if c is None else res.averaging_ratio <= c + 1e-9
+    lam = b["contraction"]
+    if lam is None:
+        rep["contraction_within_bound"] = None
+    elif res.protocol == "trimmed-mean":
+        rep["contraction_within_bound"] = all(x <= lam + 1e-9 for x in ratios)
+    else:
+        rep["contraction_within_bound"] = all(x <= lam + 1e-9 for x in rep["l2_contraction"])
+    return rep
+
+
+def _plot(res: AgreementResult, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("error: --plot needs matplotlib (pip install matplotlib)") from None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    rounds = np.arange(res.rounds + 1)
+    diam = np.maximum(np.array(res.diameters), 1e-300)
+    ax.semilogy(rounds, diam, "o-", label="honest diameter Δ2 (measured)")
+    try:
+        if res.protocol == "trimmed-mean":
+            lam = constants.tm_contraction(res.n, res.f)
+            ranges = res.coordinate_ranges()
+            line = np.linalg.norm(ranges[0]) * lam ** rounds
+            ax.semilogy(rounds, line, "--", label=f"bound ||range||·λ^r, λ = {lam:.3g}")
+        elif res.protocol == "mda":
+            lam = constants.mda_contraction(res.n, res.f)
+            ax.semilogy(rounds, res.diameters[0] * lam ** rounds, "--",
+                        label=f"bound Δ2(x)·κ^r, κ = 4f/(n-2f) = {lam:.3g}")
+    except ValueError:
+        pass
+    ax.set_xlabel("round")
+    ax.set_ylabel("honest ℓ2 diameter")
+    ax.set_title(f"{res.protocol}: n={res.n}, f={res.f}, d={res.d}, "
+                 f"{res.byzantine}, {res.engine} level")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _print_human(rep: dict[str, Any]) -> None:
+    print(
+        f"{rep['protocol']}: n={rep['n']} f={rep['f']} d={rep['d']} rounds={rep['rounds']} "
+        f"byzantine={rep['byzantine']} ids={rep['byzantine_ids']} engine={rep['engine']} "
+        f"scheduler={rep['scheduler']} inputs={rep['inputs']} seed={rep['seed']}"
+    )
+    b = rep["bounds"]
+    print(f"{'round':>5}  {'diameter':>12}  {'Δ2 ratio':>9}  {'coord. ratio':>12}")
+    for r, dm in enumerate(rep["diameters"]):
+        if r == 0:
+            print(f"{r:>5}  {dm:>12.4e}")
+        else:
+            print(f"{r:>5}  {dm:>12.4e}  {rep['l2_contraction'][r - 1]:>9.4f}  "
+                  f"{rep['coordinate_contraction'][r - 1]:>12.4f}")
+    lam = b["contraction"]
+    print(f"contraction bound: {lam if lam is not None else 'none claimed'}"
+          f"   within: {rep['contraction_within_bound']}")
+    c = b["averaging_constant"]
+    print(f"averaging error: {rep['averaging_error']:.4e}   ratio to Δ2(x): "
+          f"{rep['averaging_ratio']:.4f}   bound C: {c if c is not None else 'none claimed'}"
+          f"   within: {rep['averaging_within_bound']}")
+    if rep["engine"] == "message":
+        faults = ", ".join(f"{k} {v}" for k, v in rep["faults"].items()) or "none"
+        print(f"messages: {rep['messages']}   bytes: {rep['bytes']}   "
+              f"virtual time: {rep['virtual_time']:.3f}   faults: {faults}")
+    print(f"wall time: {rep['wall_time']:.3f} s")
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    if args.rounds is None and args.delta is None:
+        args.rounds = 10
+    x = make_inputs(args.inputs, args.n, args.dim, args.seed)
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        progress = True
+    try:
+        res = run(
+            x, f=args.f, protocol=args.protocol, rounds=args.rounds, delta=args.delta,
+            byzantine=args.byzantine, scheduler=args.scheduler, seed=args.seed,
+            engine=args.engine, views=args.views, gather=args.gather,
+            codec=not args.no_codec, trace=args.trace, unsafe=args.unsafe,
+            progress=progress,
+        )
+    except (ValueError, NotImplementedError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rep = _report(res, args)
+    if args.plot:
+        _plot(res, args.plot)
+        rep["plot"] = args.plot
+    if args.json:
+        print(json.dumps(rep, sort_keys=True, default=_jsonable))
+    else:
+        _print_human(rep)
+    return 0
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agreement",
+                                     description="Averaging agreement under attack.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_simulate_parser(sub)
+    args = parser.parse_args(argv)
+    return run_simulate(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""The round-level engine (DESIGN.md, "Engines for agreement").
+
+For large simulations and for training, messages are skipped: each round the adversary
+picks every honest node's view directly among those the gather allows, and all honest
+nodes' rules run as one batched tensor operation (``rule.batch(values, masks)``) on one
+device (numpy, or torch on CPU or CUDA).
+
+Rows of the value matrix are the ``h`` honest vectors (in honest-id order) followed by the
+Byzantine versions (one row per Byzantine node, or two, low and high, for a two-sided attack
+under the first-quorum gather). ``masks[j, k]`` says whether honest node ``j`` sees row
+``k``. What the adversary may choose:
+
+- ``witness``: each view has ``n-f..n`` rows, any two views share ``>= n-f`` rows, a
+  Byzantine node has ONE value (the same in every view that holds it), invalid
+  (non-finite) values are in no view;
+- ``first-quorum``: each view has exactly ``n-f`` rows, at most one version per Byzantine
+  node, any two views share ``>= n-2f`` rows.
+
+View choosers: ``random`` (a common core of n-f rows plus random extras) and
+``omniscient`` (honest nodes split in two sides along their widest direction; each side's
+view drops the values that pull it towards the other side, within the overlap allowed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .attacks import TWO_SIDED, attack_values, split_sides
+from .rules import get_rule
+
+
+def check_views(masks: np.ndarray, n: int, f: int, gather: str, versions: np.ndarray) -> None:
+    """Raise ``AssertionError`` unless ``masks`` are views the gather allows.
+
+    ``versions[k]`` is the node id of row ``k`` (Byzantine rows with two versions repeat
+    the id).
+    """
+    sizes = masks.sum(axis=1)
+    ids = np.unique(versions)
+    by_id = np.stack([masks[:, versions == i].any(axis=1) for i in ids], axis=1)
+    inter = by_id.astype(np.int64) @ by_id.T.astype(np.int64)  # overlap counted by node id
+    h = masks.shape[0]
+    if gather == "witness":
+        assert (sizes >= n - f).all() and (sizes <= n).all(), sizes
+        assert (inter >= n - f).all(), inter.min()
+    else:
+        assert (sizes == n - f).all(), sizes
+        assert h == 0 or (inter >= n - 2 * f).all(), inter.min()
+    for node in np.unique(versions):
+        rows = versions == node
+        if rows.sum() > 1:
+            assert (masks[:, rows].sum(axis=1) <= 1).all(), f"two versions of node {node}"
+
+
+@dataclass
+class RoundPlan:
+    """One round as the adversary set it: value rows, their node ids, and the views."""
+
+    values: Any
+    node_of_row: np.ndarray
+    masks: np.ndarray
+
+
+class RoundEngine:
+    """Run averaging-agreement rounds without messages.
+
+    Parameters
+    ----------
+    n, f:
+        Nodes and Byzantine bound; the honest nodes are ``h = n - len(byzantine)``.
+    rule:
+        A rule name (with ``rule_params``) or a rule object with ``batch``.
+    gather:
+        ``witness`` or ``first-quorum``: which views the adversary may pick.
+    attack:
+        ``silent`` or a value attack of :mod:`agreement.attacks` (``omniscient`` too).
+    views:
+        ``random`` or ``omniscient``.
+    byzantine:
+        The Byzantine ids (default ``0..f-1``; ``[]`` for none).
+    seed:
+        Seeds the engine's one generator.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        f: int,
+        rule: Any,
+        *,
+        gather: str = "witness",
+        attack: str = "silent",
+        views: str | None = None,
+        byzantine: list[int] | None = None,
+        seed: int = 0,
+        attack_params: dict[str, Any] | None = None,
+        rule_params: dict[str, Any] | None = None,
+    ) -> None:
+        if gather not in ("witness", "first-quorum"):
+            raise ValueError(f"unknown gather {gather!r}; known: first-quorum, witness")
+        self.n, self.f = n, f
+        self.rule = get_rule(rule, f, **(rule_params or {})) if isinstance(rule, str) else rule
+        self.gather = gather
+        self.attack = attack
+        self.views = views or ("omniscient" if attack == "omniscient" else "random")
+        if self.views not in ("random", "omniscient"):
+            raise ValueError(f"unknown view chooser {self.views!r}; known: omniscient, random")
+        self.byzantine = list(range(f)) if byzantine is None else sorted(byzantine)
+        if len(self.byzantine) > f:
+            raise ValueError(f"at most f={f} Byzantine nodes")
+        self.honest = [i for i in range(n) if i not in set(self.byzantine)]
+        self.rng = np.random.default_rng(seed)
+        self.attack_params = dict(attack_params or {})
+        if attack == "alie":
+            self.attack_params.setdefault("n", n)
+
+    # -- the adversary's choices -------------------------------------------------------------
+    def _byzantine_rows(self, honest: np.ndarray) -> tuple[np.ndarray, list[int], np.ndarray]:
+        """Byzantine value rows, their node ids, and their side (0 low, 1 high, -1 none)."""
+        b = len(self.byzantine)
+        d = honest.shape[1]
+        if self.attack == "silent" or b == 0:
+            return np.zeros((0, d)), [], np.zeros(0, dtype=int)
+        vals = attack_values(self.attack, honest, b, self.rng, **self.attack_params)
+        if self.attack not in TWO_SIDED:
+            return vals, list(self.byzantine), np.full(b, -1)
+        if self.gather == "first-quorum":  # equivocation goes through: both versions
+            rows = np.concatenate([vals[0], vals[1]])
+            return rows, list(self.byzantine) * 2, np.repeat([0, 1], b)
+        # one value per Byzantine node under reliable broadcast: half low, half high
+        side = np.array([0 if k < (b + 1) // 2 else 1 for k in range(b)])
+        return vals[side, np.arange(b)], list(self.byzantine), side
+
+    def plan(self, honest: np.ndarray) -> RoundPlan:
+        """Choose the round's Byzantine values and every honest node's view."""
+        h = honest.shape[0]
+        byz, byz_ids, byz_side = self._byzantine_rows(honest)
+        values = np.concatenate([honest, byz.astype(honest.dtype, copy=False)])
+        node_of_row = np.array(self.honest + byz_ids, dtype=np.int64)
+        m = values.shape[0]
+        valid = np.ones(m, dtype=bool)
+        valid[h:] = np.isfinite(byz).all(axis=1) if len(byz) else valid[h:]
+        masks = np.zeros((h, m), dtype=bool)
+        if self.views == "omniscient":
+            self._omniscient_views(honest, values, valid, byz_side, masks)
+        else:
+            self._random_views(valid, node_of_row, masks)
+        return RoundPlan(values, node_of_row, masks)
+
+    def _random_views(self, valid: np.ndarray, node_of_row: np.ndarray, masks: np.ndarray):
+        n, f = self.n, self.f
+        h = masks.shape[0]
+        rng = self.rng
+        if self.gather == "witness":
+            avail = np.flatnonzero(valid)
+            core = rng.choice(avail, size=n - f, replace=False)
+            masks[:, core] = True
+            rest = np.setdiff1d(avail, core)
+            if len(rest):
+                masks[:, rest] = rng.random((h, len(rest))) < 0.5
+            return
+        for j in range(h):  # first-quorum: n-f rows, at most one version per node
+            order = rng.permutation(np.flatnonzero(valid))
+            seen: set[int] = set()
+            take = []
+            for k in order:
+                if int(node_of_row[k]) not in seen:
+                    seen.add(int(node_of_row[k]))
+                    take.append(k)
+                if len(take) == n - f:
+                    break
+            masks[j, take] = True
+
+    def _omniscient_views(self, honest, values, valid, byz_side, masks):
+        n, f = self.n, self.f
+        h = honest.shape[0]
+        side, u = split_sides(honest)
+        with np.errstate(invalid="ignore", over="ignore"):  # invalid rows are never used
+            proj = values @ u
+        avail = np.flatnonzero(valid)
+        if self.gather == "witness":
+            spare = len(avail) - (n - f)  # rows the two sides may drop in total
+            k_low_side = (spare + 1) // 2
+            k_high_side = spare - k_low_side
+            order = avail[np.argsort(proj[avail], kind="stable")]
+            low_view = np.zeros(values.shape[0], dtype=bool)
+            high_view = np.zeros(values.shape[0], dtype=bool)
+            low_view[order[: len(order) - k_low_side]] = True  # drops the highest
+            high_view[order[k_high_side:]] = True  # drops the lowest
+            masks[side == 0] = low_view
+            masks[side == 1] = high_view
+            return
+        h_rows = np.arange(h)
+        for j in range(h):
+            mine = side[j]
+            # this side's Byzantine version, then the honest values closest to this side
+            byz_rows = [k for k in avail[avail >= h] if byz_side[k - h] in (mine, -1)]
+            hon = h_rows[np.argsort(proj[:h] if mine == 0 else -proj[:h], kind="stable")]
+            take = (byz_rows + list(hon))[: n - f]
+            masks[j, take] = True
+
+    # -- running ---------------------------------------------------------------------------
+    def step(self, honest: Any) -> tuple[Any, RoundPlan]:
+        """One round: returns the honest vectors of the next round and the plan."""
+        is_torch = type(honest).__module__.startswith("torch")
+        host = honest.detach().cpu().numpy() if is_torch else np.asarray(honest)
+        plan = self.plan(host)
+        h = host.shape[0]
+        seen = plan.masks.any(axis=0)  # rows in no view (e.g. invalid values) are dropped
+        seen[:h] = True
+        masks = plan.masks[:, seen]
+        if is_torch:
+            import torch
+
+            values = torch.cat([
+                honest,
+                torch.as_tensor(plan.values[h:][seen[h:]], dtype=honest.dtype,
+                                device=honest.device),
+            ])
+            return self.rule.batch(values, torch.as_tensor(masks, device=honest.device)), plan
+        return self.rule.batch(plan.values[seen], masks), plan
+
+    def run(
+        self, inputs: Any, rounds: int, on_round: Any = None
+    ) -> tuple[list[Any], list[RoundPlan]]:
+        """``rounds`` rounds from the honest ``inputs`` (h, d); returns every round's honest
+        vectors (index 0 = inputs) and the plans. ``on_round(r)`` is called after each."""
+        history = [inputs]
+        plans = []
+        x = inputs
+        for r in range(rounds):
+            x, plan = self.step(x)
+            history.append(x)
+            plans.append(plan)
+            if on_round is not None:
+                on_round(r)
+        return history, plans

@@ -1,0 +1,195 @@
+"""Iterated averaging agreement = a gather + a rule, for T rounds (THEORY.md §5), sans-IO.
+
+At honest node ``i``, with input ``x_i^0``::
+
+    for r = 0 .. T-1:
+        V_i^r     := gather(r, x_i^r)          # a view of n-f..n vectors
+        x_i^{r+1} := rule(V_i^r)
+    output x_i^T
+
+Named configurations (:data:`CONFIGS`):
+
+=============  =========  =================  ===========  ===================================
+name           gather     rule               resilience   guarantee
+=============  =========  =================  ===========  ===================================
+trimmed-mean   witness    TM_f               n >= 3f+1    THEORY §5.1 (λ = f/(n-2f))
+mda            witness    MDA_f              n >= 6f+1    THEORY §5.3 (4f/(n-2f) per round)
+mve            witness    MVE_f              n >= 6f+1    THEORY §5.2 (constant: ``proofs``)
+median         witness    coordinate median  n >= 3f+1    none claimed (baseline)
+krum           witness    Krum_f             n >= 3f+1    none claimed (baseline)
+mean           witness    mean               n >= 3f+1    none claimed (no robustness)
+=============  =========  =================  ===========  ===================================
+
+A configuration below its resilience condition raises ``ValueError`` unless ``unsafe=True``.
+Messages of later rounds are accepted up to round T-1 and buffered by the gather (views
+that complete early wait for their round); anything beyond is a fault. Invalid vectors are
+faults and never enter a view. A node that has decided keeps handling messages, so slower
+honest nodes still get the echoes, readies and fetch replies they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from broadcast import View
+from netsim.messages import Message
+from netsim.protocol import Protocol, Step, require_resilience
+
+from .constants import rounds_for_target
+from .gathers import make_gather
+from .rules import get_rule
+
+
+@dataclass(frozen=True)
+class Config:
+    """A named protocol: gather, rule and resilience condition ``n >= k·f + 1``."""
+
+    name: str
+    gather: str
+    rule: str
+    resilience: int
+    guarantee: str
+
+
+CONFIGS: dict[str, Config] = {
+    c.name: c
+    for c in (
+        Config("trimmed-mean", "witness", "trimmed-mean", 3, "THEORY §5.1"),
+        Config("mda", "witness", "mda", 6, "THEORY §5.3"),
+        Config("mve", "witness", "mve", 6, "THEORY §5.2"),
+        Config("median", "witness", "median", 3, "none (baseline)"),
+        Config("krum", "witness", "krum", 3, "none (baseline)"),
+        Config("mean", "witness", "mean", 3, "none (no robustness)"),
+    )
+}
+
+
+def get_config(name: str) -> Config:
+    """The named configuration; ``ValueError`` listing the names for an unknown one."""
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown protocol {name!r}; known: {', '.join(sorted(CONFIGS))}"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Output of averaging agreement: this node's vector after ``rounds`` rounds."""
+
+    session: int
+    rounds: int
+    vector: np.ndarray
+
+
+class AveragingAgreement(Protocol):
+    """One honest node of iterated averaging agreement.
+
+    Parameters
+    ----------
+    node_id, n, f:
+        This node, the number of nodes, the Byzantine bound.
+    x:
+        This node's input vector (1-D float32/float64, finite).
+    protocol:
+        A name from :data:`CONFIGS`; ``gather`` and ``rule`` override its parts.
+    rounds:
+        The number of rounds T; or give ``delta`` and ``input_diameter`` to take the rounds
+        that :func:`agreement.constants.rounds_for_target` proves sufficient.
+    rule_params:
+        Extra parameters of the rule (e.g. ``method="exact"`` for MVE).
+    """
+
+    def __init__(
+        self,
+        node_id: int,
+        n: int,
+        f: int,
+        x: Any,
+        *,
+        protocol: str = "trimmed-mean",
+        rounds: int | None = None,
+        delta: float | None = None,
+        input_diameter: float | None = None,
+        gather: str | None = None,
+        rule: str | None = None,
+        rule_params: dict[str, Any] | None = None,
+        session: int = 0,
+        unsafe: bool = False,
+    ) -> None:
+        cfg = get_config(protocol)
+        require_resilience(n, f, cfg.resilience, f"the {protocol} protocol", unsafe)
+        x = np.asarray(x)
+        if x.ndim != 1 or x.dtype not in (np.float32, np.float64):
+            raise ValueError("the input must be a 1-D float32 or float64 vector")
+        if not np.isfinite(x).all():
+            raise ValueError("the input vector must be finite")
+        d = x.shape[0]
+        if rounds is None:
+            if delta is None or input_diameter is None:
+                raise ValueError("give rounds, or delta and input_diameter")
+            rounds = rounds_for_target(protocol, n, f, d, delta, input_diameter)
+        if rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {rounds}")
+        self.node_id, self.n, self.f = node_id, n, f
+        self.protocol = protocol
+        self.rounds = rounds
+        self.session = session
+        self.rule = get_rule(rule or cfg.rule, f, **(rule_params or {}))
+        if self.rule.min_size() > n - f and not unsafe:
+            raise ValueError(
+                f"rule {self.rule.name} needs views of >= {self.rule.min_size()} vectors, "
+                f"but a view may hold only n-f = {n - f}"
+            )
+        self.gatherer = make_gather(
+            gather or cfg.gather, node_id, n, f, session=session, dim=d,
+            max_round=rounds - 1, unsafe=unsafe,
+        )
+        self.history: list[np.ndarray] = [x]
+        self.views: dict[int, View] = {}
+        self.decision: np.ndarray | None = None
+
+    @property
+    def round(self) -> int:
+        """The round this node is in (``rounds`` once it has decided)."""
+        return len(self.history) - 1
+
+    @property
+    def done(self) -> bool:
+        return self.decision is not None
+
+    def start(self, now: float) -> Step:
+        return self.gatherer.gather(0, self.history[0])
+
+    def handle(self, sender: int, message: Message, now: float) -> Step:
+        step = self.gatherer.handle(sender, message, now)
+        if not step.outputs:
+            return step
+        out = Step(list(step.messages), [], list(step.faults))
+        for view in step.outputs:
+            if isinstance(view, View):
+                self.views[view.round] = view
+        self._advance(out)
+        return out
+
+    def _advance(self, step: Step) -> None:
+        """Apply the rule to every view that is ready for the current round."""
+        while self.decision is None and self.round in self.views:
+            r = self.round
+            y = np.asarray(self.rule(self.views[r].matrix()), dtype=self.history[0].dtype)
+            self.history.append(y)
+            if r + 1 == self.rounds:
+                self.decision = y
+                step.outputs.append(Decision(self.session, self.rounds, y))  # type: ignore[attr-defined]
+            else:
+                step.extend(self.gatherer.gather(r + 1, y))
+
+    def view_origins(self) -> dict[int, tuple[int, ...]]:
+        """The origins of this node's view in each round it completed."""
+        return {r: tuple(v.values) for r, v in sorted(self.views.items())}
+
+

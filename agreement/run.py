@@ -1,0 +1,280 @@
+"""``agreement.run``: one averaging-agreement experiment, at the message or the round level.
+
+    res = agreement.run(inputs, f=3, protocol="trimmed-mean", rounds=10,
+                        byzantine="split", scheduler="random", seed=5)
+    res.diameters          # honest ℓ2 diameter after every round (index 0 = inputs)
+    res.averaging_ratio    # ||ȳ - x̄|| / Δ2(x)
+
+``inputs`` is an ``(n, d)`` array: row ``i`` is node ``i``'s input. The Byzantine nodes are
+``byzantine_ids`` (default ``0..f-1``); their rows are the inputs of their honest-looking cores
+(message level) and are otherwise unused. ``byzantine`` names a netsim protocol-level
+strategy (silent, crash, equivocate, twins, replay, flood, forge, garbage, ...; message level
+only) or a value attack of :mod:`agreement.attacks` (push, split, alie, outlier, nan,
+omniscient; both levels).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from netsim.adversary import STRATEGIES, Strategy, make_strategy
+from netsim.schedulers import Scheduler, make_scheduler
+from netsim.simulator import Simulator
+
+from . import constants
+from .adversary import TargetedViews, ValueAttack
+from .attacks import ATTACKS
+from .engine import RoundEngine
+from .protocol import AveragingAgreement, get_config
+
+VALUE_ATTACKS = (*sorted(ATTACKS), "omniscient")
+
+
+def diameter(x: np.ndarray) -> float:
+    """``Δ2(x) = max_{j,k} ||x_j - x_k||_2`` over the rows of ``x`` (via the Gram matrix of the
+    centred rows, in float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[0] < 2:
+        return 0.0
+    c = x - x.mean(axis=0)
+    g = c @ c.T
+    sq = np.diag(g)
+    d2 = sq[:, None] + sq[None, :] - 2 * g
+    return float(np.sqrt(max(0.0, float(d2.max()))))
+
+
+@dataclass
+class AgreementResult:
+    """What one run produced (JSON-able through :meth:`as_dict`)."""
+
+    n: int
+    f: int
+    d: int
+    protocol: str
+    engine: str
+    rounds: int
+    seed: int
+    byzantine: str
+    byzantine_ids: list[int]
+    scheduler: str
+    honest: list[int]
+    history: np.ndarray  # (rounds + 1, h, d)
+    diameters: list[float]
+    averaging_error: float
+    averaging_ratio: float
+    messages: int = 0
+    bytes: int = 0
+    virtual_time: float = 0.0
+    wall_time: float = 0.0
+    faults: dict[str, int] = field(default_factory=dict)
+    faults_against_honest: int = 0
+    views: list[dict[int, tuple[int, ...]]] = field(default_factory=list)
+    byzantine_values: list[dict[int, np.ndarray]] = field(default_factory=list)
+    complete: bool = True
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """The honest outputs ``(h, d)``."""
+        return self.history[-1]
+
+    def coordinate_ranges(self) -> np.ndarray:
+        """``(rounds + 1, d)``: the honest range of every coordinate after every round."""
+        return self.history.max(axis=1) - self.history.min(axis=1)
+
+    def bounds(self) -> dict[str, float | None]:
+        """The protocol's claimed bounds at (n, f, d) from :mod:`agreement.constants`."""
+        try:
+            return {
+                "contraction": constants.contraction(self.protocol, self.n, self.f, self.d),
+                "averaging_constant": constants.averaging_constant(
+                    self.protocol, self.n, self.f, self.d
+                ),
+            }
+        except ValueError:  # below the resilience bound (unsafe runs)
+            return {"contraction": None, "averaging_constant": None}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "f": self.f,
+            "d": self.d,
+            "protocol": self.protocol,
+            "engine": self.engine,
+            "rounds": self.rounds,
+            "seed": self.seed,
+            "byzantine": self.byzantine,
+            "byzantine_ids": self.byzantine_ids,
+            "scheduler": self.scheduler,
+            "diameters": self.diameters,
+            "averaging_error": self.averaging_error,
+            "averaging_ratio": self.averaging_ratio,
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "virtual_time": self.virtual_time,
+            "wall_time": self.wall_time,
+            "faults": self.faults,
+            "faults_against_honest": self.faults_against_honest,
+            "complete": self.complete,
+            "bounds": self.bounds(),
+        }
+
+
+def _progress_bar(enabled: bool | None, total: int, unit: str) -> Any:
+    """A tqdm bar shown after one second (or a no-op when disabled)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, delay=1.0, disable=not enabled, leave=False)
+
+
+def _finish(
+    history: np.ndarray, common: dict[str, Any], **extra: Any
+) -> AgreementResult:
+    diam = [diameter(h) for h in history]
+    err = float(np.linalg.norm(history[-1].astype(np.float64).mean(0)
+                               - history[0].astype(np.float64).mean(0)))
+    ratio = err / diam[0] if diam[0] > 0 else (0.0 if err == 0 else float("inf"))
+    return AgreementResult(history=history, diameters=diam, averaging_error=err,
+                           averaging_ratio=ratio, **common, **extra)
+
+
+def run(
+    inputs: Any,
+    *,
+    f: int,
+    protocol: str = "trimmed-mean",
+    rounds: int | None = None,
+    delta: float | None = None,
+    byzantine: str | Strategy = "silent",
+    byzantine_ids: list[int] | None = None,
+    scheduler: str | Scheduler = "random",
+    seed: int = 0,
+    engine: str = "message",
+    views: str | None = None,
+    gather: str | None = None,
+    rule_params: dict[str, Any] | None = None,
+    attack_params: dict[str, Any] | None = None,
+    codec: bool = True,
+    trace: Any = None,
+    unsafe: bool = False,
+    n: int | None = None,
+    progress: bool | None = False,
+) -> AgreementResult:
+    """Run one averaging agreement among ``n = len(inputs)`` nodes (see the module doc).
+
+    ``rounds``, or ``delta`` (the target honest diameter; rounds from
+    :func:`agreement.constants.rounds_for_target` with the honest input diameter).
+    ``engine="round"`` skips messages: ``views`` (``random``/``omniscient``) says how the
+    adversary picks views; ``scheduler`` and ``codec`` then do not apply. ``progress``
+    shows a progress bar (on stderr) once a run has lasted a second.
+    """
+    x = np.asarray(inputs)
+    if x.ndim != 2:
+        raise ValueError(f"inputs must be an (n, d) array, got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("inputs must be finite")
+    if n is not None and n != x.shape[0]:
+        raise ValueError(f"n={n} but inputs has {x.shape[0]} rows")
+    n, d = x.shape
+    byz_ids = list(range(f)) if byzantine_ids is None else sorted(set(byzantine_ids))
+    if byzantine == "none":
+        byz_ids = []
+    if len(byz_ids) > f or any(not 0 <= b < n for b in byz_ids):
+        raise ValueError(f"byzantine_ids must be at most f={f} ids in range({n})")
+    honest = [i for i in range(n) if i not in set(byz_ids)]
+    cfg = get_config(protocol)
+    if rounds is None:
+        if delta is None:
+            raise ValueError("give rounds or delta")
+        rounds = constants.rounds_for_target(protocol, n, f, d, delta, diameter(x[honest]))
+    byz_name = byzantine if isinstance(byzantine, str) else getattr(byzantine, "name", "custom")
+    sched_name = scheduler if isinstance(scheduler, str) else getattr(scheduler, "name", "custom")
+    common = dict(n=n, f=f, d=d, protocol=protocol, engine=engine, rounds=rounds, seed=seed,
+                  byzantine=byz_name, byzantine_ids=byz_ids, scheduler=sched_name,
+                  honest=honest)
+    t0 = time.perf_counter()
+    if engine == "round":
+        if isinstance(byzantine, str) and byzantine not in (*VALUE_ATTACKS, "silent", "none"):
+            raise ValueError(
+                f"the round-level engine runs value attacks ({', '.join(VALUE_ATTACKS)}) and "
+                f"silent; {byzantine!r} is a protocol-level strategy: use engine='message'"
+            )
+        from netsim.protocol import require_resilience
+
+        require_resilience(n, f, cfg.resilience, f"the {protocol} protocol", unsafe)
+        eng = RoundEngine(
+            n, f, cfg.rule, gather=gather or cfg.gather,
+            attack="silent" if byzantine == "none" else str(byzantine), views=views,
+            byzantine=byz_ids, seed=seed, attack_params=attack_params, rule_params=rule_params,
+        )
+        with _progress_bar(progress, rounds, "rounds") as bar:
+            hist, plans = eng.run(x[honest], rounds, on_round=lambda r: bar.update(1))
+        view_log = [
+            {honest[j]: tuple(int(p.node_of_row[k]) for k in np.flatnonzero(p.masks[j]))
+             for j in range(len(honest))}
+            for p in plans
+        ]
+        return _finish(np.stack(hist), common, wall_time=time.perf_counter() - t0,
+                       views=view_log)
+    if engine != "message":
+        raise ValueError(f"unknown engine {engine!r}; known: message, round")
+
+    def factory(i: int, xi: Any) -> AveragingAgreement:
+        return AveragingAgreement(
+            i, n, f, xi, protocol=protocol, rounds=rounds, gather=gather,
+            rule_params=rule_params, unsafe=unsafe,
+        )
+
+    if isinstance(byzantine, Strategy):
+        strategy: Strategy | None = byzantine
+    elif byzantine in ("none", "silent"):
+        strategy = None
+    elif byzantine in VALUE_ATTACKS:
+        strategy = ValueAttack(byzantine, **(attack_params or {}))
+    elif byzantine in STRATEGIES:
+        strategy = make_strategy(byzantine)
+    else:
+        raise ValueError(
+            f"unknown Byzantine behaviour {byzantine!r}; known: "
+            f"{', '.join(sorted(STRATEGIES))}, {', '.join(VALUE_ATTACKS)}"
+        )
+    if scheduler == "targeted":
+        sched: Scheduler = TargetedViews()
+    elif isinstance(scheduler, str):
+        sched = make_scheduler(scheduler)
+    else:
+        sched = scheduler
+    sim = Simulator(n, f, factory, {i: x[i] for i in range(n)}, byzantine=byz_ids,
+                    strategy=strategy, scheduler=sched, seed=seed, codec=codec, trace=trace)
+    nodes = [sim.nodes[i] for i in honest]
+    with _progress_bar(progress, rounds * len(honest), "node-rounds") as bar:
+        def tick(_sim: Simulator) -> None:
+            bar.update(sum(node.round for node in nodes) - bar.n)
+
+        res = sim.run(tick=tick if progress else None)
+    complete = all(node.done for node in nodes)
+    if not complete:  # pragma: no cover - a liveness failure: report it, never hide it
+        raise RuntimeError(
+            f"liveness failure: honest nodes {[i for i in honest if not sim.nodes[i].done]} "
+            f"did not decide (seed={seed}, n={n}, f={f}, protocol={protocol}, "
+            f"byzantine={byz_name}, scheduler={sched_name})"
+        )
+    hist = np.stack([np.stack([node.history[r] for node in nodes]) for r in range(rounds + 1)])
+    view_log = [{i: sim.nodes[i].views[r].origins for i in honest} for r in range(rounds)]
+    byz_vals = [
+        {o: v for i in honest for o, v in sim.nodes[i].views[r].values.items() if o in byz_ids}
+        for r in range(rounds)
+    ]
+    against_honest = sum(1 for _, flt in res.faults if flt.sender not in set(byz_ids))
+    return _finish(
+        hist, common, messages=res.metrics.messages, bytes=res.metrics.bytes,
+        virtual_time=res.time, wall_time=time.perf_counter() - t0,
+        faults={k: res.metrics.faults_by_kind[k] for k in sorted(res.metrics.faults_by_kind)},
+        faults_against_honest=against_honest, views=view_log, byzantine_values=byz_vals,
+        complete=complete,
+    )

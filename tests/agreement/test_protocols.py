@@ -1,0 +1,197 @@
+"""Averaging agreement (THEORY.md §5) at the message and round levels: contraction, averaging
+error and validity against the bounds of agreement.constants, over schedulers, Byzantine
+strategies and seeds. A failure prints the seed and the call that replays it."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from agreement import constants
+from agreement.engine import RoundEngine, check_views
+from agreement.inputs import make_inputs
+from agreement.protocol import AveragingAgreement
+from agreement.rules import get_rule
+from agreement.run import diameter, run
+
+STRATEGIES = ["split", "push", "alie", "outlier", "nan", "omniscient", "equivocate", "crash",
+              "forge", "flood", "garbage", "silent"]
+SCHEDULERS = ["targeted", "random", "fifo", "heavy-tail", "partition", "starve"]
+TOL = 1e-9
+
+
+def replay(**kw) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+    return f"replay: agreement.run(make_inputs({kw.get('inputs')!r}, n, d, seed), {args})"
+
+
+def assert_bounds(res, ctx: str) -> None:
+    """The claims of THEORY.md for res.protocol, every round."""
+    n, f, d = res.n, res.f, res.d
+    assert res.faults_against_honest == 0, ctx
+    scale = max(1.0, float(np.abs(res.history[0]).max()))
+    if res.protocol == "trimmed-mean":
+        lam = constants.tm_contraction(n, f)
+        ranges = res.coordinate_ranges()
+        for r in range(res.rounds):
+            # per coordinate: range_c(x^{r+1}) <= λ · range_c(x^r)
+            assert (ranges[r + 1] <= lam * ranges[r] + TOL * scale).all(), (
+                f"round {r}: coordinate range ratio "
+                f"{np.max(ranges[r + 1] / np.maximum(ranges[r], 1e-300)):.4f} > λ={lam:.4f}; {ctx}"
+            )
+        c = constants.tm_averaging_constant(n, f, d)
+    elif res.protocol == "mda":
+        kappa = constants.mda_contraction(n, f)
+        for r in range(res.rounds):
+            assert res.diameters[r + 1] <= kappa * res.diameters[r] + TOL * scale, (
+                f"round {r}: Δ2 ratio {res.diameters[r + 1] / res.diameters[r]:.4f} > "
+                f"4f/(n-2f)={kappa:.4f}; {ctx}"
+            )
+        c = constants.mda_averaging_constant(n, f)
+    else:
+        c = None
+    if c is not None:
+        assert res.averaging_ratio <= c + TOL, (
+            f"averaging ratio {res.averaging_ratio:.4f} > C={c:.4f}; {ctx}"
+        )
+    # validity in the convex-hull sense per coordinate for the coordinate-wise rule, and in
+    # every case: outputs stay within the honest inputs' bounding box (all claimed rules)
+    if res.protocol in ("trimmed-mean", "mda", "mve"):
+        lo, hi = res.history[0].min(0), res.history[0].max(0)
+        out = res.history[-1]
+        if res.protocol == "trimmed-mean":
+            assert (out >= lo - TOL * scale).all() and (out <= hi + TOL * scale).all(), ctx
+
+
+GRID = [
+    ("trimmed-mean", 4, 1), ("trimmed-mean", 7, 2), ("trimmed-mean", 10, 3),
+    ("mda", 7, 1), ("mda", 13, 2),
+]
+
+
+@pytest.mark.parametrize(("protocol", "n", "f"), GRID)
+def test_message_level_bounds(protocol: str, n: int, f: int) -> None:
+    combos = list(itertools.product(STRATEGIES, SCHEDULERS))
+    for seed in range(len(combos) if n <= 7 else 24):
+        byz, sched = combos[(seed * 7) % len(combos)]
+        inputs = ["gaussian", "clusters", "line", "corners"][seed % 4]
+        d = 1 + seed % 5
+        x = make_inputs(inputs, n, d, seed)
+        kw = dict(f=f, protocol=protocol, rounds=6, byzantine=byz, scheduler=sched, seed=seed)
+        res = run(x, **kw)
+        assert_bounds(res, replay(inputs=inputs, n=n, d=d, **kw))
+        # invalid values never enter a view
+        for vals in res.byzantine_values:
+            for v in vals.values():
+                assert np.isfinite(v).all()
+        if byz == "nan":
+            assert res.faults.get("invalid-value", 0) > 0
+
+
+@pytest.mark.parametrize(("protocol", "n", "f"), [*GRID, ("trimmed-mean", 31, 10)])
+@pytest.mark.parametrize("attack", ["omniscient", "split", "push", "alie", "outlier", "nan"])
+def test_round_level_bounds(protocol: str, n: int, f: int, attack: str) -> None:
+    for seed in range(6):
+        inputs = ["gaussian", "clusters", "line"][seed % 3]
+        d = [1, 3, 20][seed % 3]
+        x = make_inputs(inputs, n, d, seed)
+        kw = dict(f=f, protocol=protocol, rounds=8, byzantine=attack, seed=seed, engine="round")
+        res = run(x, **kw)
+        assert_bounds(res, replay(inputs=inputs, n=n, d=d, **kw))
+
+
+def test_round_views_are_allowed() -> None:
+    for gather, views, attack in itertools.product(
+        ["witness", "first-quorum"], ["random", "omniscient"], ["split", "push", "nan"]
+    ):
+        n, f = 10, 3
+        eng = RoundEngine(n, f, "trimmed-mean", gather=gather, attack=attack, views=views,
+                          seed=1)
+        x = make_inputs("gaussian", n - f, 4, 1)
+        for _ in range(3):
+            plan = eng.plan(x)
+            check_views(plan.masks, n, f, gather, plan.node_of_row)
+            # invalid (non-finite) rows are in no view
+            bad = ~np.isfinite(plan.values).all(axis=1)
+            assert not plan.masks[:, bad].any()
+            x, _ = eng.step(x)
+
+
+def test_round_engine_replays_message_views() -> None:
+    """DESIGN.md: message-level views replayed into the batched rules give the same outputs."""
+    for protocol, n, f, byz, sched, seed in [
+        ("trimmed-mean", 7, 2, "split", "heavy-tail", 3),
+        ("trimmed-mean", 10, 3, "alie", "starve", 4),
+        ("mda", 7, 1, "push", "partition", 5),
+        ("median", 7, 2, "equivocate", "random", 6),
+    ]:
+        x = make_inputs("gaussian", n, 3, seed)
+        res = run(x, f=f, protocol=protocol, rounds=4, byzantine=byz, scheduler=sched,
+                  seed=seed)
+        rule = get_rule(protocol, f)
+        for r in range(res.rounds):
+            rows = {i: res.history[r][j] for j, i in enumerate(res.honest)}
+            rows.update(res.byzantine_values[r])
+            ids = sorted(rows)
+            values = np.stack([rows[i] for i in ids])
+            masks = np.array([[i in res.views[r][j] for i in ids] for j in res.honest])
+            got = rule.batch(values, masks)
+            np.testing.assert_allclose(got, res.history[r + 1], rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{protocol} seed={seed} round {r}")
+
+
+def test_first_quorum_gather() -> None:
+    n, f = 7, 2
+    x = make_inputs("gaussian", n, 3, 0)
+    res = run(x, f=f, protocol="trimmed-mean", rounds=5, byzantine="split",
+              gather="first-quorum", seed=2)
+    for r in range(res.rounds):
+        for view in res.views[r].values():
+            assert len(view) == n - f
+        views = list(res.views[r].values())
+        assert min(len(set(a) & set(b)) for a in views for b in views) >= n - 2 * f
+    assert res.faults_against_honest == 0
+
+
+def test_resilience_conditions() -> None:
+    x = np.zeros(3)
+    with pytest.raises(ValueError, match=r"n >= 6f\+1"):
+        AveragingAgreement(0, 12, 2, x, protocol="mda", rounds=3)
+    with pytest.raises(ValueError, match=r"n >= 3f\+1"):
+        AveragingAgreement(0, 9, 3, x, protocol="trimmed-mean", rounds=3)
+    with pytest.warns(RuntimeWarning):
+        AveragingAgreement(0, 12, 2, x, protocol="mda", rounds=3, unsafe=True)
+    with pytest.raises(ValueError, match="unknown protocol"):
+        AveragingAgreement(0, 7, 2, x, protocol="nope", rounds=3)
+    with pytest.raises(ValueError, match="finite"):
+        AveragingAgreement(0, 7, 2, np.array([np.nan]), rounds=3)
+    with pytest.raises(ValueError, match="rounds"):
+        AveragingAgreement(0, 7, 2, x)
+
+
+def test_rounds_for_target_reach_delta() -> None:
+    n, f, d = 10, 3, 20
+    x = make_inputs("gaussian", n, d, 9)
+    delta = 1e-3 * diameter(x[f:])
+    res = run(x, f=f, protocol="trimmed-mean", delta=delta, byzantine="omniscient",
+              engine="round", seed=9)
+    assert res.rounds == constants.rounds_for_target("trimmed-mean", n, f, d, delta,
+                                                      diameter(x[f:]))
+    assert res.diameters[-1] <= delta
+
+
+def test_future_rounds_beyond_the_session_are_faults() -> None:
+    x = make_inputs("gaussian", 7, 2, 1)
+    res = run(x, f=2, protocol="trimmed-mean", rounds=3, byzantine="flood", seed=1)
+    assert res.faults.get("future-round", 0) > 0
+    assert res.faults_against_honest == 0
+
+
+def test_same_seed_same_run() -> None:
+    x = make_inputs("gaussian", 7, 4, 3)
+    a = run(x, f=2, rounds=4, byzantine="split", seed=3)
+    b = run(x, f=2, rounds=4, byzantine="split", seed=3)
+    np.testing.assert_array_equal(a.history, b.history)
+    assert a.messages == b.messages and a.views == b.views
