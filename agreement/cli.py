@@ -101,8 +101,10 @@ def _report(res: AgreementResult, args: argparse.Namespace) -> dict[str, Any]:
         ok = prev > 1e-12 * max(1.0, float(np.abs(res.history[0]).max()))
         ratios.append(float((nxt[ok] / prev[ok]).max()) if ok.any() else 0.0)
     rep["coordinate_contraction"] = ratios
+    # ratios of diameters at rounding level (1e-12 of the start) are noise, reported as 0
+    floor = 1e-12 * max(res.diameters[0], float(np.abs(res.history[0]).max()))
     rep["l2_contraction"] = [
-        (res.diameters[r + 1] / res.diameters[r]) if res.diameters[r] > 0 else 0.0
+        (res.diameters[r + 1] / res.diameters[r]) if res.diameters[r] > floor else 0.0
         for r in range(res.rounds)
     ]
     b = rep["bounds"]
@@ -197,7 +199,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             progress=progress,
         )
     except (ValueError, NotImplementedError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {str(exc).replace('unsafe=True', '--unsafe')}", file=sys.stderr)
         return 2
     rep = _report(res, args)
     if args.plot:

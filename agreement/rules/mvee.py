@@ -39,7 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_TOL = 1e-7
-DEFAULT_RANK_TOL = 1e-10
+# Relative to a set's largest eigenvalue, eigh's own rounding (~ n·eps·λ_max): a looser tolerance
+# (1e-10 was used) let one far outlier (|b| ~ 1e6 x the honest spread) hide every honest
+# direction of the subsets containing it, which then counted as lower-dimensional and won.
+DEFAULT_RANK_TOL = 64 * float(np.finfo(np.float64).eps)
 
 
 def centred(G: np.ndarray) -> np.ndarray:
@@ -95,9 +98,22 @@ class KhachiyanResult:
 
 def khachiyan(P: np.ndarray, tol: float = DEFAULT_TOL, max_iter: int = 100_000
               ) -> KhachiyanResult:
-    """MVEE of a batch of point sets ``P`` (``(B, n, r)``, each spanning ``R^r``, ``r >= 1``)."""
+    """MVEE of a batch of point sets ``P`` (``(B, n, r)``, each spanning ``R^r``, ``r >= 1``).
+
+    The MVEE is affine-equivariant, so each set is first whitened (centred, and mapped by
+    ``T = U S^{-1/2}`` from its covariance ``U S Uᵀ`` to unit covariance): the iterations then
+    see a well-conditioned ``M(u)`` however elongated the set is (an elongated set made the
+    unwhitened ``M(u)`` numerically singular). The weights ``u`` are invariant; the log-volume
+    is mapped back by ``+ ½ Σ log S``.
+    """
     B, n, r = P.shape
     D = r + 1
+    mu = P.mean(axis=1, keepdims=True)
+    cov = np.einsum("bnr,bns->brs", P - mu, P - mu) / n
+    s_cov, U = np.linalg.eigh(cov)
+    s_cov = np.maximum(s_cov, np.finfo(np.float64).tiny)
+    P = np.einsum("bnr,brs->bns", P - mu, U / np.sqrt(s_cov)[:, None, :])
+    log_scale = 0.5 * np.log(s_cov).sum(axis=1)
     Q = np.concatenate([P, np.ones((B, n, 1))], axis=-1)  # lifted points
     u = np.full((B, n), 1.0 / n)
     active = np.arange(B)
@@ -143,7 +159,7 @@ def khachiyan(P: np.ndarray, tol: float = DEFAULT_TOL, max_iter: int = 100_000
     sign, logdet = np.linalg.slogdet(S)
     kmax = kappa_all.max(axis=1)
     logvol = 0.5 * logdet + 0.5 * r * np.log(np.maximum(kmax - 1.0, 1e-300))
-    logvol = np.where(sign > 0, logvol, -np.inf)
+    logvol = np.where(sign > 0, logvol + log_scale, -np.inf)
     return KhachiyanResult(u, logvol, it, converged)
 
 

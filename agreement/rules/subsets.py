@@ -169,15 +169,19 @@ def _subsets_block(it: itertools.combinations, size: int) -> np.ndarray:
 
 def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT_TOL,
                 rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
     """MVEE of every subset of ``m - f`` points, in ``itertools.combinations`` order
     (``floor``: eigenvalues of a centred sub-Gram matrix below it count as 0).
 
-    Returns ``(subsets (C, m-f), dims (C,), log_volumes (C,), centre weights)``.
+    Returns ``(subsets (C, m-f), dims (C,), log_volumes (C,), centre weights, keys (C,))``:
+    ``log_volumes`` in each subset's own dimension ``r``; ``keys`` the log-volume in the
+    common dimension ``m-f-1`` of the ellipsoid inflated to the subset's numerical threshold
+    ``θ = max(floor, rank_tol·λ_max)`` in each of its ``m-f-1-r`` flat directions:
+    ``key = log_volume + ½(m-f-1-r)·log θ`` (see :class:`MVE`).
     """
     m = G.shape[0]
     q = m - f
-    subs, dims, lvs, wts = [], [], [], []
+    subs, dims, lvs, wts, keys = [], [], [], [], []
     it = itertools.combinations(range(m), q)
     while True:
         S = _subsets_block(it, block)
@@ -185,7 +189,8 @@ def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAUL
             break
         Gs = G[S[:, :, None], S[:, None, :]]
         lam, V, r = affine_rank_eig(Gs, rank_tol, floor)
-        lv = np.full(len(S), -np.inf)
+        theta = np.maximum(rank_tol * np.maximum(lam[:, 0], 0.0), max(floor, 0.0))
+        lv = np.zeros(len(S))  # r = 0: all points equal, a point (no axes)
         W = np.full((len(S), q), 1.0 / q)
         for rv in np.unique(r):
             sel = np.flatnonzero(r == rv)
@@ -200,11 +205,15 @@ def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAUL
                 for b, s in enumerate(sel):
                     y, lv[s] = mvee_cvxpy(P[b])
                     W[s] = hull_to_weights(y, lam[s], V[s])
+        flat = q - 1 - r
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keys.append(lv + np.where(flat > 0, 0.5 * flat * np.log(theta), 0.0))
         subs.append(S)
         dims.append(r)
         lvs.append(lv)
         wts.append(W)
-    return np.concatenate(subs), np.concatenate(dims), np.concatenate(lvs), wts
+    return (np.concatenate(subs), np.concatenate(dims), np.concatenate(lvs), wts,
+            np.concatenate(keys))
 
 
 def mve_choice(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT_TOL,
@@ -212,14 +221,15 @@ def mve_choice(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT
                ) -> MVEChoice:
     """The MVE subset of a view with Gram matrix ``G``.
 
-    Order: least affine dimension first (a subset of lower dimension has volume 0 in the common
-    dimension ``m-f-1``), then least log-volume, then the first in combination order.
+    Order: least log-volume in the common dimension ``m-f-1``, flat directions counted at the
+    numerical threshold (the ``keys`` of :func:`mve_subsets`), then the first in combination
+    order.
     """
     if method not in ("fast", "exact"):
         raise ValueError(f"mve: method must be 'fast' or 'exact', got {method!r}")
-    S, r, lv, wts = mve_subsets(G, f, method, tol, rank_tol, block, floor)
+    S, r, lv, wts, key = mve_subsets(G, f, method, tol, rank_tol, block, floor)
     W = np.concatenate(wts)
-    best = int(np.lexsort((np.arange(len(S)), lv, r))[0])
+    best = int(np.lexsort((np.arange(len(S)), key))[0])
     return MVEChoice(S[best], int(r[best]), float(lv[best]), W[best])
 
 
@@ -235,14 +245,18 @@ class MVE(GramRule):
     computed inside it (coordinates from the eigen-decomposition of the centred sub-Gram
     matrix, directions with eigenvalue ``<= rank_tol·λ_max`` or below the Gram matrix's
     rounding noise ``4·eps·sqrt(d)·max_i G_ii`` dropped, so that duplicated points count as
-    one; :mod:`.mvee`). Volumes are compared in the common dimension ``m-f-1``: a subset of
-    lower affine dimension has volume 0 there and is preferred; among equal dimensions the
-    smaller log-volume wins; remaining ties go to the first subset in
-    ``itertools.combinations`` order. (Caveat of this rule: a set of points that is exactly
-    affinely degenerate, e.g. collinear, wins against any full-dimensional set, however long
-    it is; with ``d >= m-f-1`` and values in general position all subsets have
-    ``r = m-f-1`` and the MVEE of ``m-f`` affinely independent points is the Löwner ellipsoid
-    of their simplex, whose centre is their mean.)
+    one; :mod:`.mvee`). Volumes are compared in the common dimension ``m-f-1``, each flat
+    direction of a subset counted at its numerical threshold ``θ`` (the ellipsoid inflated to
+    the rounding noise: ``log vol = log vol_r + ½(m-f-1-r)·log θ``); remaining ties go to the
+    first subset in ``itertools.combinations`` order. So an exactly degenerate subset (e.g.
+    collinear points, duplicates) has a tiny volume and is preferred, as in exact arithmetic,
+    but a subset that only *looks* flat because one far value dwarfs its other directions
+    (in float64, directions below ``rank_tol·λ_max`` are lost) pays for its length.
+    (Caveat of the rule itself: with ``d >= m-f-1`` a Byzantine value placed exactly in the
+    affine hull of ``m-f-1`` honest values makes a flat subset that wins, however far the
+    value is: see ``proofs/`` for what this does to MVE's averaging constant. With values in
+    general position all subsets have ``r = m-f-1``, and the MVEE of ``m-f`` affinely
+    independent points is the Löwner ellipsoid of their simplex, whose centre is their mean.)
 
     ``method="fast"``: Khachiyan/Todd–Yildirim to relative tolerance ``tol``, vectorised over
     subsets; ``method="exact"``: cvxpy (``max log det A s.t. ||A p_i + b|| <= 1``), the reference.

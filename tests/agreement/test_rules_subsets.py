@@ -155,8 +155,8 @@ def test_mve_fast_volumes_match_exact(m: int, f: int, d: int) -> None:
     pytest.importorskip("cvxpy")
     X = view(m + f + d, m, d, outliers=f)
     G = gram_of(X)
-    S1, r1, lv1, w1 = mve_subsets(G, f, "fast")
-    S2, r2, lv2, w2 = mve_subsets(G, f, "exact")
+    S1, r1, lv1, w1, _ = mve_subsets(G, f, "fast")
+    S2, r2, lv2, w2, _ = mve_subsets(G, f, "exact")
     np.testing.assert_array_equal(S1, S2)
     np.testing.assert_array_equal(r1, r2)
     # fast log-volumes are those of enclosing ellipsoids within (r/2)·log(1 + O(tol)) of the
@@ -226,6 +226,30 @@ def test_mve_large_d_depends_on_gram_only() -> None:
 
 def test_mve_all_subsets_enumerated_in_order() -> None:
     X = view(6, 6, 2)
-    S, r, lv, _ = mve_subsets(gram_of(X), 2)
+    S, r, lv, _, _ = mve_subsets(gram_of(X), 2)
     assert [tuple(s) for s in S] == list(itertools.combinations(range(6), 4))
     assert (r == 2).all() and np.isfinite(lv).all()
+
+
+def test_mve_far_outlier_does_not_hide_honest_directions() -> None:
+    """Regression: with a relative rank tolerance of 1e-10, a Byzantine vector ~3e6 away made
+    every subset containing it look 1-dimensional (its honest directions fell below
+    1e-10·λ_max), so those subsets "won" and the output was dragged ~1e6 away."""
+    rng = np.random.default_rng(3)
+    honest = rng.integers(0, 2, size=(6, 4)).astype(np.float64)  # cube corners, 6 of them
+    for scale in (1e3, 1e6):
+        X = np.concatenate([scale * rng.standard_normal((1, 4)), honest])
+        y = R.mve(X, 1)
+        assert (y >= honest.min(0) - 1e-9).all() and (y <= honest.max(0) + 1e-9).all(), scale
+
+
+def test_khachiyan_is_affine_equivariant_on_elongated_sets() -> None:
+    """Regression: an elongated set (axes 1e7 : 1) made the unwhitened M(u) singular. The log
+    volume shifts by log(1e7) and the weights (hence the centre) do not change."""
+    P = view(5, 8, 3)
+    S = np.diag([1e7, 1.0, 1e-3])
+    a = khachiyan(P[None], 1e-9)
+    b = khachiyan((P @ S)[None], 1e-9)
+    assert a.converged.all() and b.converged.all()
+    np.testing.assert_allclose(b.log_volume - a.log_volume, np.log(1e7 * 1e-3), rtol=1e-6)
+    np.testing.assert_allclose(a.weights, b.weights, atol=1e-6)
