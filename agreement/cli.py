@@ -130,20 +130,26 @@ def _plot(res: AgreementResult, path: str) -> None:
         raise SystemExit("error: --plot needs matplotlib (pip install matplotlib)") from None
     fig, ax = plt.subplots(figsize=(6, 4))
     rounds = np.arange(res.rounds + 1)
-    diam = np.maximum(np.array(res.diameters), 1e-300)
-    ax.semilogy(rounds, diam, "o-", label="honest diameter Δ2 (measured)")
+    diam = np.array(res.diameters)
+    # a diameter below the rounding level of the inputs is exact agreement: drawn on a floor
+    floor = 1e-16 * max(float(diam[0]), float(np.abs(res.history[0]).max()), 1e-300)
+    exact = diam <= floor
+    ax.semilogy(rounds, np.maximum(diam, floor), "o-", label="honest diameter Δ2 (measured)")
+    if exact.any():
+        ax.semilogy(rounds[exact], np.full(int(exact.sum()), floor), "s", color="tab:green",
+                    label="exact agreement (Δ2 at rounding level)")
     try:
-        if res.protocol == "trimmed-mean":
-            lam = constants.tm_contraction(res.n, res.f)
-            ranges = res.coordinate_ranges()
-            line = np.linalg.norm(ranges[0]) * lam ** rounds
-            ax.semilogy(rounds, line, "--", label=f"bound ||range||·λ^r, λ = {lam:.3g}")
-        elif res.protocol == "mda":
-            lam = constants.mda_contraction(res.n, res.f)
-            ax.semilogy(rounds, res.diameters[0] * lam ** rounds, "--",
-                        label=f"bound Δ2(x)·κ^r, κ = 4f/(n-2f) = {lam:.3g}")
-    except ValueError:
-        pass
+        lam = constants.contraction(res.protocol, res.n, res.f, res.d)
+    except ValueError:  # below the resilience bound: no claim
+        lam = None
+    if lam is not None:
+        if res.protocol == "trimmed-mean":  # the claim is per coordinate: ||range||·λ^r
+            start = float(np.linalg.norm(res.coordinate_ranges()[0]))
+            what = "||range_c(x)||·λ^r"
+        else:
+            start, what = float(diam[0]), "Δ2(x)·λ^r"
+        ax.semilogy(rounds, np.maximum(start * lam ** rounds, floor), "--",
+                    label=f"bound {what}, λ = {lam:.3g}")
     ax.set_xlabel("round")
     ax.set_ylabel("honest ℓ2 diameter")
     ax.set_title(f"{res.protocol}: n={res.n}, f={res.f}, d={res.d}, "
