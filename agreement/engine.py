@@ -19,6 +19,12 @@ under the first-quorum gather). ``masks[j, k]`` says whether honest node ``j`` s
 View choosers: ``random`` (a common core of n-f rows plus random extras) and
 ``omniscient`` (honest nodes split in two sides along their widest direction; each side's
 view drops the values that pull it towards the other side, within the overlap allowed).
+
+Learning-level Byzantine vectors: ``attack`` may also be a callable
+``attack(honest, b, rng) -> (b, d)`` that receives the round's honest values in their own
+form (a torch tensor stays on its device) and returns the b Byzantine values in that form.
+With ``random`` views and a callable (or ``silent``) attack nothing is copied to the host:
+only the b validity flags of the Byzantine rows are.
 """
 
 from __future__ import annotations
@@ -76,7 +82,9 @@ class RoundEngine:
     gather:
         ``witness`` or ``first-quorum``: which views the adversary may pick.
     attack:
-        ``silent`` or a value attack of :mod:`agreement.attacks` (``omniscient`` too).
+        ``silent``, a value attack of :mod:`agreement.attacks` (``omniscient`` too), or a
+        callable ``attack(honest, b, rng) -> (b, d)`` (one value per Byzantine node, same type
+        and device as ``honest``; non-finite rows are invalid and enter no view).
     views:
         ``random`` or ``omniscient``.
     byzantine:
@@ -114,6 +122,8 @@ class RoundEngine:
         self.honest = [i for i in range(n) if i not in set(self.byzantine)]
         self.rng = np.random.default_rng(seed)
         self.attack_params = dict(attack_params or {})
+        if callable(attack) and self.views == "omniscient":
+            raise ValueError("a callable attack runs with random views only")
         if attack == "alie":
             self.attack_params.setdefault("n", n)
 
@@ -203,9 +213,39 @@ class RoundEngine:
             masks[j, take] = True
 
     # -- running ---------------------------------------------------------------------------
+    def _step_direct(self, honest: Any, is_torch: bool) -> tuple[Any, RoundPlan]:
+        """A round with random views and a callable (or silent) attack, in the values' own
+        form and device: only the Byzantine rows' validity flags reach the host."""
+        h = honest.shape[0]
+        b = len(self.byzantine)
+        if self.attack == "silent" or b == 0:
+            byz = honest[:0]
+        else:
+            byz = self.attack(honest, b, self.rng)
+            if tuple(byz.shape) != (b, honest.shape[1]):
+                raise ValueError(f"the attack returned shape {tuple(byz.shape)}, "
+                                 f"expected {(b, honest.shape[1])}")
+        if is_torch:
+            import torch
+
+            byz = byz.to(dtype=honest.dtype, device=honest.device)
+            valid_byz = torch.isfinite(byz).all(dim=1).cpu().numpy()
+            values = torch.cat([honest, byz[torch.as_tensor(valid_byz, device=byz.device)]])
+        else:
+            byz = np.asarray(byz, dtype=honest.dtype)
+            valid_byz = np.isfinite(byz).all(axis=1)
+            values = np.concatenate([honest, byz[valid_byz]])
+        ids = np.array(self.honest + [self.byzantine[k] for k in np.flatnonzero(valid_byz)],
+                       dtype=np.int64)
+        masks = np.zeros((h, len(ids)), dtype=bool)
+        self._random_views(np.ones(len(ids), dtype=bool), ids, masks)
+        return self.rule.batch(values, masks), RoundPlan(values, ids, masks)
+
     def step(self, honest: Any) -> tuple[Any, RoundPlan]:
         """One round: returns the honest vectors of the next round and the plan."""
         is_torch = type(honest).__module__.startswith("torch")
+        if self.views == "random" and (callable(self.attack) or self.attack == "silent"):
+            return self._step_direct(honest, is_torch)
         host = honest.detach().cpu().numpy() if is_torch else np.asarray(honest)
         plan = self.plan(host)
         h = host.shape[0]
@@ -220,7 +260,7 @@ class RoundEngine:
                 torch.as_tensor(plan.values[h:][seen[h:]], dtype=honest.dtype,
                                 device=honest.device),
             ])
-            return self.rule.batch(values, torch.as_tensor(masks, device=honest.device)), plan
+            return self.rule.batch(values, masks), plan  # masks are small: they stay on the host
         return self.rule.batch(plan.values[seen], masks), plan
 
     def run(
