@@ -1,0 +1,282 @@
+"""The async runtime: drives one sans-IO :class:`~netsim.protocol.Protocol` over a
+:class:`~netsim.transport.Network`, on anyio (so under asyncio or trio).
+
+What it does, exactly as the simulator does for one node (DESIGN.md, "The core idea"):
+
+- ``protocol.start(now)`` once, then ``protocol.handle(sender, message, now)`` for every
+  message, where ``now = anyio.current_time() - t0`` (time is passed in; the protocol never
+  reads a clock);
+- each step's messages are encoded once with the one codec (:func:`netsim.codec.encode`) and
+  queued on every addressed peer's channel; a message to :data:`~netsim.protocol.ALL`
+  includes this node and that copy is delivered locally, never on the wire (raw ``bytes``,
+  which only a Byzantine strategy emits, are sent as they are and decoded like any frame);
+- a received body that the codec rejects is a :class:`~netsim.protocol.Fault`
+  (``malformed``, with the codec's reason) against its authenticated sender, never an
+  exception; the protocol's own faults are recorded the same way;
+- outputs are collected in order with their times; :attr:`decided` is set when the
+  protocol is ``done``, and then a DONE is sent to every peer;
+- :meth:`run` returns once the protocol is done, everything sent is acknowledged, and every
+  peer said it is done, or ``linger`` seconds after the decision (a node keeps serving
+  slower peers, which may still need its echoes and fetch replies, for that long).
+
+Metrics count like the simulator's (:class:`netsim.simulator.Metrics`): one message of
+``len(body)`` bytes per addressed peer; the transport's own counters
+(:class:`~netsim.transport.TransportStats`) add envelopes, acknowledgements and resends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from .codec import DecodeError, decode, encode
+from .messages import KIND_NAMES, Message
+from .protocol import ALL, EMPTY, Fault, Protocol, Step
+from .simulator import Metrics
+from .transport import Network
+
+
+@dataclass
+class NodeReport:
+    """What one node's run produced (JSON-able through :meth:`as_dict`)."""
+
+    node_id: int
+    outputs: list[Any]
+    output_times: list[float]
+    faults: list[Fault]
+    fault_counts: dict[str, int]
+    metrics: Metrics
+    transport: dict[str, Any]
+    decided_at: float | None
+    wall_time: float
+    cpu_time: float
+    peers_done: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "decided_at": self.decided_at,
+            "wall_time": self.wall_time,
+            "cpu_time": self.cpu_time,
+            "metrics": self.metrics.as_dict(),
+            "transport": self.transport,
+            "fault_counts": dict(sorted(self.fault_counts.items())),
+            "faults": [[f.sender, f.kind, f.detail] for f in self.faults[:100]],
+            "peers_done": self.peers_done,
+        }
+
+
+class Runtime:
+    """Run ``protocol`` (node ``network.node_id`` of ``network.n``) over ``network``.
+
+    ``max_fault_log`` bounds the faults kept (counts by kind are always complete).
+    """
+
+    def __init__(self, protocol: Protocol, network: Network, *,
+                 max_fault_log: int = 1000) -> None:
+        if protocol.node_id != network.node_id or protocol.n != network.n:
+            raise ValueError(
+                f"protocol is node {protocol.node_id} of {protocol.n}, network is node "
+                f"{network.node_id} of {network.n}"
+            )
+        self.protocol = protocol
+        self.network = network
+        self.node_id = network.node_id
+        self.n = network.n
+        self.max_frame = network.settings.max_message
+        self.outputs: list[Any] = []
+        self.output_times: list[float] = []
+        self.faults: list[Fault] = []
+        self.fault_counts: dict[str, int] = {}
+        self.metrics = Metrics()
+        self.max_fault_log = max_fault_log
+        self.decided = anyio.Event()
+        self.decided_at: float | None = None
+        self._local: deque[Message | bytes] = deque()
+        self._t0 = 0.0
+        self._done_announced = False
+        self._progress = anyio.Event()
+
+    # -- time and bookkeeping -------------------------------------------------------------
+    def now(self) -> float:
+        return anyio.current_time() - self._t0
+
+    def _fault(self, flt: Fault) -> None:
+        self.fault_counts[flt.kind] = self.fault_counts.get(flt.kind, 0) + 1
+        if len(self.faults) < self.max_fault_log:
+            self.faults.append(flt)
+
+    def _count(self, kind: str, count: int, size: int) -> None:
+        m = self.metrics
+        total = count * size
+        m.messages += count
+        m.bytes += total
+        m.messages_by_kind[kind] = m.messages_by_kind.get(kind, 0) + count
+        m.bytes_by_kind[kind] = m.bytes_by_kind.get(kind, 0) + total
+        m.messages_by_node[self.node_id] = m.messages_by_node.get(self.node_id, 0) + count
+        m.bytes_by_node[self.node_id] = m.bytes_by_node.get(self.node_id, 0) + total
+
+    def _notify(self) -> None:
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    # -- applying steps -------------------------------------------------------------------
+    def _send(self, target: int, message: Message | bytes) -> None:
+        if isinstance(message, bytes | bytearray):
+            body, kind = bytes(message), "raw"
+        else:
+            body, kind = encode(message), KIND_NAMES[message.KIND]
+        if target == ALL:
+            self._local.append(message)
+            dsts: tuple[int, ...] = self.network.peers
+        elif target == self.node_id:
+            self._local.append(message)
+            return
+        elif 0 <= target < self.n:
+            dsts = (target,)
+        else:
+            raise ValueError(f"node {self.node_id} sent to invalid target {target}")
+        self._count(kind, len(dsts), len(body))
+        for d in dsts:
+            self.network.send(d, body)
+
+    def _apply(self, step: Step) -> None:
+        for target, message in step.messages:
+            self._send(target, message)
+        if step.outputs:
+            t = self.now()
+            self.outputs.extend(step.outputs)
+            self.output_times.extend([t] * len(step.outputs))
+        for flt in step.faults:
+            self._fault(flt)
+
+    def _handle(self, sender: int, message: Message) -> None:
+        step = self.protocol.handle(sender, message, self.now())
+        if step is not EMPTY:
+            self._apply(step)
+        self._drain_local()
+
+    def _drain_local(self) -> None:
+        while self._local:
+            msg = self._local.popleft()
+            if isinstance(msg, bytes | bytearray):
+                try:
+                    msg = decode(bytes(msg), self.max_frame)
+                except DecodeError as exc:
+                    self._fault(Fault(self.node_id, "malformed", exc.reason))
+                    continue
+            step = self.protocol.handle(self.node_id, msg, self.now())
+            if step is not EMPTY:
+                self._apply(step)
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if not self._done_announced and self.protocol.done:
+            self._done_announced = True
+            self.decided_at = self.now()
+            self.network.announce_done()
+            self.decided.set()
+        self._notify()
+
+    async def _deliver(self, sender: int, body: bytes) -> None:
+        # the only checkpoint is before the protocol handles the message (see transport)
+        await self.network.backpressure()
+        try:
+            msg = decode(body, self.max_frame)
+        except DecodeError as exc:
+            self._fault(Fault(sender, "malformed", exc.reason))
+            return
+        self._handle(sender, msg)
+
+    def _peer_done(self, peer: int) -> None:
+        self._notify()
+
+    # -- the run --------------------------------------------------------------------------
+    def finished(self, linger: float) -> bool:
+        """Done, and (all peers done and all sent acknowledged, or ``linger`` elapsed)."""
+        if self.decided_at is None:
+            return False
+        if len(self.network.peer_done) == len(self.network.peers) and self.network.flushed:
+            return True
+        return self.now() - self.decided_at >= linger
+
+    async def run(self, *, linger: float = 5.0, timeout: float | None = None) -> NodeReport:
+        """Run until :meth:`finished` (see the module docstring); ``timeout`` (seconds) bounds
+        the whole run with ``TimeoutError``."""
+        t_wall, t_cpu = time.perf_counter(), time.process_time()
+        self._t0 = anyio.current_time()
+        self.network.on_peer_done = self._peer_done
+        with anyio.fail_after(timeout):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.network.run, self._deliver)
+                self._apply(self.protocol.start(self.now()))
+                self._drain_local()
+                while self.decided_at is None:
+                    await self._progress.wait()
+                # acknowledgements do not call back: poll the flush while lingering
+                while not self.finished(linger):
+                    await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+        return self.report(time.perf_counter() - t_wall, time.process_time() - t_cpu)
+
+    def report(self, wall: float = 0.0, cpu: float = 0.0) -> NodeReport:
+        faults = list(self.faults) + list(self.network.faults)
+        counts = dict(self.fault_counts)
+        for k, v in self.network.fault_counts.items():
+            counts[k] = counts.get(k, 0) + v
+        self.metrics.faults_by_kind = dict(counts)
+        return NodeReport(
+            node_id=self.node_id, outputs=self.outputs, output_times=self.output_times,
+            faults=faults, fault_counts=counts, metrics=self.metrics,
+            transport=self.network.stats.as_dict(), decided_at=self.decided_at,
+            wall_time=wall, cpu_time=cpu, peers_done=sorted(self.network.peer_done),
+        )
+
+
+async def run_local_cluster(
+    protocols: list[Protocol],
+    *,
+    keys_dir: Any = None,
+    plaintext: bool = False,
+    settings: Any = None,
+    linger: float = 5.0,
+    timeout: float | None = 60.0,
+    host: str = "127.0.0.1",
+) -> list[NodeReport]:
+    """Run ``protocols`` (node ``i`` is ``protocols[i]``) as one cluster in this event loop
+    over real loopback TCP, with mutual TLS from a fresh cluster CA written to ``keys_dir``
+    (required unless ``plaintext``, the explicit unauthenticated loopback mode). Returns
+    each node's report. For tests, benchmarks and single-machine experiments."""
+    from .cluster import generate
+
+    n = len(protocols)
+    if plaintext:
+        tls_of: list[Any] = [None] * n
+        fps: dict[int, str] = {}
+    else:
+        if keys_dir is None:
+            raise ValueError("give keys_dir (where the ephemeral cluster CA goes), or "
+                             "plaintext=True")
+        cfg = generate(n, keys_dir, ports=[0] * n)
+        tls_of = [cfg.ssl_contexts(i) for i in range(n)]
+        fps = cfg.fingerprints
+    nets = [Network(i, n, tls=tls_of[i], fingerprints=fps, settings=settings)
+            for i in range(n)]
+    for net in nets:
+        await net.listen(host, 0)
+    addrs = {i: (host, nets[i].port) for i in range(n)}
+    for net in nets:
+        net.addresses = {p: addrs[p] for p in net.peers}
+    reports: list[NodeReport | None] = [None] * n
+
+    async def one(i: int) -> None:
+        reports[i] = await Runtime(protocols[i], nets[i]).run(linger=linger, timeout=timeout)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(n):
+            tg.start_soon(one, i)
+    return [r for r in reports if r is not None]
