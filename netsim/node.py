@@ -1,0 +1,160 @@
+"""One node process of the real network, honest or Byzantine.
+
+:func:`run_node` binds the node's address from a :class:`~netsim.cluster.ClusterConfig`,
+builds its :class:`~netsim.transport.Network` (mutual TLS unless the configuration is the
+explicit plaintext one) and drives a protocol with the :class:`~netsim.runtime.Runtime`.
+
+Byzantine nodes over a real network: :class:`StrategyProtocol` runs one of the simulator's
+strategies (:mod:`netsim.adversary`) for a single Byzantine id as a sans-IO protocol. Over a
+network the adversary is *not* omniscient: a Byzantine process sees only what it receives,
+so :class:`LocalAdversaryContext` exposes no honest state and no in-flight messages.
+Strategies that only use their own cores, inputs and random source work unchanged
+(:data:`NETWORK_STRATEGIES`); those that read honest state (the value attacks of
+``agreement.adversary``, which compute each round's vector from the honest vectors) are
+refused with an error naming the ones supported.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any
+
+from .adversary import STRATEGIES, Strategy, make_strategy
+from .cluster import ClusterConfig
+from .messages import Message
+from .protocol import Protocol, Step
+from .runtime import NodeReport, Runtime
+from .simulator import AdversaryContext
+from .transport import Network, TransportSettings
+
+NETWORK_STRATEGIES: tuple[str, ...] = (
+    "bad-reply", "crash", "equivocate", "flood", "forge", "garbage", "honest", "replay",
+    "selective", "silent", "twins",
+)
+"""Strategies of :mod:`netsim.adversary` that need no omniscience and so run over a real
+network, one Byzantine process each."""
+
+assert set(NETWORK_STRATEGIES) <= set(STRATEGIES)
+
+
+class LocalAdversaryContext(AdversaryContext):
+    """What a single Byzantine process knows: ``n``, ``f``, its own id and input, its own
+    seeded random source and the protocol factory (for honest-looking cores). No honest
+    state: ``honest`` is empty and :meth:`in_flight` raises."""
+
+    def __init__(self, node_id: int, n: int, f: int, factory: Callable[[int, Any], Protocol],
+                 own_input: Any, seed: int) -> None:
+        self.n, self.f = n, f
+        self.byzantine = (node_id,)
+        self.honest_ids = tuple(i for i in range(n) if i != node_id)
+        self.honest = MappingProxyType({})
+        self.rng = random.Random(f"jungle-byzantine:{seed}:{node_id}")
+        self.factory = factory
+        self.inputs = MappingProxyType({node_id: own_input})
+        self._now = 0.0
+
+    @property
+    def now(self) -> float:
+        return self._now
+
+    def in_flight(self) -> list[tuple[float, int, int, Message | bytes]]:
+        raise NotImplementedError(
+            "a Byzantine process on a real network cannot see in-flight messages"
+        )
+
+
+class StrategyProtocol(Protocol):
+    """A simulator :class:`~netsim.adversary.Strategy` as the protocol of one Byzantine node.
+
+    ``done`` is always true: a Byzantine node has nothing to decide (its honest-looking
+    cores may never finish, e.g. an equivocating core that talks to half of the nodes). Its
+    runtime serves until every peer said it is done, or until its linger ends.
+    """
+
+    def __init__(self, node_id: int, n: int, f: int, strategy: Strategy | str,
+                 factory: Callable[[int, Any], Protocol], own_input: Any = None,
+                 seed: int = 0) -> None:
+        if isinstance(strategy, str):
+            strategy = make_network_strategy(strategy)
+        self.node_id, self.n, self.f = node_id, n, f
+        self.strategy = strategy
+        self.ctx = LocalAdversaryContext(node_id, n, f, factory, own_input, seed)
+        strategy.setup(self.ctx)
+
+    def _step(self, emissions: list[tuple[int, int, Message | bytes]]) -> Step:
+        msgs = []
+        for src, target, msg in emissions:
+            if src != self.node_id:
+                raise RuntimeError(f"strategy on node {self.node_id} tried to send as {src}")
+            msgs.append((target, msg))
+        return Step(msgs)  # type: ignore[arg-type]
+
+    def start(self, now: float) -> Step:
+        self.ctx._now = now
+        return self._step(self.strategy.start(now))
+
+    def handle(self, sender: int, message: Message, now: float) -> Step:
+        self.ctx._now = now
+        return self._step(self.strategy.receive(self.node_id, sender, message, now))
+
+    @property
+    def done(self) -> bool:
+        return True
+
+
+def make_network_strategy(name: str, **params: Any) -> Strategy:
+    """A strategy that can run over a real network; ``ValueError`` naming those that can for
+    any other name (e.g. the omniscient value attacks)."""
+    if name not in NETWORK_STRATEGIES:
+        raise ValueError(
+            f"Byzantine strategy {name!r} cannot run over a real network (it needs the "
+            "simulator's omniscient adversary, or is unknown); supported: "
+            f"{', '.join(NETWORK_STRATEGIES)}"
+        )
+    return make_strategy(name, **params)
+
+
+async def run_node(
+    config: ClusterConfig,
+    node_id: int,
+    protocol: Protocol,
+    *,
+    settings: TransportSettings | None = None,
+    linger: float = 5.0,
+    timeout: float | None = None,
+    bind_host: str | None = None,
+    on_decided: Callable[[Runtime], None] | None = None,
+) -> NodeReport:
+    """Run ``protocol`` as node ``node_id`` of ``config`` until it is finished (see
+    :meth:`netsim.runtime.Runtime.run`). ``on_decided(runtime)`` is called as soon as the
+    protocol is done (e.g. to write the output before lingering)."""
+    import anyio
+
+    entry = config.node(node_id)
+    net = Network(
+        node_id, config.n,
+        {e.id: (e.host, e.port) for e in config.nodes if e.id != node_id},
+        tls=config.ssl_contexts(node_id), fingerprints=config.fingerprints,
+        settings=settings,
+    )
+    await net.listen(bind_host or entry.host, entry.port)
+    rt = Runtime(protocol, net)
+    if on_decided is None:
+        return await rt.run(linger=linger, timeout=timeout)
+
+    report: list[NodeReport] = []
+
+    async def main() -> None:
+        report.append(await rt.run(linger=linger, timeout=timeout))
+
+    async def watch() -> None:
+        await rt.decided.wait()
+        on_decided(rt)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        await main()
+        tg.cancel_scope.cancel()
+    return report[0]

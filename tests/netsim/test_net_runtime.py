@@ -1,0 +1,197 @@
+"""The real network in one process: the sans-IO agreement protocol over loopback TCP with
+mutual TLS, on asyncio and trio. Bounds as in simulation; exactly-once delivery across
+dropped connections; crashed and Byzantine nodes."""
+
+from __future__ import annotations
+
+import anyio
+import numpy as np
+import pytest
+
+from agreement import AveragingAgreement, constants
+from agreement.run import diameter
+from netsim.loopback import LocalCluster, run_local_cluster
+from netsim.messages import Send
+from netsim.node import NETWORK_STRATEGIES, StrategyProtocol, make_network_strategy
+from netsim.protocol import ALL, Fault, Protocol, Step
+from netsim.transport import Network, TransportSettings
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 30.0  # every network test is bounded in time
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _agreement_nodes(n: int, f: int, d: int, rounds: int, seed: int,
+                     byzantine: dict[int, str] | None = None) -> tuple[list[Protocol],
+                                                                        np.ndarray]:
+    x = np.random.default_rng(seed).standard_normal((n, d))
+
+    def factory(i: int, xi: object) -> AveragingAgreement:
+        return AveragingAgreement(i, n, f, xi, protocol="trimmed-mean", rounds=rounds)
+
+    nodes: list[Protocol] = []
+    for i in range(n):
+        if byzantine and i in byzantine:
+            nodes.append(StrategyProtocol(i, n, f, byzantine[i], factory, x[i], seed=seed))
+        else:
+            nodes.append(factory(i, x[i]))
+    return nodes, x
+
+
+def _check_bounds(honest: list[AveragingAgreement], n: int, f: int, rounds: int) -> None:
+    """THEORY §5.1 as in simulation: per-coordinate range contracts by λ = f/(n-2f) each
+    round, and the averaging error is at most C·Δ2(x)."""
+    hist = np.stack([np.stack([p.history[r] for p in honest]) for r in range(rounds + 1)])
+    lam = constants.tm_contraction(n, f)
+    ranges = hist.max(axis=1) - hist.min(axis=1)
+    for r in range(rounds):
+        assert np.all(ranges[r + 1] <= lam * ranges[r] + 1e-12), f"round {r}"
+    d = hist.shape[2]
+    c = constants.averaging_constant("trimmed-mean", n, f, d)
+    err = np.linalg.norm(hist[-1].mean(0) - hist[0].mean(0))
+    assert err <= c * diameter(hist[0]) + 1e-9
+    assert diameter(hist[-1]) <= lam**rounds * np.sqrt(d) * diameter(hist[0]) + 1e-9
+
+
+async def test_agreement_all_honest_over_tls(tmp_path, anyio_backend):
+    n, f, rounds = 4, 1, 3
+    nodes, _ = _agreement_nodes(n, f, 16, rounds, seed=1)
+    with anyio.fail_after(LIMIT):
+        reports = await run_local_cluster(nodes, tmp_path, linger=2.0)
+    assert all(p.done for p in nodes)
+    _check_bounds(nodes, n, f, rounds)
+    for rep in reports:
+        assert rep.fault_counts == {}
+        assert rep.peers_done == [p for p in range(n) if p != rep.node_id]
+        assert rep.transport["resent_frames"] == 0
+        assert len(rep.outputs) == 1 and rep.outputs[0].rounds == rounds
+    # every node sent the same traffic as its peers (a symmetric, fault-free run)
+    assert len({(r.metrics.messages, r.metrics.bytes) for r in reports}) == 1
+
+
+@pytest.mark.parametrize("strategy", ["equivocate", "twins", "forge", "garbage"])
+async def test_byzantine_strategies_over_tls(tmp_path, anyio_backend, strategy):
+    n, f, rounds = 4, 1, 3
+    nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=3, byzantine={0: strategy})
+    with anyio.fail_after(LIMIT):
+        reports = await run_local_cluster(nodes, tmp_path, linger=1.0)
+    honest = [p for p in nodes if isinstance(p, AveragingAgreement)]
+    assert all(p.done for p in honest)
+    _check_bounds(honest, n, f, rounds)
+    for rep in reports[1:]:
+        assert all(flt.sender == 0 for flt in rep.faults), rep.faults  # only against 0
+    if strategy == "garbage":
+        assert any(r.fault_counts.get("malformed") for r in reports[1:])
+
+
+async def test_crashed_nodes_do_not_stop_the_others(tmp_path, anyio_backend):
+    """n=7, f=2: two nodes never come up (connection refused, retried with backoff)."""
+    n, f, rounds = 7, 2, 2
+    nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=5)
+    settings = TransportSettings(backoff_min=0.01, backoff_max=0.2)
+    with anyio.fail_after(LIMIT):
+        async with LocalCluster(n, tmp_path, settings=settings) as cluster:
+            reports = await cluster.run({i: nodes[i] for i in range(2, n)}, linger=0.5)
+    honest = nodes[2:]
+    assert all(p.done for p in honest)  # type: ignore[attr-defined]
+    _check_bounds(honest, n, f, rounds)  # type: ignore[arg-type]
+    for rep in reports.values():
+        assert rep.transport["reconnects"] > 0  # kept dialing the crashed nodes
+        assert rep.fault_counts == {}
+
+
+class Numbered(Protocol):
+    """Each node sends ``k`` vectors to all; ``got[p]`` lists the numbers received from p.
+    Calls ``chaos()`` every ``every`` deliveries (to break connections mid-stream)."""
+
+    def __init__(self, i: int, n: int, k: int, d: int, every: int = 0) -> None:
+        self.node_id, self.n, self.f = i, n, 0
+        self.k, self.d, self.every = k, d, every
+        self.got: dict[int, list[int]] = {p: [] for p in range(n)}
+        self.handled = 0
+        self.chaos = lambda: None
+
+    def start(self, now: float) -> Step:
+        return Step([(ALL, Send((0, r, self.node_id), np.full(self.d, r + 1000.0 * self.node_id)))
+                     for r in range(self.k)])
+
+    def handle(self, sender: int, message, now: float) -> Step:  # type: ignore[override]
+        _, r, origin = message.instance
+        assert origin == sender and message.vector[0] == r + 1000.0 * sender
+        self.got[sender].append(r)
+        self.handled += 1
+        if self.every and self.handled % self.every == 0:
+            self.chaos()
+        return Step()
+
+    @property
+    def done(self) -> bool:
+        return all(len(v) >= self.k for v in self.got.values())
+
+
+async def test_dropped_connections_lose_and_duplicate_nothing(tmp_path, anyio_backend):
+    n, k = 3, 120
+    nodes = [Numbered(i, n, k, d=512, every=17) for i in range(n)]
+    settings = TransportSettings(backoff_min=0.001, backoff_max=0.02)
+    drops = []
+    with anyio.fail_after(LIMIT):
+        async with LocalCluster(n, tmp_path, settings=settings) as cluster:
+            for node, net in zip(nodes, cluster.networks, strict=True):
+                node.chaos = lambda net=net: drops.append(net.drop_connections())
+            reports = await cluster.run(dict(enumerate(nodes)), linger=2.0)
+    for node in nodes:
+        for p in range(n):
+            assert node.got[p] == list(range(k)), (node.node_id, p)  # in order, exactly once
+    assert sum(drops) > 0
+    assert sum(r.transport["reconnects"] for r in reports.values()) > 0
+    assert sum(r.transport["resent_frames"] + r.transport["duplicates_dropped"]
+               for r in reports.values()) > 0
+    assert all(r.fault_counts == {} for r in reports.values())
+
+
+async def test_agreement_survives_connection_drops(tmp_path, anyio_backend):
+    n, f, rounds = 4, 1, 3
+    nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=7, byzantine={3: "equivocate"})
+    settings = TransportSettings(backoff_min=0.001, backoff_max=0.02)
+    with anyio.fail_after(LIMIT):
+        async with LocalCluster(n, tmp_path, settings=settings) as cluster:
+            async def chaos() -> None:
+                for _ in range(10):
+                    await anyio.sleep(0.01)
+                    cluster.networks[0].drop_connections()
+                    cluster.networks[2].drop_connections()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(chaos)
+                await cluster.run(dict(enumerate(nodes)), linger=1.0)
+    honest = nodes[:3]
+    assert all(p.done for p in honest)
+    _check_bounds(honest, n, f, rounds)  # type: ignore[arg-type]
+
+
+async def test_plaintext_mode_is_explicit_and_loopback_only(anyio_backend):
+    n, f, rounds = 4, 1, 2
+    nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=2)
+    with pytest.raises(ValueError, match="keys_dir"):
+        LocalCluster(n)  # no TLS material and no explicit plaintext: refused
+    with anyio.fail_after(LIMIT):
+        reports = await run_local_cluster(nodes, plaintext=True, linger=1.0)
+    _check_bounds(nodes, n, f, rounds)  # type: ignore[arg-type]
+    assert all(r.fault_counts == {} for r in reports)
+    with pytest.raises(ValueError, match="TLS needs"):
+        Network(0, 4, tls=(None, None), fingerprints={})  # type: ignore[arg-type]
+
+
+def test_network_strategies_refuse_omniscient_ones():
+    assert "equivocate" in NETWORK_STRATEGIES
+    with pytest.raises(ValueError, match="omniscient"):
+        make_network_strategy("split")
+    with pytest.raises(ValueError, match="supported: "):
+        make_network_strategy("omniscient")
+    f = Fault(0, "x")
+    assert f.sender == 0
