@@ -1,1 +1,19 @@
-"""learning."""
+"""learning: LEARN, collaborative SGD from averaging agreement (THEORY.md §6), on torch.
+
+- :func:`train` / :class:`TrainConfig`: n nodes simulated in one process (round-level engine
+  by default, message level for small runs), LEARN or a baseline (local, D-SGD, trusted
+  server), under the learning attacks of :mod:`learning.attacks`;
+- :class:`CollaborativeSGD`: the per-process API, one node per process (a torch optimizer
+  that runs averaging agreement with the other nodes over a :class:`Network`);
+- :mod:`learning.data`: digits, MNIST/CIFAR-10 from local files, synthetic tasks with a known
+  optimum, Dirichlet and shard splits; :mod:`learning.models`: MLP, CNN, the batched
+  :class:`~learning.models.Swarm`;
+- :mod:`learning.experiments`: the compare grid, the ALIE sweep and the main demo;
+  ``python -m learning train|compare|sweep|demo``.
+
+Importing :mod:`learning` imports torch (the ``learn`` extra).
+"""
+
+from .learn import METHODS, TrainConfig, TrainResult, train
+
+__all__ = ["METHODS", "TrainConfig", "TrainResult", "train"]

@@ -1,0 +1,264 @@
+"""``python -m learning COMMAND`` (also ``jungle train|compare|demo``): LEARN from the shell.
+
+- ``train``: one run; prints honest test accuracy (mean, min), loss, parameter diameter,
+  messages, bytes and wall time (``--json``: one JSON object; ``--plot FILE.png``);
+- ``compare``: a grid attacks x methods -> Markdown + JSON table and a plot;
+- ``sweep``: ALIE's z x Dirichlet α against LEARN -> Markdown + JSON table and a plot;
+- ``demo``: the main demo (10 nodes, 3 Byzantine, heterogeneous digits, several attacks,
+  LEARN against D-SGD and a trusted server), a few minutes on 2 CPU cores.
+
+A front end: it may import every layer; the libraries never import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agreement import CONFIGS
+
+from .attacks import ATTACKS
+from .data import DATASETS, SPLITS
+from .experiments import (
+    ATTACKS_ALL,
+    DEMO_ATTACKS,
+    DEMO_METHODS,
+    METHODS_COMPARE,
+    pivot_markdown,
+    plot_grid,
+    plot_history,
+    run_grid,
+    sweep_alie,
+    write_outputs,
+)
+from .learn import METHODS, PROTOCOL_STRATEGIES, TrainConfig, train
+from .models import MODELS
+
+ATTACK_HELP = {
+    "none": "the Byzantine nodes send nothing",
+    "sign-flip": "-scale x their own gradient / parameters",
+    "gaussian": "honest mean + sigma x N(0, I)",
+    "label-flip": "honest behaviour on labels y -> C-1-y",
+    "alie": "mean + z x std of the honest vectors (z from n, f: Baruch et al. 2019)",
+    "ipm": "-eps x honest mean (inner-product manipulation)",
+    "mimic": "a copy of one honest node (target)",
+    "dissensus": "values beyond the honest extremes + views that push nodes apart",
+    "nan": "non-finite vectors (invalid: never in a view)",
+}
+
+
+def _attack_params(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for it in items:
+        key, sep, val = it.partition("=")
+        if not sep:
+            raise SystemExit(f"--attack-param expects KEY=VALUE, got {it!r}")
+        try:
+            out[key] = int(val) if key == "target" else float(val)
+        except ValueError:
+            raise SystemExit(f"--attack-param {key}: not a number: {val!r}") from None
+    return out
+
+
+def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--data-dir", default=None, help="local MNIST IDX / CIFAR-10 python files")
+    p.add_argument("--model", default="mlp", choices=MODELS)
+    p.add_argument("--hidden", type=int, default=64, help="MLP hidden width (default 64)")
+    p.add_argument("--n", type=int, default=10, help="nodes (default 10)")
+    p.add_argument("--f", type=int, default=3, help="Byzantine nodes, ids 0..f-1 (default 3)")
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--batch-size", type=int, default=32, help="per node (default 32)")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--lr-schedule", default="constant", choices=("constant", "step", "cosine"))
+    p.add_argument("--lr-decay-every", type=int, default=100)
+    p.add_argument("--lr-gamma", type=float, default=0.2)
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum after agreement")
+    p.add_argument("--worker-momentum", type=float, default=0.0,
+                   help="momentum before agreement: nodes agree on momentum vectors")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--rounds", default="log",
+                   help="gradient agreement rounds: 'log' (ceil(log2 t)) or an integer")
+    p.add_argument("--param-rounds", type=int, default=1)
+    p.add_argument("--split", default="dirichlet", choices=SPLITS)
+    p.add_argument("--alpha", type=float, default=1.0, help="Dirichlet concentration")
+    p.add_argument("--labels-per-node", type=int, default=2, help="for --split shards")
+    p.add_argument("--engine", default="round", choices=("round", "message"))
+    p.add_argument("--views", default="random", choices=("random", "omniscient"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--unsafe", action="store_true", help="run below the resilience bound")
+
+
+def _config(a: argparse.Namespace, **over: Any) -> TrainConfig:
+    rounds: int | str = a.rounds if a.rounds == "log" else int(a.rounds)
+    kw = dict(
+        dataset=a.dataset, data_dir=a.data_dir, model=a.model, hidden=a.hidden, n=a.n, f=a.f,
+        steps=a.steps, batch_size=a.batch_size, lr=a.lr, lr_schedule=a.lr_schedule,
+        lr_decay_every=a.lr_decay_every, lr_gamma=a.lr_gamma, momentum=a.momentum,
+        worker_momentum=a.worker_momentum, weight_decay=a.weight_decay, rounds=rounds,
+        param_rounds=a.param_rounds, split=a.split, alpha=a.alpha,
+        labels_per_node=a.labels_per_node, engine=a.engine, views=a.views, seed=a.seed,
+        device=a.device, dtype=a.dtype, eval_every=a.eval_every, unsafe=a.unsafe,
+    )
+    kw.update(over)
+    return TrainConfig(**kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m learning",
+        description="LEARN: collaborative SGD from averaging agreement (THEORY.md §6).",
+    )
+    sub = ap.add_subparsers(dest="command", required=True)
+    attacks = "\n".join(f"  {k:<11} {v}" for k, v in ATTACK_HELP.items())
+    epilog = (
+        f"attacks:\n{attacks}\n  protocol-level (--engine message): "
+        f"{', '.join(PROTOCOL_STRATEGIES)}\n\n"
+        f"protocols (learn): {', '.join(f'{c.name} (n >= {c.resilience}f+1)' for c in CONFIGS.values())}\n"  # noqa: E501
+        "rules (server): any rule of agreement.rules (mean, median, trimmed-mean, krum, "
+        "geometric-median, mda, ...)"
+    )
+    t = sub.add_parser("train", help="one training run", epilog=epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train n nodes (f Byzantine) and report honest accuracy.")
+    _common(t)
+    t.add_argument("--method", default="learn", choices=METHODS)
+    t.add_argument("--protocol", default="trimmed-mean",
+                   help="learn: agreement protocol; server: robust rule")
+    t.add_argument("--attack", default="none",
+                   choices=sorted([*ATTACKS, *PROTOCOL_STRATEGIES]), metavar="ATTACK")
+    t.add_argument("--attack-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="z (alie), eps (ipm), sigma (gaussian), scale, target (mimic)")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.add_argument("--plot", metavar="FILE.png", help="accuracy and diameter against steps")
+    t.add_argument("--no-progress", action="store_true")
+
+    c = sub.add_parser("compare", help="grid attacks x methods -> table and plot")
+    _common(c)
+    c.add_argument("--attacks", default=",".join(ATTACKS_ALL))
+    c.add_argument("--methods", default=",".join(METHODS_COMPARE),
+                   help="learn:PROTOCOL, server:RULE, dsgd, local (comma-separated)")
+    c.add_argument("--out", default="learning-results", help="output folder")
+
+    s = sub.add_parser("sweep", help="ALIE z x Dirichlet alpha against LEARN -> table, plot")
+    _common(s)
+    s.add_argument("--protocol", default="trimmed-mean")
+    s.add_argument("--method", default="learn", choices=("learn", "dsgd", "server"))
+    s.add_argument("--zs", default="0.5,1,2")
+    s.add_argument("--alphas", default="0.1,1,100")
+    s.add_argument("--out", default="learning-results")
+
+    d = sub.add_parser("demo", help="the main demo (a few minutes on 2 CPU cores)")
+    _common(d)
+    d.add_argument("--attacks", default=",".join(DEMO_ATTACKS))
+    d.add_argument("--methods", default=",".join(DEMO_METHODS))
+    d.add_argument("--out", default="learning-demo", help="output folder (table, plot)")
+    return ap
+
+
+def _bar(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", disable=not enabled, leave=False,
+                file=sys.stderr)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    cfg = _config(a, method=a.method, protocol=a.protocol, attack=a.attack,
+                  attack_params=_attack_params(a.attack_param))
+    show = not a.no_progress and sys.stderr.isatty()
+    with _bar(cfg.steps, f"{cfg.method}/{cfg.attack}", show) as bar:
+        def tick(step: int, metrics: dict[str, Any]) -> None:
+            bar.update(1)
+            if metrics.get("accuracy_mean") is not None and step % cfg.eval_every == 0:
+                bar.set_postfix(acc=f"{metrics['accuracy_mean']:.3f}")
+
+        res = train(cfg, progress=tick)
+    if a.plot:
+        plot_history(res.history, a.plot, f"{cfg.method} ({cfg.protocol}), attack "
+                     f"{cfg.attack}, n={cfg.n}, f={cfg.f}")
+    if a.json:
+        print(json.dumps(res.as_dict()))
+        return 0
+    acc = ("accuracy n/a" if res.accuracy_mean is None else
+           f"accuracy mean {res.accuracy_mean:.4f}  min {res.accuracy_min:.4f}")
+    print(f"{cfg.method} ({cfg.protocol if cfg.method in ('learn', 'server') else '-'}) "
+          f"attack={cfg.attack} n={cfg.n} f={cfg.f} steps={cfg.steps} seed={cfg.seed}")
+    print(f"  honest {acc}")
+    print(f"  train loss {res.loss:.4f}  test loss {res.test_loss:.4f}  "
+          f"parameter diameter {res.diameter:.3g}")
+    print(f"  messages {res.messages:,}  bytes {res.bytes:,}  ({res.traffic})")
+    print(f"  wall time {res.wall_time:.2f} s  ({res.step_time * 1e3:.2f} ms/step, "
+          f"{res.agreement_rounds} agreement rounds)")
+    if res.distance_to_optimum is not None:
+        print(f"  ||θ̄ - θ*|| {res.distance_to_optimum:.4g}  ||∇L̄(θ̄)|| {res.grad_norm:.4g}")
+    return 0
+
+
+def _grid_progress(total: int) -> Any:
+    done = [0]
+    t0 = time.perf_counter()
+
+    def on(attack: str, method: str, res: Any) -> None:
+        done[0] += 1
+        acc = "-" if res.accuracy_mean is None else f"{res.accuracy_mean:.3f}"
+        print(f"[{done[0]}/{total}] {attack:<12} {method:<22} accuracy {acc}  "
+              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    return on
+
+
+def cmd_grid(a: argparse.Namespace, demo: bool) -> int:
+    attacks = [x for x in a.attacks.split(",") if x]
+    methods = [x for x in a.methods.split(",") if x]
+    base = _config(a)
+    t0 = time.perf_counter()
+    rows = run_grid(base, attacks, methods, _grid_progress(len(attacks) * len(methods)))
+    title = (f"{'Demo' if demo else 'Compare'}: {base.dataset}, {base.model}, n={base.n}, "
+             f"f={base.f}, Dirichlet α={base.alpha}, {base.steps} steps, seed {base.seed}")
+    out = Path(a.out)
+    md = write_outputs(rows, out, "demo" if demo else "compare", title)
+    print(md)
+    print(f"wrote {out / ('demo' if demo else 'compare')}.md, .json, .png "
+          f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    zs = [float(z) for z in a.zs.split(",")]
+    alphas = [float(x) for x in a.alphas.split(",")]
+    base = _config(a, method=a.method, protocol=a.protocol)
+    rows = sweep_alie(base, zs, alphas, _grid_progress(len(alphas) * (len(zs) + 1)))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    title = (f"ALIE sweep: {a.method} ({a.protocol}), {base.dataset}, n={base.n}, "
+             f"f={base.f}, {base.steps} steps, seed {base.seed}")
+    md = (f"## {title}\n\nHonest test accuracy, mean / min; columns: Dirichlet α.\n\n"
+          + pivot_markdown(rows, "attack", "alpha") + "\n")
+    (out / "sweep.md").write_text(md)
+    (out / "sweep.json").write_text(json.dumps(rows, indent=1, default=str))
+    plot_grid(rows, out / "sweep.png", title, "attack", "alpha")
+    print(md)
+    print(f"wrote {out / 'sweep'}.md, .json, .png")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
+        return cmd_grid(args, demo=args.command == "demo")
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,164 @@
+"""Grids of training runs: the compare table (attacks x methods), the heterogeneity sweep and
+the main demo, with Markdown/JSON tables and plots.
+
+A *method* is written ``learn:PROTOCOL`` (LEARN with an agreement protocol of
+:data:`agreement.CONFIGS`), ``server:RULE`` (a trusted server with a robust rule of
+:mod:`agreement.rules`), ``dsgd`` (plain decentralized averaging) or ``local``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .learn import TrainConfig, TrainResult, train
+
+ATTACKS_ALL = ("none", "sign-flip", "gaussian", "label-flip", "alie", "ipm", "mimic",
+               "dissensus", "nan")
+METHODS_COMPARE = ("local", "dsgd", "server:trimmed-mean", "server:median", "learn:trimmed-mean")
+DEMO_ATTACKS = ("none", "sign-flip", "label-flip", "alie", "dissensus")
+DEMO_METHODS = ("dsgd", "server:trimmed-mean", "learn:trimmed-mean")
+
+
+def method_config(base: TrainConfig, method: str) -> TrainConfig:
+    """``base`` with the method (and protocol/rule) of ``method``."""
+    kind, _, proto = method.partition(":")
+    if kind in ("learn", "server"):
+        return replace(base, method=kind, protocol=proto or "trimmed-mean")
+    if kind in ("dsgd", "local") and not proto:
+        return replace(base, method=kind)
+    raise ValueError(f"unknown method {method!r}: use learn:PROTOCOL, server:RULE, dsgd or local")
+
+
+def run_grid(base: TrainConfig, attacks: Sequence[str], methods: Sequence[str],
+             on_result: Callable[[str, str, TrainResult], None] | None = None,
+             ) -> list[dict[str, Any]]:
+    """Every (attack, method) pair from ``base``; one row dict per run."""
+    for m in methods:
+        method_config(base, m)  # fail early on a bad name
+    rows = []
+    for attack in attacks:
+        for m in methods:
+            cfg = replace(method_config(base, m), attack=attack,
+                          attack_params=dict(base.attack_params) if attack == base.attack
+                          else {})
+            res = train(cfg)
+            row = {"attack": attack, "method": m, **{k: v for k, v in res.as_dict().items()
+                                                     if k not in ("history", "accuracies")}}
+            row["history"] = res.history
+            rows.append(row)
+            if on_result is not None:
+                on_result(attack, m, res)
+    return rows
+
+
+def _cell(row: dict[str, Any]) -> str:
+    if row.get("accuracy_mean") is None:
+        return f"loss {row['test_loss']:.3g}"
+    return f"{row['accuracy_mean']:.3f} / {row['accuracy_min']:.3f}"
+
+
+def pivot_markdown(rows: list[dict[str, Any]], row_key: str = "attack",
+                   col_key: str = "method") -> str:
+    """Rows ``row_key`` x columns ``col_key``; cells "mean / min" honest test accuracy."""
+    rvals = list(dict.fromkeys(r[row_key] for r in rows))
+    cvals = list(dict.fromkeys(r[col_key] for r in rows))
+    cell = {(r[row_key], r[col_key]): _cell(r) for r in rows}
+    out = [f"| {row_key} | " + " | ".join(str(c) for c in cvals) + " |",
+           "|---|" + "---|" * len(cvals)]
+    for rv in rvals:
+        out.append(f"| {rv} | " + " | ".join(cell.get((rv, c), "") for c in cvals) + " |")
+    return "\n".join(out)
+
+
+def plot_grid(rows: list[dict[str, Any]], path: str | Path, title: str,
+              row_key: str = "attack", col_key: str = "method") -> None:
+    """A grouped bar chart of honest mean accuracy (min as a black tick)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rvals = list(dict.fromkeys(r[row_key] for r in rows))
+    cvals = list(dict.fromkeys(r[col_key] for r in rows))
+    by = {(r[row_key], r[col_key]): r for r in rows}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(rvals) * max(1, len(cvals)) / 3), 4))
+    width = 0.8 / max(1, len(cvals))
+    for j, c in enumerate(cvals):
+        xs = [i + (j - (len(cvals) - 1) / 2) * width for i in range(len(rvals))]
+        means = [(by.get((rv, c)) or {}).get("accuracy_mean") or 0.0 for rv in rvals]
+        mins = [(by.get((rv, c)) or {}).get("accuracy_min") or 0.0 for rv in rvals]
+        ax.bar(xs, means, width, label=str(c))
+        ax.scatter(xs, mins, marker="_", color="black", s=80, zorder=3)
+    ax.set_xticks(range(len(rvals)), [str(r) for r in rvals], rotation=20)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("honest test accuracy (bar: mean, tick: min)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_history(history: list[dict[str, Any]], path: str | Path, title: str) -> None:
+    """Honest accuracy (mean and min) and parameter diameter against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if history and history[0].get("accuracy_mean") is not None:
+        ax.plot(steps, [h["accuracy_mean"] for h in history], label="accuracy (mean)")
+        ax.plot(steps, [h["accuracy_min"] for h in history], "--", label="accuracy (min)")
+        ax.set_ylabel("honest test accuracy")
+    else:
+        ax.plot(steps, [h["test_loss"] for h in history], label="test loss")
+    ax2 = ax.twinx()
+    ax2.semilogy(steps, [max(h["diameter"], 1e-12) for h in history], color="gray",
+                 alpha=0.6, label="diameter")
+    ax2.set_ylabel("honest parameter diameter")
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(rows: list[dict[str, Any]], out: Path, stem: str, title: str,
+                  row_key: str = "attack", col_key: str = "method") -> str:
+    """Write ``stem.md``, ``stem.json``, ``stem.png`` into ``out``; return the Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    md = f"## {title}\n\nHonest test accuracy, mean / min over honest nodes.\n\n" + \
+        pivot_markdown(rows, row_key, col_key) + "\n"
+    (out / f"{stem}.md").write_text(md)
+    (out / f"{stem}.json").write_text(json.dumps(rows, indent=1, default=str))
+    plot_grid(rows, out / f"{stem}.png", title, row_key, col_key)
+    return md
+
+
+def sweep_alie(base: TrainConfig, zs: Sequence[float] = (0.5, 1.0, 2.0),
+               alphas: Sequence[float] = (0.1, 1.0, 100.0),
+               on_result: Callable[[str, str, TrainResult], None] | None = None,
+               ) -> list[dict[str, Any]]:
+    """ALIE with ``z`` in ``zs`` against LEARN (``base``'s method) for Dirichlet ``α`` in
+    ``alphas`` (plus the attack-free run at each α)."""
+    rows = []
+    for alpha in alphas:
+        for z in (None, *zs):
+            cfg = replace(base, alpha=alpha, attack="none" if z is None else "alie",
+                          attack_params={} if z is None else {"z": z})
+            res = train(cfg)
+            label = "none" if z is None else f"alie z={z:g}"
+            row = {"alpha": alpha, "attack": label,
+                   **{k: v for k, v in res.as_dict().items()
+                      if k not in ("history", "accuracies", "attack", "alpha")}}
+            rows.append(row)
+            if on_result is not None:
+                on_result(label, f"alpha={alpha:g}", res)
+    return rows

@@ -1,0 +1,506 @@
+"""LEARN (THEORY.md §6) and the baselines, simulated for n nodes in one process.
+
+Every honest node ``j`` starts from the same ``θ_0`` (one seed). At step ``t = 1, 2, ...``::
+
+    g_j  = ∇ℓ(θ_j; local mini-batch)                       (worker momentum: m_j = β_w·m_j + g_j,
+                                                             and m_j is agreed on instead of g_j)
+    ĝ_j  = AvgAgree_{N_t}(g)     N_t = max(1, ceil(log2 t)) rounds, or a fixed count
+    u_j  = ĝ_j + wd·θ_j          (SGD momentum: b_j = β·b_j + u_j, u_j = b_j)
+    θ_j <- θ_j - η_t·u_j
+    θ_j <- AvgAgree_1(θ)         one round on the parameters
+
+``AvgAgree`` is the agreement layer's protocol by name (:data:`agreement.CONFIGS`:
+trimmed-mean, mda, mve, median, krum, mean), at the round level
+(:class:`agreement.engine.RoundEngine`: the adversary picks every honest view among those
+reliable broadcast + witnesses allow, the honest rules run as one batched tensor operation,
+torch tensors stay on their device) or at the message level (:func:`agreement.run` with
+``engine="message"``: the sans-IO protocols in netsim's simulator, every message through the
+codec). With a C-averaging agreement the honest models agree (``Δ2(θ) <= δ``) and
+``||∇L̄(θ̄)|| <= (1+δ)·C·K`` (THEORY §2, §6; K bounds the heterogeneity of honest gradients).
+The resilience of the protocol (trimmed-mean n >= 3f+1, mda/mve n >= 6f+1) is checked unless
+``unsafe``.
+
+Baselines in the same harness (same data, model, seeds, attacks):
+
+- ``local``: every honest node trains alone (no communication, so no attack reaches it);
+- ``dsgd``: plain decentralized averaging on the complete graph: a local SGD step, then
+  ``θ_j <- mean`` of the n parameter vectors node j receives (the Byzantine ones included;
+  the two-sided ``dissensus`` attack sends different values to the two halves of the honest
+  nodes, as nothing stops an equivocation without reliable broadcast);
+- ``server``: a trusted server aggregates the n gradients with a robust rule of
+  :mod:`agreement.rules` (mean, median, trimmed-mean, krum, geometric-median, mda, ...) and
+  every honest node applies the one aggregate.
+
+Non-finite vectors are invalid everywhere (the codec refuses them): they enter no average.
+Byzantine nodes hold data (node ids ``0..f-1`` by default), compute their gradients at the
+honest mean ``θ̄`` (the adversary is omniscient) and send what the attack makes of them
+(:mod:`learning.attacks`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agreement import get_config
+from agreement.attacks import split as split_values
+from agreement.attacks import split_sides
+from agreement.engine import RoundEngine
+from agreement.rules import get_rule
+from netsim.adversary import STRATEGIES
+from netsim.protocol import require_resilience
+
+from .attacks import ATTACKS, AttackHook, check_attack
+from .data import Dataset, NodeData, load_dataset, split
+from .models import Swarm, diameter, make_model
+
+METHODS = ("learn", "dsgd", "server", "local")
+PROTOCOL_STRATEGIES = tuple(sorted(set(STRATEGIES) - {"honest", "silent"}))
+"""netsim's protocol-level Byzantine strategies (message engine only)."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run (see the module doc and ``python -m learning train --help``)."""
+
+    dataset: str | Dataset = "digits"
+    model: str | nn.Module = "mlp"
+    n: int = 10
+    f: int = 3
+    attack: str = "none"
+    attack_params: dict[str, Any] = field(default_factory=dict)
+    method: str = "learn"
+    protocol: str = "trimmed-mean"
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 0.1
+    lr_schedule: str = "constant"
+    lr_decay_every: int = 100
+    lr_gamma: float = 0.2
+    momentum: float = 0.9
+    worker_momentum: float = 0.0
+    weight_decay: float = 5e-4
+    rounds: int | str = "log"
+    param_rounds: int = 1
+    engine: str = "round"
+    views: str = "random"
+    split: str = "dirichlet"
+    alpha: float = 1.0
+    labels_per_node: int = 2
+    hidden: int = 64
+    byzantine_ids: list[int] | None = None
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    eval_every: int = 50
+    data_dir: str | None = None
+    unsafe: bool = False
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        if self.n < 1 or not 0 <= self.f < self.n:
+            raise ValueError(f"needs n >= 1 and 0 <= f < n, got n={self.n}, f={self.f}")
+        if self.attack in PROTOCOL_STRATEGIES:
+            if self.method != "learn" or self.engine != "message":
+                raise ValueError(f"{self.attack!r} is a protocol-level strategy of netsim: it "
+                                 "runs with --method learn --engine message")
+        else:
+            check_attack(self.attack, self.attack_params)
+        if self.engine not in ("round", "message"):
+            raise ValueError(f"unknown engine {self.engine!r}; known: message, round")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.lr_schedule not in ("constant", "step", "cosine"):
+            raise ValueError(f"unknown lr schedule {self.lr_schedule!r}; "
+                             "known: constant, cosine, step")
+        if not (0 <= self.momentum < 1 and 0 <= self.worker_momentum < 1):
+            raise ValueError("momentum values must be in [0, 1)")
+        if self.rounds != "log" and (not isinstance(self.rounds, int) or self.rounds < 1):
+            raise ValueError(f"rounds must be 'log' or an integer >= 1, got {self.rounds!r}")
+        if self.param_rounds < 0:
+            raise ValueError("param_rounds must be >= 0")
+        if self.views not in ("random", "omniscient"):
+            raise ValueError(f"unknown views {self.views!r}; known: omniscient, random")
+
+    def rounds_at(self, t: int) -> int:
+        """``N_t = max(1, ceil(log2 t))`` or the fixed count."""
+        if self.rounds == "log":
+            return max(1, math.ceil(math.log2(t))) if t > 1 else 1
+        return int(self.rounds)
+
+    def lr_at(self, t: int) -> float:
+        if self.lr_schedule == "step":
+            return self.lr * self.lr_gamma ** ((t - 1) // self.lr_decay_every)
+        if self.lr_schedule == "cosine":
+            return 0.5 * self.lr * (1 + math.cos(math.pi * (t - 1) / self.steps))
+        return self.lr
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; :meth:`as_dict` is the ``--json`` object."""
+
+    config: dict[str, Any]
+    accuracy_mean: float | None
+    accuracy_min: float | None
+    accuracies: list[float]
+    loss: float
+    test_loss: float
+    diameter: float
+    messages: int
+    bytes: int
+    traffic: str
+    wall_time: float
+    step_time: float
+    history: list[dict[str, float | None]]
+    agreement_rounds: int
+    faults: int = 0
+    distance_to_optimum: float | None = None
+    grad_norm: float | None = None
+    final_params: torch.Tensor | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        cfg = self.config
+        out = {
+            "accuracy_mean": self.accuracy_mean, "accuracy_min": self.accuracy_min,
+            "accuracies": self.accuracies, "loss": self.loss, "test_loss": self.test_loss,
+            "diameter": self.diameter, "steps": cfg["steps"], "attack": cfg["attack"],
+            "protocol": cfg["protocol"], "method": cfg["method"], "n": cfg["n"],
+            "f": cfg["f"], "seed": cfg["seed"], "dataset": cfg["dataset"],
+            "model": cfg["model"], "alpha": cfg["alpha"], "engine": cfg["engine"],
+            "device": cfg["device"], "messages": self.messages, "bytes": self.bytes,
+            "traffic": self.traffic, "faults": self.faults,
+            "agreement_rounds": self.agreement_rounds, "wall_time": self.wall_time,
+            "step_time": self.step_time, "history": self.history,
+        }
+        if self.distance_to_optimum is not None:
+            out["distance_to_optimum"] = self.distance_to_optimum
+            out["grad_norm"] = self.grad_norm
+        return out
+
+
+_CALIBRATION: dict[tuple[int, int, int, str, str], tuple[int, int]] = {}
+
+
+def calibrate_round(n: int, f: int, d: int, protocol: str, dtype: str = "float32",
+                    unsafe: bool = False) -> tuple[int, int]:
+    """Messages and bytes of ONE message-level round of ``protocol`` at ``(n, f, d)``
+    (reliable broadcast + witnesses, Byzantine ids behaving honestly, random scheduler, codec
+    on): what a round-level round stands for on the wire."""
+    from agreement import run
+
+    key = (n, f, d, protocol, dtype)
+    if key not in _CALIBRATION:
+        x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
+        res = run(x, f=f, protocol=protocol, rounds=1, engine="message", byzantine="honest",
+                  seed=0, unsafe=unsafe)
+        _CALIBRATION[key] = (res.messages, res.bytes)
+    return _CALIBRATION[key]
+
+
+class _Agreement:
+    """AvgAgree over the honest rows, at the round or the message level, with the Byzantine
+    vectors of one kind of round (``hook`` for learning attacks)."""
+
+    def __init__(self, cfg: TrainConfig, byz_ids: list[int], honest_ids: list[int],
+                 hook: AttackHook | None, gen: torch.Generator, salt: int) -> None:
+        self.cfg = cfg
+        self.hook = hook
+        self.byz_ids, self.honest_ids = byz_ids, honest_ids
+        self.messages = self.bytes = self.faults = self.rounds = 0
+        self.calls = 0
+        self.salt = salt
+        conf = get_config(cfg.protocol)
+        self.conf = conf
+        if cfg.engine == "round":
+            if cfg.attack == "dissensus":
+                attack: Any = "omniscient"
+            elif cfg.attack == "none" or not byz_ids:
+                attack = "silent"
+            else:
+                attack = hook
+            views = "omniscient" if cfg.attack == "dissensus" else cfg.views
+            if callable(attack) and views == "omniscient":
+                raise ValueError("omniscient views run with the dissensus attack (or none)")
+            self.engine = RoundEngine(
+                cfg.n, cfg.f, get_rule(conf.rule, cfg.f), gather=conf.gather, attack=attack,
+                views=views, byzantine=byz_ids, seed=cfg.seed * 7919 + salt,
+                attack_params={"scale": cfg.attack_params["scale"]}
+                if cfg.attack == "dissensus" and "scale" in cfg.attack_params else None,
+            )
+
+    def __call__(self, honest: torch.Tensor, own: torch.Tensor, rounds: int) -> torch.Tensor:
+        self.rounds += rounds
+        self.calls += 1
+        if self.hook is not None:
+            self.hook.own = own
+        if self.cfg.engine == "round":
+            x = honest
+            for _ in range(rounds):
+                x, _ = self.engine.step(x)
+            return x
+        return self._message(honest, own, rounds)
+
+    def _message(self, honest: torch.Tensor, own: torch.Tensor, rounds: int) -> torch.Tensor:
+        from agreement import run
+
+        from .adversary import LearningValueAttack
+
+        cfg = self.cfg
+        d = honest.shape[1]
+        x = np.empty((cfg.n, d), dtype=np.float64 if honest.dtype == torch.float64
+                     else np.float32)
+        x[self.honest_ids] = honest.detach().cpu().numpy()
+        if self.byz_ids:
+            x[self.byz_ids] = own.detach().cpu().numpy()
+        scheduler = "random"
+        if cfg.attack == "none":
+            byz: Any = "silent"
+        elif cfg.attack == "dissensus":
+            byz, scheduler = "omniscient", "targeted"
+        elif cfg.attack in PROTOCOL_STRATEGIES:
+            byz = cfg.attack
+        else:
+            byz = LearningValueAttack(self.hook, honest.device, honest.dtype)
+        res = run(x, f=cfg.f, protocol=cfg.protocol, rounds=rounds, byzantine=byz,
+                  byzantine_ids=self.byz_ids, scheduler=scheduler,
+                  seed=(cfg.seed * 1_000_003 + self.calls * 2 + self.salt) % 2**31,
+                  engine="message", unsafe=cfg.unsafe)
+        self.messages += res.messages
+        self.bytes += res.bytes
+        self.faults += sum(res.faults.values())
+        return torch.as_tensor(res.outputs, dtype=honest.dtype, device=honest.device)
+
+
+def _two_sided(honest: torch.Tensor, b: int, scale: float) -> tuple[torch.Tensor, np.ndarray]:
+    """The dissensus values ``(2, b, d)`` (low, high) and each honest node's side."""
+    host = honest.detach().double().cpu().numpy()
+    vals = split_values(host, b, np.random.default_rng(0), scale=scale)
+    side, _ = split_sides(host)
+    return torch.as_tensor(vals, dtype=honest.dtype, device=honest.device), side
+
+
+def prepare(cfg: TrainConfig) -> tuple[Dataset, nn.Module]:
+    ds = cfg.dataset if isinstance(cfg.dataset, Dataset) else load_dataset(
+        cfg.dataset, n=cfg.n, data_dir=cfg.data_dir, seed=cfg.seed)
+    if isinstance(cfg.model, nn.Module):
+        model = cfg.model
+    else:
+        torch.manual_seed(cfg.seed)
+        model = make_model(cfg.model, ds.input_shape, ds.out_dim, hidden=cfg.hidden)
+    return ds, model
+
+
+def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
+    """Run one configuration (``progress(step, metrics)`` is called after every step)."""
+    cfg.validate()
+    device = torch.device(cfg.device)
+    dtype = {"float32": torch.float32, "float64": torch.float64}[cfg.dtype]
+    n, f = cfg.n, cfg.f
+    byz_ids = sorted(range(f) if cfg.byzantine_ids is None else set(cfg.byzantine_ids))
+    if len(byz_ids) > f or any(not 0 <= i < n for i in byz_ids):
+        raise ValueError(f"byzantine_ids must be at most f={f} ids in range({n})")
+    honest_ids = [i for i in range(n) if i not in set(byz_ids)]
+    h, b = len(honest_ids), len(byz_ids)
+    if cfg.method == "learn":
+        conf = get_config(cfg.protocol)
+        require_resilience(n, f, conf.resilience, f"the {cfg.protocol} protocol", cfg.unsafe)
+    server_rule = get_rule(cfg.protocol, f) if cfg.method == "server" else None
+
+    ds, model = prepare(cfg)
+    parts = split(ds, n, cfg.split, alpha=cfg.alpha, labels_per_node=cfg.labels_per_node,
+                  seed=cfg.seed)
+    order = honest_ids + byz_ids  # rows: honest first, then Byzantine
+    flip = list(range(h, n)) if cfg.attack == "label-flip" else []
+    data = NodeData(ds, [parts[i] for i in order], device, dtype, flip=flip)
+    model = model.to(device=device, dtype=dtype)
+    swarm = Swarm(model, ds.task, l2=ds.l2)
+    d = swarm.d
+    x_test = torch.as_tensor(ds.x_test, dtype=dtype, device=device)
+    y_test = torch.as_tensor(ds.y_test, device=device)
+    if ds.task != "classification":
+        y_test = y_test.to(dtype)
+
+    gen = torch.Generator(device=device)
+    gen.manual_seed(cfg.seed)
+    theta = swarm.init.to(device=device, dtype=dtype).expand(n, d).clone()
+    wmom = torch.zeros((n, d), device=device, dtype=dtype)
+    smom = torch.zeros((h, d), device=device, dtype=dtype)
+
+    use_hook = cfg.attack in ATTACKS and ATTACKS[cfg.attack] is not None and b > 0
+    hooks = [AttackHook(cfg.attack, n, f, gen, cfg.attack_params) if use_hook else None
+             for _ in range(2)]
+    if cfg.method == "learn":
+        agree_g = _Agreement(cfg, byz_ids, honest_ids, hooks[0], gen, salt=0)
+        agree_p = _Agreement(cfg, byz_ids, honest_ids, hooks[1], gen, salt=1)
+    scale = float(cfg.attack_params.get("scale", 0.5))
+    attacked = cfg.attack != "none" and b > 0
+
+    def byzantine_vectors(honest: torch.Tensor, own: torch.Tensor, hook: AttackHook | None
+                          ) -> torch.Tensor:
+        """(b, d) values for the baselines (dissensus: handled by the callers)."""
+        if hook is None:
+            return own[:0]
+        hook.own = own
+        return hook(honest, b)
+
+    def evaluate(th: torch.Tensor) -> dict[str, Any]:
+        out = swarm.forward(th, x_test)  # (h, N, out)
+        per = torch.stack([swarm_loss(out[j], y_test) for j in range(out.shape[0])]) \
+            if ds.task != "classification" else torch.nn.functional.cross_entropy(
+                out.reshape(-1, out.shape[-1]), y_test.repeat(out.shape[0]),
+                reduction="none").reshape(out.shape[0], -1).mean(1)
+        accs: list[float] = []
+        if ds.task == "classification":
+            accs = (out.argmax(-1) == y_test).float().mean(1).tolist()
+        elif ds.task == "binary":
+            accs = ((out.squeeze(-1) > 0).to(dtype) == y_test).float().mean(1).tolist()
+        return {"accs": accs, "test_loss": float(per.mean()), "diameter": diameter(th)}
+
+    from .models import loss_fn
+
+    swarm_loss = loss_fn(ds.task)
+    history: list[dict[str, float | None]] = []
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    step_time = 0.0
+    for t in range(1, cfg.steps + 1):
+        ts = time.perf_counter()
+        lr = cfg.lr_at(t)
+        th = theta[:h]
+        mean_prev = th.mean(dim=0)
+        if b:
+            theta[h:] = mean_prev
+        xb, yb = data.sample(cfg.batch_size, gen)
+        g, loss = swarm.grads(theta, xb, yb)
+        if cfg.worker_momentum:
+            wmom.mul_(cfg.worker_momentum).add_(g)
+            send = wmom
+        else:
+            send = g
+        own = send[h:]
+        if cfg.method == "learn":
+            ghat = agree_g(send[:h], own, cfg.rounds_at(t))
+        elif cfg.method == "server":
+            if cfg.attack == "dissensus" and attacked:
+                vals, _ = _two_sided(send[:h], b, scale)
+                byz = vals[(np.arange(b) >= (b + 1) // 2).astype(int), np.arange(b)]
+            else:
+                byz = byzantine_vectors(send[:h], own, hooks[0])
+            byz = byz[torch.isfinite(byz).all(dim=1)]
+            agg = server_rule(torch.cat([send[:h], byz]))
+            ghat = agg.expand(h, d)
+        else:  # local and dsgd: the local gradient
+            ghat = send[:h]
+        upd = ghat + cfg.weight_decay * th if cfg.weight_decay else ghat
+        if cfg.momentum:
+            smom.mul_(cfg.momentum).add_(upd)
+            upd = smom
+        new = th - lr * upd
+        if cfg.method == "learn" and cfg.param_rounds:
+            new = agree_p(new, mean_prev - lr * own, cfg.param_rounds)
+        elif cfg.method == "dsgd":
+            if attacked and cfg.attack == "dissensus":
+                vals, side = _two_sided(new, b, scale)
+                tot = new.sum(dim=0)
+                side_t = torch.as_tensor(side, device=device)
+                low, high = (tot + vals[0].sum(0)) / n, (tot + vals[1].sum(0)) / n
+                new = torch.where(side_t[:, None] == 0, low, high)
+            else:
+                byz = byzantine_vectors(new, mean_prev - lr * own, hooks[1]) if attacked \
+                    else new[:0]
+                byz = byz[torch.isfinite(byz).all(dim=1)]
+                avg = (new.sum(dim=0) + byz.sum(dim=0)) / (h + byz.shape[0])
+                new = avg.expand(h, d)
+        theta[:h] = new
+        losses.append(float(loss[:h].mean()) if t % 10 == 0 or t == cfg.steps else math.nan)
+        step_time += time.perf_counter() - ts
+        if t % cfg.eval_every == 0 or t == cfg.steps:
+            ev = evaluate(theta[:h])
+            accs = ev["accs"]
+            history.append({
+                "step": t, "accuracy_mean": float(np.mean(accs)) if accs else None,
+                "accuracy_min": float(np.min(accs)) if accs else None,
+                "test_loss": ev["test_loss"], "diameter": ev["diameter"],
+                "loss": float(loss[:h].mean()),
+            })
+            if not math.isfinite(ev["test_loss"]):
+                history[-1]["test_loss"] = None
+        if progress is not None:
+            progress(t, history[-1] if history else {})
+    wall = time.perf_counter() - t0
+    ev = evaluate(theta[:h])
+    accs = ev["accs"]
+    rounds_total = 0
+    messages = nbytes = faults = 0
+    itemsize = 4 if dtype == torch.float32 else 8
+    if cfg.method == "learn":
+        rounds_total = agree_g.rounds + agree_p.rounds
+        if cfg.engine == "message":
+            messages = agree_g.messages + agree_p.messages
+            nbytes = agree_g.bytes + agree_p.bytes
+            faults = agree_g.faults + agree_p.faults
+            traffic = "measured (message engine)"
+        else:
+            m1, b1 = calibrate_round(n, f, d, cfg.protocol, cfg.dtype, cfg.unsafe)
+            messages, nbytes = m1 * rounds_total, b1 * rounds_total
+            traffic = "rounds x one measured message-level round (Byzantine ids honest)"
+    elif cfg.method == "dsgd":
+        messages = n * (n - 1) * cfg.steps
+        nbytes = messages * d * itemsize
+        traffic = "payload only: n(n-1) parameter vectors per step"
+    elif cfg.method == "server":
+        messages = 2 * n * cfg.steps
+        nbytes = messages * d * itemsize
+        traffic = "payload only: n gradients up, n models down per step"
+    else:
+        traffic = "none (local training)"
+    finite = [x for x in losses if math.isfinite(x)]
+    result = TrainResult(
+        config={k: (v if isinstance(v, (int, float, str, bool, type(None), list, dict))
+                    else getattr(v, "name", type(v).__name__)) for k, v in asdict_safe(cfg)},
+        accuracy_mean=float(np.mean(accs)) if accs else None,
+        accuracy_min=float(np.min(accs)) if accs else None,
+        accuracies=[float(a) for a in accs],
+        loss=float(np.mean(finite[-5:])) if finite else math.nan,
+        test_loss=ev["test_loss"], diameter=ev["diameter"], messages=int(messages),
+        bytes=int(nbytes), traffic=traffic, wall_time=wall, step_time=step_time / cfg.steps,
+        history=history, agreement_rounds=rounds_total, faults=faults,
+        final_params=theta[:h].detach().clone(),
+    )
+    if ds.task in ("regression", "binary"):
+        opt = torch.as_tensor(ds.optimum([parts[i] for i in honest_ids]), device=device)
+        mean = theta[:h].double().mean(dim=0)
+        result.distance_to_optimum = float(torch.linalg.norm(mean - opt))
+        full = torch.as_tensor(np.stack([ds.x_train[parts[i]] for i in honest_ids]),
+                               dtype=dtype, device=device)
+        ys = torch.as_tensor(np.stack([ds.y_train[parts[i]] for i in honest_ids]),
+                             dtype=dtype, device=device)
+        gfull, _ = swarm.grads(mean.to(dtype).expand(h, d).contiguous(), full, ys)
+        result.grad_norm = float(torch.linalg.norm(gfull.double().mean(dim=0)))
+    return result
+
+
+def asdict_safe(cfg: TrainConfig) -> list[tuple[str, Any]]:
+    """The config's fields (a Dataset or a module by name)."""
+    out = []
+    for k in cfg.__dataclass_fields__:
+        v = getattr(cfg, k)
+        if isinstance(v, Dataset):
+            v = v.name
+        elif isinstance(v, nn.Module):
+            v = type(v).__name__
+        out.append((k, v))
+    return out
+
+
+__all__ = ["METHODS", "TrainConfig", "TrainResult", "calibrate_round", "train"]
