@@ -21,10 +21,12 @@ def _check(n: int, f: int, k: int, what: str) -> None:
 
 
 def lower_bound_averaging_constant(n: int, f: int) -> float:
-    """No averaging agreement achieves ``C < f/(n-f)`` (THEORY.md §2) **[to prove]**.
+    """No averaging agreement achieves ``C < f/(n-f)`` (THEORY.md §2); proven in
+    ``proofs/lower_bound.md`` and run in the simulator by ``proofs.lower_bound``.
 
-    Two indistinguishable worlds: f nodes at 1 and the rest at 0, the f being Byzantine
-    (but acting honestly, Δ2 = 0, output must be 0) or honest (x̄ = f/h, Δ2 = 1).
+    Two indistinguishable worlds, inputs f nodes at 1 and n-f at 0: in world A the f nodes
+    at 1 are Byzantine but act honestly (Δ2(x) = 0, so every honest output must be 0); in
+    world B f of the nodes at 0 are Byzantine and act honestly (x̄ = f/(n-f), Δ2(x) = 1).
     """
     if not 0 <= f < n:
         raise ValueError(f"needs 0 <= f < n, got n={n}, f={f}")
@@ -35,25 +37,45 @@ def lower_bound_averaging_constant(n: int, f: int) -> float:
 
 def tm_contraction(n: int, f: int) -> float:
     """Per-coordinate, per-round contraction of the honest range under RB-TM:
-    ``λ = f/(n-2f)`` (< 1 iff n >= 3f+1; 1/2 at n = 4, f = 1) **[to prove]**."""
+    ``range_c(y) <= λ·range_c(x)``, ``λ = f/(n-2f)`` (< 1 iff n >= 3f+1; 1/2 at n = 4, f = 1).
+
+    Proven and tight: ``proofs/trimmed_mean.md``, Theorem 1 (witness views: sizes n-f..n,
+    pairwise overlap >= n-f; any b <= f Byzantine nodes)."""
     _check(n, f, 3, "trimmed-mean agreement")
     return f / (n - 2 * f)
 
 
 def tm_error_factor(n: int, f: int) -> float:
     """Per-coordinate, per-round deviation from the honest mean:
-    ``|y_j,c - x̄_c| <= (2f/(n-f)) · range_c(x)`` **[to prove]**."""
+    ``|y_j,c - x̄_c| <= (2f/(n-f)) · range_c(x)``.
+
+    Proven and tight: ``proofs/trimmed_mean.md``, Theorem 2."""
     _check(n, f, 3, "trimmed-mean agreement")
     return 2 * f / (n - f)
 
 
 def tm_l2_contraction(n: int, f: int, d: int, rounds: int = 1) -> float:
-    """``Δ2(y^T) <= √d · λ^T · Δ2(x)``: the ℓ2 factor after ``rounds`` rounds."""
-    return math.sqrt(d) * tm_contraction(n, f) ** rounds
+    """``Δ2(y^T) <= min(√d, √(n-1)) · λ^T · Δ2(x)``: the ℓ2 factor after ``rounds`` rounds.
+
+    Proof: ``proofs/trimmed_mean.md`` (Corollary 4): ``Δ2(y) <= ||range(y)||_2``, every range
+    shrinks by ``λ`` per round, and ``||range(x)||_2 <= min(√d, √(h-1)) · Δ2(x)`` for ``h``
+    points (Lemma 3), with ``h = n-b <= n`` honest nodes when ``b <= f`` are Byzantine.
+    THEORY.md states ``√d``; the ``√(n-1)`` cap is the strengthening for small ``n``.
+    """
+    lam = tm_contraction(n, f)
+    return min(math.sqrt(d), math.sqrt(max(n - 1, 1))) * lam**rounds
+
+
+def _range_norm_factor(n: int, f: int) -> float:
+    """``√(n-f-1)``: with ``h = n-b`` honest nodes, ``(2f/h)·||range(x)||_2 <= (2f/h)·√(h-1)·Δ2(x)``
+    and ``√(h-1)/h`` decreases for ``h >= 2``, so ``h = n-f`` is the worst case
+    (proofs/trimmed_mean.md, Lemma 3 and Theorem 5)."""
+    return math.sqrt(max(n - f - 1, 1))
 
 
 def tm_rounds(n: int, f: int, d: int, halvings: float) -> int:
-    """Rounds for a ``2^-N`` ℓ2 contraction: ``T = ceil((N + ½·log2 d) / log2(1/λ))``."""
+    """Rounds for a ``2^-N`` ℓ2 contraction: ``T = ceil((N + ½·log2 d) / log2(1/λ))``
+    (from ``√d · λ^T <= 2^-N``; proofs/trimmed_mean.md, Corollary 4)."""
     lam = tm_contraction(n, f)
     if lam == 0:
         return 1
@@ -61,31 +83,107 @@ def tm_rounds(n: int, f: int, d: int, halvings: float) -> int:
 
 
 def tm_averaging_constant(n: int, f: int, d: int) -> float:
-    """``C_TM <= (2f/(n-f)) · min(√d, h/√2) / (1 - λ)`` **[to prove]**."""
+    """``C_TM <= (2f/(n-f)) · min(√d, √(n-f-1)) / (1 - λ)``, proven in
+    ``proofs/trimmed_mean.md`` (Theorem 5), for any number of rounds.
+
+    THEORY.md's claim was ``(2f/(n-f)) · min(√d, h/√2) / (1-λ)``: true (``√(h-1) <= h/√2``)
+    but loose; the proof gives ``√(h-1)``. The per-round error ``(2f/(n-f))·range_c`` compounds
+    against ranges shrinking by ``λ`` per round: a geometric series ``Σ_r λ^r <= 1/(1-λ)``.
+    """
     lam = tm_contraction(n, f)
-    h = n - f
-    return tm_error_factor(n, f) * min(math.sqrt(d), h / math.sqrt(2)) / (1 - lam)
+    return tm_error_factor(n, f) * min(math.sqrt(d), _range_norm_factor(n, f)) / (1 - lam)
 
 
 # -- minimum-diameter averaging (THEORY.md §5.3), n >= 6f+1 ----------------------------------
 
 def mda_contraction(n: int, f: int) -> float:
-    """Per-round ℓ2 contraction of MDA: ``Δ2(y) <= (4f/(n-2f)) · Δ2(x)`` **[to prove]**
-    (1-D worst case seen: 3f/(n-2f)). Below 1 for n >= 6f+1."""
+    """Per-round ℓ2 contraction of MDA under witness views: ``Δ2(y) <= κ · Δ2(x)`` with
+
+        κ = max over integers e1, e2 >= 0, e1 + e2 <= f of
+            (f + e1)/(n - 2f + e1) + (f + e2)/(n - 2f + e2)
+
+    (the max is at the balanced split ``e1 = ceil(f/2)``, ``e2 = floor(f/2)``; for even f,
+    ``κ = 3f/(n - 3f/2)``). Proven in ``proofs/mda.md``, Theorem 1; tight at n = 7, f = 1
+    (κ = 8/15, reached by the search). ``κ <= 4f/(n-f) < 1`` for n >= 6f+1.
+
+    THEORY.md claimed ``4f/(n-2f)``: true but loose (``κ < 4f/(n-2f)`` for every f >= 1);
+    its note "1-D worst case seen: 3f/(n-2f)" is refuted: 3f/(n-2f) > κ is never reached.
+    """
     _check(n, f, 6, "MDA agreement")
-    return 4 * f / (n - 2 * f)
+    e1, e2 = (f + 1) // 2, f // 2
+    return (f + e1) / (n - 2 * f + e1) + (f + e2) / (n - 2 * f + e2)
 
 
 def mda_bias(n: int, f: int) -> float:
-    """Per-round bias of MDA: ``||ȳ - x̄|| <= (f/(n-2f) + 2f/(n-f)) · Δ2(x)`` **[to prove]**."""
+    """Per-round bias of MDA: ``||y_j - x̄|| <= (f/(n-2f) + 2f/(n-f)) · Δ2(x)`` for every honest
+    output (hence for ``ȳ``). Proven in ``proofs/mda.md``, Theorem 2; tight at n = 7, f = 1."""
     _check(n, f, 6, "MDA agreement")
     return f / (n - 2 * f) + 2 * f / (n - f)
 
 
 def mda_averaging_constant(n: int, f: int) -> float:
-    """``C_MDA <= (f/(n-2f) + 2f/(n-f)) · (n-2f)/(n-6f)`` **[to prove]**; about 3f/n."""
+    """``C_MDA <= β / (1 - κ)`` with ``β = mda_bias``, ``κ = mda_contraction``: the per-round
+    bias compounds against diameters shrinking by κ per round (a geometric series); proven
+    in ``proofs/mda.md``, Theorem 3. About ``(3f/n)·1 / (1 - 3f/n)``: O(f/h).
+
+    THEORY.md's ``(f/(n-2f) + 2f/(n-f)) · (n-2f)/(n-6f)`` is the same series with the looser
+    ``4f/(n-2f)``: true, and larger than this constant.
+    """
     _check(n, f, 6, "MDA agreement")
-    return mda_bias(n, f) * (n - 2 * f) / (n - 6 * f)
+    return mda_bias(n, f) / (1 - mda_contraction(n, f))
+
+
+# -- minimum-volume-ellipsoid averaging (THEORY.md §5.2), n >= 6f+1 --------------------------
+
+def mve_range_factor(n: int, f: int) -> float:
+    """1-D only: the range of the MVE subset chosen by the implemented rule is at most
+    ``γ · Δ(x)`` with ``γ = (q/2)^((q-2)/(2(q-1)))``, ``q = n-f`` (the largest subset size).
+
+    The implemented rule (agreement.rules.subsets.MVE) compares, in 1-D, the keys
+    ``log(ℓ_S/2) + ½(q-2)·log max(φ, ρ·SS_S)`` (``ℓ_S`` the range, ``SS_S`` the sum of squared
+    deviations, ``ρ`` the rank tolerance, ``φ`` the view's rounding floor): not the range
+    alone. ``proofs/mve.md``, Lemma 2.
+    """
+    _check(n, f, 6, "MVE agreement")
+    q = n - f
+    return (q / 2) ** ((q - 2) / (2 * (q - 1))) if q > 1 else 1.0
+
+
+def mve_bias(n: int, f: int, d: int) -> float:
+    """Per-round bias of MVE (ellipsoid centre) as implemented: ``||y_j - x̄|| <= B·Δ2(x)``.
+
+    d = 1: ``B = 2f/(n-f) + γ/2`` with ``γ = mve_range_factor(n, f)`` (``proofs/mve.md``,
+    Theorem 3; the ``½`` is real: at n = 7, f = 1 a round reaches ``1/2 + 1/3``, and for any
+    n the construction of Proposition 4 reaches ``1/2 + (f+1)/(n-f)``, so MVE's averaging
+    constant does not tend to 0 with f/n: THEORY's "asymptotically optimal" is refuted).
+    d >= 2: ``inf``: no finite bound (Proposition 5: a Byzantine value on the line/plane of
+    nearly degenerate honest values makes a flat subset win however far it is; in exact
+    arithmetic unbounded, as implemented bounded only through the rounding threshold, measured
+    ratios ~50 at d = 2 and ~170 at d = 10 with n = 7, f = 1).
+    """
+    _check(n, f, 6, "MVE agreement")
+    if d < 1:
+        raise ValueError(f"d must be >= 1, got {d}")
+    if d == 1:
+        return 2 * f / (n - f) + mve_range_factor(n, f) / 2
+    return math.inf
+
+
+def mve_contraction(n: int, f: int, d: int) -> float:
+    """Per-round ℓ2 contraction bound of MVE as implemented: ``γ`` in 1-D (``>= 1``: no
+    contraction; ``proofs/mve.md`` Theorem 3 and Proposition 6: at n = 7, f = 1 the ratio 1 is
+    reached and an adversary keeps the honest diameter from shrinking, so MVE is not an
+    averaging agreement there), ``inf`` for d >= 2."""
+    _check(n, f, 6, "MVE agreement")
+    return mve_range_factor(n, f) if d == 1 else math.inf
+
+
+def mve_averaging_constant(n: int, f: int, d: int) -> float:
+    """The averaging constant proven for MVE: ``inf`` (none). No per-round contraction below 1
+    holds (``mve_contraction``), so per-round biases need not sum; see ``proofs/mve.md`` for
+    the counterexamples and the gap to the lower bound ``f/(n-f)``."""
+    _check(n, f, 6, "MVE agreement")
+    return math.inf
 
 
 # -- round counts for a target -----------------------------------------------------------------
@@ -96,8 +194,9 @@ def rounds_for_target(
     """Rounds after which the protocol's proven contraction guarantees ``Δ2(y) <= delta``,
     given ``Δ2(x) <= input_diameter``.
 
-    trimmed-mean: ``√d · λ^T · D <= δ``; mda: ``(4f/(n-2f))^T · D <= δ``. Other protocols
-    have no proven contraction here and raise ``NotImplementedError``.
+    trimmed-mean: ``√d · λ^T · D <= δ``; mda: ``κ^T · D <= δ`` (``mda_contraction``). Other
+    protocols (MVE included: ``proofs/mve.md``) have no proven contraction and raise
+    ``NotImplementedError``.
     """
     if delta <= 0 or input_diameter < 0:
         raise ValueError("need delta > 0 and input_diameter >= 0")
@@ -118,7 +217,8 @@ def rounds_for_target(
 
 
 def contraction(protocol: str, n: int, f: int, d: int) -> float | None:
-    """The protocol's per-round ℓ2 contraction bound, or ``None`` when none is claimed.
+    """The protocol's per-round ℓ2 contraction bound, or ``None`` when none is proven (MVE:
+    none below 1 exists, see :func:`mve_contraction`).
 
     For trimmed-mean the proven per-round statement is per coordinate (``λ`` on every
     coordinate's range); its ℓ2 consequence over one round is ``√d · λ``, loose when d is
@@ -132,7 +232,8 @@ def contraction(protocol: str, n: int, f: int, d: int) -> float | None:
 
 
 def averaging_constant(protocol: str, n: int, f: int, d: int) -> float | None:
-    """The protocol's averaging constant ``C`` (``||ȳ - x̄|| <= C·Δ2(x)``), or ``None``."""
+    """The protocol's averaging constant ``C`` (``||ȳ - x̄|| <= C·Δ2(x)``), or ``None`` when
+    none is proven (MVE: :func:`mve_averaging_constant`)."""
     if protocol == "trimmed-mean":
         return tm_averaging_constant(n, f, d)
     if protocol == "mda":
