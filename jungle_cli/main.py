@@ -4,6 +4,9 @@
 |---|---|
 | ``broadcast`` | ``python -m netsim broadcast`` |
 | ``simulate`` | ``python -m netsim simulate`` |
+| ``keys`` | ``python -m netsim keys`` |
+| ``node`` | ``python -m netsim node`` |
+| ``launch`` | ``python -m netsim launch`` |
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from collections.abc import Callable, Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "broadcast": ("netsim.cli", "one reliable broadcast or witness round under attack"),
     "simulate": ("netsim.cli", "one averaging-agreement run under attack"),
+    "keys": ("netsim.cli", "a cluster CA, node certificates and cluster.toml"),
+    "node": ("netsim.cli", "one node of the real network (mutual TLS over TCP)"),
+    "launch": ("netsim.cli", "n node processes on loopback, reported like simulate"),
 }
 
 

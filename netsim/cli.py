@@ -4,7 +4,10 @@ Commands:
   broadcast   one Bracha reliable broadcast (or, with --witness, one witness round of all
               nodes) in the adversarial simulator;
   simulate    one iterated averaging agreement (trimmed-mean, mda, mve, baselines) under
-              attack, at the message or the round level (see :mod:`agreement.cli`).
+              attack, at the message or the round level (see :mod:`agreement.cli`);
+  keys        a cluster CA, one certificate and key per node, and cluster.toml;
+  node        one node process of the real network (mutual TLS over TCP);
+  launch      n node processes on loopback (f Byzantine), reported like ``simulate``.
 
 This module is a front end: like every ``cli``/``__main__`` module it may import the layers
 above netsim (broadcast, agreement); the libraries never do.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -134,7 +138,250 @@ def build_parser() -> argparse.ArgumentParser:
     from agreement.cli import add_simulate_parser  # a front end may import upward
 
     add_simulate_parser(sub)
+    _add_network_parsers(sub)
     return parser
+
+
+_PLAINTEXT_HELP = (
+    "INSECURE: no TLS, no authentication; any local process can claim any node id. "
+    "Loopback addresses only, for experiments that measure the cost of TLS"
+)
+
+
+def _add_network_parsers(sub: Any) -> None:
+    from .node import NETWORK_STRATEGIES
+
+    k = sub.add_parser(
+        "keys", help="write a cluster CA, node certificates and cluster.toml",
+        description="Make a certificate authority for a new cluster, one certificate and key "
+        "per node (the node id is bound in the certificate), and the cluster configuration "
+        "(ids, addresses, certificate fingerprints) that every node reads.",
+    )
+    k.add_argument("--n", type=_positive, required=True, help="number of nodes")
+    k.add_argument("--f", type=_nonneg, default=None,
+                   help="Byzantine bound written to the config (default (n-1)//3)")
+    k.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    k.add_argument("--hosts", default=None,
+                   help="comma-separated host of each node (default 127.0.0.1 for all)")
+    k.add_argument("--base-port", type=_positive, default=47000,
+                   help="node i listens on BASE_PORT + i (default 47000)")
+
+    protos = ["trimmed-mean", "mda", "mve", "median", "krum", "mean"]
+    nd = sub.add_parser(
+        "node", help="run one node of the real network",
+        description="Run one node of an averaging agreement over mutual-TLS TCP until its "
+        "output is final and its peers are done (or --linger seconds pass).",
+    )
+    nd.add_argument("--config", required=True, help="cluster.toml (from `keys`)")
+    nd.add_argument("--id", type=_nonneg, required=True, help="this node's id")
+    nd.add_argument("--f", type=_nonneg, default=None, help="Byzantine bound (default: config)")
+    nd.add_argument("--protocol", default="trimmed-mean", choices=protos)
+    nd.add_argument("--rounds", type=_positive, required=True, help="rounds T")
+    nd.add_argument("--input", required=True, metavar="FILE.npy", help="1-D float vector")
+    nd.add_argument("--output", required=True, metavar="OUT.npy", help="the final vector")
+    nd.add_argument("--history", metavar="FILE.npy",
+                    help="also write the (rounds+1, d) history of this node's vectors")
+    nd.add_argument("--report", metavar="FILE.json",
+                    help="write metrics, faults and timings as JSON")
+    nd.add_argument("--byzantine", default=None, choices=list(NETWORK_STRATEGIES),
+                    metavar="STRATEGY", help="run a Byzantine strategy instead: "
+                    + ", ".join(NETWORK_STRATEGIES))
+    nd.add_argument("--seed", type=int, default=0, help="seed of a Byzantine strategy")
+    nd.add_argument("--linger", type=float, default=5.0,
+                    help="seconds to keep serving after deciding (default 5)")
+    nd.add_argument("--timeout", type=float, default=600.0,
+                    help="give up after this many seconds (default 600)")
+    nd.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    nd.add_argument("--max-queue-mb", type=float, default=1024.0,
+                    help="cap on unacknowledged bytes queued per peer (default 1024 MiB)")
+    nd.add_argument("--insecure-loopback-plaintext", action="store_true",
+                    help=_PLAINTEXT_HELP)
+
+    la = sub.add_parser(
+        "launch", help="n node processes on loopback, reported like `simulate`",
+        description="Spawn n `python -m netsim node` processes on 127.0.0.1 with an "
+        "ephemeral cluster CA (f of them Byzantine), wait for the honest outputs and "
+        "report the same fields as `python -m netsim simulate`.",
+        epilog="Byzantine strategies over a real network: " + ", ".join(NETWORK_STRATEGIES)
+        + ". The value attacks (push, split, alie, outlier, nan, omniscient) need the "
+        "simulator's omniscient adversary and are refused.",
+    )
+    la.add_argument("--n", type=_positive, default=7)
+    la.add_argument("--f", type=_nonneg, default=2)
+    la.add_argument("--protocol", default="trimmed-mean", choices=protos)
+    la.add_argument("--dim", type=_positive, default=1000)
+    la.add_argument("--rounds", type=_positive, default=10)
+    la.add_argument("--byzantine", default="none", metavar="STRATEGY",
+                    help="strategy of the f Byzantine nodes (ids 0..f-1), or none")
+    la.add_argument("--byzantine-ids", default=None, help="comma-separated Byzantine ids")
+    la.add_argument("--inputs", default="gaussian", help="input generator (as simulate)")
+    la.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    la.add_argument("--seed", type=int, default=0)
+    la.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    la.add_argument("--linger", type=float, default=2.0)
+    la.add_argument("--timeout", type=float, default=300.0)
+    la.add_argument("--workdir", default=None, help="keep keys, inputs, outputs and logs here")
+    la.add_argument("--json", action="store_true", help="print one JSON object")
+    la.add_argument("--insecure-loopback-plaintext", action="store_true",
+                    help=_PLAINTEXT_HELP)
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    from .cluster import generate
+
+    hosts = args.hosts.split(",") if args.hosts else None
+    try:
+        cfg = generate(args.n, args.out, f=args.f, hosts=hosts,
+                       ports=[args.base_port + i for i in range(args.n)])
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote a cluster of n={cfg.n} (f={cfg.f}) to {args.out}: ca.pem, ca.key "
+          f"(keep it offline), node-<i>.pem/.key, cluster.toml")
+    for e in cfg.nodes:
+        print(f"  node {e.id}: {e.host}:{e.port}  sha256 {e.fingerprint[:23]}…")
+    return 0
+
+
+def _plaintext_warning() -> None:
+    print("WARNING: --insecure-loopback-plaintext: no TLS and no authentication; any local "
+          "process can impersonate any node.", file=sys.stderr)
+
+
+def run_node_command(args: argparse.Namespace) -> int:
+    import time
+
+    import anyio
+
+    from agreement import AveragingAgreement
+
+    from .cluster import load_config
+    from .codec import VECTOR_OVERHEAD
+    from .node import StrategyProtocol, run_node
+    from .transport import TransportSettings
+
+    if args.insecure_loopback_plaintext:
+        _plaintext_warning()
+    try:
+        cfg = load_config(args.config, plaintext=args.insecure_loopback_plaintext)
+        cfg.node(args.id)
+        x = np.load(args.input, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    n = cfg.n
+    f = cfg.f if args.f is None else args.f
+
+    def factory(i: int, xi: Any) -> AveragingAgreement:
+        return AveragingAgreement(i, n, f, xi, protocol=args.protocol, rounds=args.rounds)
+
+    try:
+        if args.byzantine:
+            proto: Any = StrategyProtocol(args.id, n, f, args.byzantine, factory, x,
+                                          seed=args.seed)
+        else:
+            proto = factory(args.id, x)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = TransportSettings(
+        max_message=VECTOR_OVERHEAD + x.nbytes + 64,
+        max_queue_bytes=int(args.max_queue_mb * 2**20),
+        high_water=min(int(args.max_queue_mb * 2**20) // 4, 1 << 28),
+    )
+    decided_wall: list[float] = []
+
+    def save(path: str, arr: np.ndarray) -> None:
+        tmp = path + ".part.npy"
+        np.save(tmp, arr)
+        os.replace(tmp, path)
+
+    def on_decided(rt: Any) -> None:
+        decided_wall.append(time.time())
+        if not args.byzantine:
+            save(args.output, np.asarray(proto.decision))
+            if args.history:
+                save(args.history, np.stack(proto.history))
+
+    async def main() -> Any:
+        return await run_node(cfg, args.id, proto, settings=settings, linger=args.linger,
+                              timeout=args.timeout, on_decided=on_decided)
+
+    try:
+        rep = anyio.run(main, backend=args.backend)
+    except TimeoutError:
+        print(f"error: node {args.id} did not finish within {args.timeout} s", file=sys.stderr)
+        return 3
+    if args.report:
+        out = rep.as_dict()
+        out.update(byzantine=args.byzantine, decided_wall=decided_wall[0] if decided_wall
+                   else None, backend=args.backend)
+        with open(args.report, "w") as fh:
+            json.dump(out, fh, sort_keys=True)
+    return 0
+
+
+def run_launch(args: argparse.Namespace) -> int:
+    from agreement.cli import _jsonable, _print_human, _report
+    from agreement.inputs import make_inputs
+    from agreement.protocol import get_config
+    from agreement.run import _finish
+
+    from .launch import LaunchError, launch
+    from .protocol import require_resilience
+
+    if args.insecure_loopback_plaintext:
+        _plaintext_warning()
+    if args.byzantine == "none":
+        byz: list[int] = []
+    elif args.byzantine_ids is None:
+        byz = list(range(args.f))
+    else:
+        byz = sorted({int(t) for t in args.byzantine_ids.split(",") if t.strip()})
+    try:
+        require_resilience(args.n, args.f, get_config(args.protocol).resilience,
+                           f"the {args.protocol} protocol")
+        x = make_inputs(args.inputs, args.n, args.dim, args.seed).astype(args.dtype)
+        res = launch(
+            x, f=args.f, protocol=args.protocol, rounds=args.rounds, byzantine_ids=byz,
+            strategy=None if args.byzantine == "none" else args.byzantine, seed=args.seed,
+            workdir=args.workdir, linger=args.linger, timeout=args.timeout,
+            backend=args.backend, plaintext=args.insecure_loopback_plaintext,
+        )
+    except (ValueError, LaunchError) as exc:
+        print(f"error: {str(exc).split('; pass unsafe=True')[0]}", file=sys.stderr)
+        return 2
+    hist = np.stack([res.histories[i] for i in res.honest], axis=1)  # (rounds+1, h, d)
+    reps = res.reports
+    faults: dict[str, int] = {}
+    against_honest = 0
+    for i in res.honest:
+        for kind, c in reps[i]["fault_counts"].items():
+            faults[kind] = faults.get(kind, 0) + c
+        against_honest += sum(1 for s, _, _ in reps[i]["faults"] if s not in set(byz))
+    common = dict(n=args.n, f=args.f, d=args.dim, protocol=args.protocol, engine="network",
+                  rounds=args.rounds, seed=args.seed, byzantine=args.byzantine,
+                  byzantine_ids=byz,
+                  scheduler="loopback-tcp" + ("" if args.insecure_loopback_plaintext
+                                              else "-tls"),
+                  honest=res.honest)
+    result = _finish(
+        hist, common, messages=sum(r["metrics"]["messages"] for r in reps.values()),
+        bytes=sum(r["metrics"]["bytes"] for r in reps.values()), wall_time=res.wall_time,
+        faults=dict(sorted(faults.items())), faults_against_honest=against_honest,
+        complete=True,
+    )
+    args.engine = "network"
+    rep = _report(result, args)
+    rep["backend"] = args.backend
+    rep["wire_bytes"] = sum(r["transport"]["wire_bytes_sent"] for r in reps.values())
+    rep["cpu_time_per_node"] = {str(i): round(r["cpu_time"], 4) for i, r in reps.items()}
+    rep["resent_frames"] = sum(r["transport"]["resent_frames"] for r in reps.values())
+    if args.json:
+        print(json.dumps(rep, sort_keys=True, default=_jsonable))
+    else:
+        _print_human(rep)
+    return 0
 
 
 def _byzantine_ids(args: argparse.Namespace) -> list[int]:
@@ -292,6 +539,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agreement.cli import run_simulate
 
         return run_simulate(args)
+    if args.command == "keys":
+        return run_keys(args)
+    if args.command == "node":
+        return run_node_command(args)
+    if args.command == "launch":
+        return run_launch(args)
     raise AssertionError(args.command)  # pragma: no cover
 
 
