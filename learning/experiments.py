@@ -46,8 +46,8 @@ def run_grid(base: TrainConfig, attacks: Sequence[str], methods: Sequence[str],
                           attack_params=dict(base.attack_params) if attack == base.attack
                           else {})
             res = train(cfg)
-            row = {"attack": attack, "method": m, **{k: v for k, v in res.as_dict().items()
-                                                     if k not in ("history", "accuracies")}}
+            row = {**{k: v for k, v in res.as_dict().items()
+                      if k not in ("history", "accuracies")}, "attack": attack, "method": m}
             row["history"] = res.history
             rows.append(row)
             if on_result is not None:

@@ -1,0 +1,288 @@
+"""The per-process API: one node per process (or thread), a torch optimizer that runs LEARN.
+
+    net = InProcessNetwork(n)                     # or, later, the real network (see below)
+    opt = CollaborativeSGD(model.parameters(), lr=0.1, node=net.endpoint(i), f=1)
+    for x, y in my_loader:
+        opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+
+:meth:`CollaborativeSGD.step` is THEORY.md §6 at this node: it flattens the gradients into one
+vector, runs averaging agreement on it with the other nodes (``N_t = max(1, ceil(log2 t))``
+rounds, or a fixed count), applies the agreed gradient (momentum, weight decay), then runs
+one agreement round on the parameters and writes them back. Agreement is the real sans-IO
+protocol (:class:`agreement.AveragingAgreement`: reliable broadcast, witnesses, the rule),
+the same code the simulator runs; every message goes through the one codec
+(:func:`netsim.codec.encode` / :func:`~netsim.codec.decode`), and bytes the codec rejects
+are recorded faults against their sender, never exceptions. Every node must start from the
+same parameters (seed the model's construction with a shared seed) and call ``step`` the
+same number of times; step ``t`` uses sessions ``2t`` (gradient) and ``2t + 1`` (parameters).
+
+The network is an interface (:class:`Network`: ``node_id``, ``n``, ``send(target, body)``,
+``recv(timeout) -> (sender, body) | None``), so a transport plugs in without touching the
+optimizer. :class:`InProcessNetwork` connects n endpoints in one process by queues (nodes
+run as threads): it is what this module runs on today. netsim's real authenticated network
+(:mod:`netsim.transport`, an anyio runtime driving one protocol per run) is not wired to
+this interface yet: a synchronous adapter (a background event-loop thread per process
+bridging ``send``/``recv`` to netsim's channels) is the missing piece, and is not
+implemented here.
+
+Bounded memory against hostile peers: messages for sessions more than ``window`` ahead of
+this node, or older than its ``window`` most recent sessions, are dropped with a fault.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from agreement import AveragingAgreement, Decision
+from netsim.codec import DecodeError, decode, encode
+from netsim.messages import Message
+from netsim.protocol import ALL, Fault, Step
+
+
+class Network(Protocol):
+    """What a node needs from a transport (authenticated point-to-point channels)."""
+
+    node_id: int
+    n: int
+
+    def send(self, target: int, body: bytes) -> None:
+        """Send an encoded message to node ``target`` (never this node)."""
+
+    def recv(self, timeout: float | None) -> tuple[int, bytes] | None:
+        """The next ``(authenticated sender, body)``, or None after ``timeout`` seconds."""
+
+
+class _Endpoint:
+    def __init__(self, hub: InProcessNetwork, node_id: int) -> None:
+        self.hub, self.node_id, self.n = hub, node_id, hub.n
+
+    def send(self, target: int, body: bytes) -> None:
+        if not 0 <= target < self.n or target == self.node_id:
+            raise ValueError(f"bad target {target} for node {self.node_id}")
+        self.hub.queues[target].put((self.node_id, bytes(body)))
+        with self.hub.lock:
+            self.hub.messages += 1
+            self.hub.bytes += len(body)
+
+    def recv(self, timeout: float | None) -> tuple[int, bytes] | None:
+        try:
+            return self.hub.queues[self.node_id].get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class InProcessNetwork:
+    """``n`` endpoints in one process, connected by thread-safe queues (FIFO per receiver;
+    senders are authenticated by construction). Counts messages and bytes."""
+
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.n = n
+        self.queues: list[queue.Queue[tuple[int, bytes]]] = [queue.Queue() for _ in range(n)]
+        self.lock = threading.Lock()
+        self.messages = 0
+        self.bytes = 0
+
+    def endpoint(self, i: int) -> _Endpoint:
+        if not 0 <= i < self.n:
+            raise ValueError(f"node id {i} out of range({self.n})")
+        return _Endpoint(self, i)
+
+
+class AgreementNode:
+    """Runs successive averaging agreements (one per session) at one node over a
+    :class:`Network`, keeping its recent sessions alive to serve slower peers."""
+
+    def __init__(self, network: Network, f: int, *, protocol: str = "trimmed-mean",
+                 timeout: float = 120.0, window: int = 8, unsafe: bool = False,
+                 rule_params: dict[str, Any] | None = None) -> None:
+        self.net = network
+        self.node_id, self.n, self.f = network.node_id, network.n, f
+        self.protocol = protocol
+        self.timeout = timeout
+        self.window = window
+        self.unsafe = unsafe
+        self.rule_params = rule_params
+        self.sessions: dict[int, AveragingAgreement] = {}
+        self.pending: dict[int, list[tuple[int, Message]]] = {}
+        self.faults: list[Fault] = []
+        self.t0 = time.monotonic()
+
+    def _now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _apply(self, step: Step, session: int) -> None:
+        self.faults.extend(step.faults)
+        local: list[Message] = []
+        for target, msg in step.messages:
+            body = encode(msg)
+            if target == ALL:
+                for k in range(self.n):
+                    if k != self.node_id:
+                        self.net.send(k, body)
+                local.append(msg)
+            elif target == self.node_id:
+                local.append(msg)
+            else:
+                self.net.send(target, body)
+        proto = self.sessions.get(session)
+        for msg in local:  # to itself: delivered locally, never on the wire
+            if proto is not None:
+                self._apply(proto.handle(self.node_id, msg, self._now()), session)
+
+    def _route(self, sender: int, body: bytes, current: int) -> None:
+        try:
+            msg = decode(body)
+        except DecodeError as exc:
+            self.faults.append(Fault(sender, "malformed", exc.reason))
+            return
+        session = msg.instance[0] if hasattr(msg, "instance") else msg.session  # type: ignore[attr-defined]
+        proto = self.sessions.get(session)
+        if proto is not None:
+            self._apply(proto.handle(sender, msg, self._now()), session)
+        elif current < session <= current + self.window:
+            buf = self.pending.setdefault(session, [])
+            if len(buf) < 64 * self.n * self.n:
+                buf.append((sender, msg))
+            else:
+                self.faults.append(Fault(sender, "flood", f"session {session}"))
+        else:
+            self.faults.append(Fault(sender, "stale-session", f"session {session}"))
+
+    def agree(self, x: np.ndarray, rounds: int, session: int) -> np.ndarray:
+        """Averaging agreement on ``x`` for ``rounds`` rounds in ``session``; blocks until
+        this node decides (``TimeoutError`` after ``timeout`` seconds without a message)."""
+        proto = AveragingAgreement(self.node_id, self.n, self.f, x, protocol=self.protocol,
+                                   rounds=rounds, session=session, unsafe=self.unsafe,
+                                   rule_params=self.rule_params)
+        self.sessions[session] = proto
+        for old in [s for s in self.sessions if s <= session - self.window]:
+            del self.sessions[old]
+        self._apply(proto.start(self._now()), session)
+        for sender, msg in self.pending.pop(session, []):
+            self._apply(proto.handle(sender, msg, self._now()), session)
+        while not proto.done:
+            got = self.net.recv(self.timeout)
+            if got is None:
+                raise TimeoutError(
+                    f"node {self.node_id}: no message for {self.timeout} s in session "
+                    f"{session} (round {proto.round} of {rounds}); are n-f nodes running?")
+            self._route(got[0], got[1], session)
+        assert proto.decision is not None
+        return proto.decision
+
+    def serve(self, seconds: float) -> None:
+        """Keep answering peers (echoes, readies, fetch replies) for ``seconds``: call it
+        after the last step so that slower nodes can finish."""
+        end = time.monotonic() + seconds
+        current = max(self.sessions, default=0)
+        while (left := end - time.monotonic()) > 0:
+            got = self.net.recv(min(left, 0.05))
+            if got is not None:
+                self._route(got[0], got[1], current)
+
+
+class CollaborativeSGD(torch.optim.Optimizer):
+    """SGD whose gradient and parameters go through averaging agreement (LEARN at one node).
+
+    Parameters
+    ----------
+    params:
+        The model's parameters (as for ``torch.optim.SGD``; one parameter group).
+    lr, momentum, weight_decay:
+        As in ``torch.optim.SGD`` (applied to the agreed gradient).
+    node:
+        This node's :class:`Network` endpoint (or an :class:`AgreementNode`).
+    f:
+        The Byzantine bound (the protocol's resilience, e.g. n >= 3f+1, is checked).
+    protocol:
+        An agreement protocol of :data:`agreement.CONFIGS`.
+    rounds:
+        ``"log"`` (``N_t = max(1, ceil(log2 t))``) or a fixed number of gradient rounds.
+    param_rounds:
+        Agreement rounds on the parameters after each step (default 1; 0 to skip).
+    worker_momentum:
+        If > 0, agree on the local momentum ``m = β·m + g`` instead of the raw gradient.
+    gradient_hook:
+        ``hook(flat_gradient) -> vector`` applied before agreement (what this node puts in;
+        for experiments with Byzantine processes).
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float, *, node: Network | AgreementNode,
+                 f: int, protocol: str = "trimmed-mean", rounds: int | str = "log",
+                 param_rounds: int = 1, momentum: float = 0.0, weight_decay: float = 0.0,
+                 worker_momentum: float = 0.0, gradient_hook: Any = None,
+                 timeout: float = 120.0, unsafe: bool = False) -> None:
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if rounds != "log" and (not isinstance(rounds, int) or rounds < 1):
+            raise ValueError(f"rounds must be 'log' or an integer >= 1, got {rounds!r}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+        if len(self.param_groups) != 1:
+            raise ValueError("CollaborativeSGD takes one parameter group")
+        self.node = node if isinstance(node, AgreementNode) else AgreementNode(
+            node, f, protocol=protocol, timeout=timeout, unsafe=unsafe)
+        self.rounds = rounds
+        self.param_rounds = param_rounds
+        self.worker_momentum = worker_momentum
+        self.gradient_hook = gradient_hook
+        self.t = 0
+        self._wm: torch.Tensor | None = None
+        self._buf: torch.Tensor | None = None
+
+    def rounds_at(self, t: int) -> int:
+        if self.rounds == "log":
+            return max(1, math.ceil(math.log2(t))) if t > 1 else 1
+        return int(self.rounds)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        group = self.param_groups[0]
+        ps = group["params"]
+        self.t += 1
+        t = self.t
+        g = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                       for p in ps])
+        if self.worker_momentum:
+            self._wm = g.clone() if self._wm is None else self._wm.mul_(
+                self.worker_momentum).add_(g)
+            g = self._wm
+        send = self.gradient_hook(g) if self.gradient_hook is not None else g
+        host = send.detach().to("cpu", torch.float64 if send.dtype == torch.float64
+                                else torch.float32).numpy()
+        ghat = torch.as_tensor(self.node.agree(host, self.rounds_at(t), 2 * t),
+                               dtype=g.dtype, device=g.device)
+        theta = torch.nn.utils.parameters_to_vector(ps)
+        if group["weight_decay"]:
+            ghat = ghat + group["weight_decay"] * theta
+        if group["momentum"]:
+            self._buf = ghat.clone() if self._buf is None else self._buf.mul_(
+                group["momentum"]).add_(ghat)
+            ghat = self._buf
+        theta = theta - group["lr"] * ghat
+        if self.param_rounds:
+            host = theta.detach().cpu().numpy()
+            theta = torch.as_tensor(self.node.agree(host, self.param_rounds, 2 * t + 1),
+                                    dtype=theta.dtype, device=theta.device)
+        torch.nn.utils.vector_to_parameters(theta, ps)
+        return loss
+
+    def serve(self, seconds: float = 2.0) -> None:
+        """Serve slower peers for ``seconds`` (call after the last step)."""
+        self.node.serve(seconds)
+
+
+__all__ = ["AgreementNode", "CollaborativeSGD", "Decision", "InProcessNetwork", "Network"]
