@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "broadcast": ("netsim.cli", "one reliable broadcast or witness round under attack"),
     "simulate": ("netsim.cli", "one averaging-agreement run under attack"),
+    "train": ("learning.cli", "LEARN (collaborative SGD) or a baseline, under attack"),
+    "compare": ("learning.cli", "grid attacks x methods: LEARN, D-SGD, trusted server, local"),
+    "demo": ("learning.cli", "the main demo: 10 nodes, 3 Byzantine, digits, several attacks"),
     "keys": ("netsim.cli", "a cluster CA, node certificates and cluster.toml"),
     "node": ("netsim.cli", "one node of the real network (mutual TLS over TCP)"),
     "launch": ("netsim.cli", "n node processes on loopback, reported like simulate"),
