@@ -160,7 +160,7 @@ class TrainResult:
     bytes: int
     traffic: str
     wall_time: float
-    step_time: float
+    step_time: float  # mean wall time of a step, evaluation excluded, first 5 steps skipped
     history: list[dict[str, float | None]]
     agreement_rounds: int
     faults: int = 0
@@ -372,7 +372,7 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     history: list[dict[str, float | None]] = []
     losses: list[float] = []
     t0 = time.perf_counter()
-    step_time = 0.0
+    step_times: list[float] = []
     for t in range(1, cfg.steps + 1):
         ts = time.perf_counter()
         lr = cfg.lr_at(t)
@@ -423,7 +423,7 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
                 new = avg.expand(h, d)
         theta[:h] = new
         losses.append(float(loss[:h].mean()) if t % 10 == 0 or t == cfg.steps else math.nan)
-        step_time += time.perf_counter() - ts
+        step_times.append(time.perf_counter() - ts)
         if t % cfg.eval_every == 0 or t == cfg.steps:
             ev = evaluate(theta[:h])
             accs = ev["accs"]
@@ -473,7 +473,8 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
         accuracies=[float(a) for a in accs],
         loss=float(np.mean(finite[-5:])) if finite else math.nan,
         test_loss=ev["test_loss"], diameter=ev["diameter"], messages=int(messages),
-        bytes=int(nbytes), traffic=traffic, wall_time=wall, step_time=step_time / cfg.steps,
+        bytes=int(nbytes), traffic=traffic, wall_time=wall,
+        step_time=float(np.mean(step_times[5:] if len(step_times) > 10 else step_times)),
         history=history, agreement_rounds=rounds_total, faults=faults,
         final_params=theta[:h].detach().clone(),
     )
