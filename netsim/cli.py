@@ -377,6 +377,8 @@ def run_launch(args: argparse.Namespace) -> int:
     rep["wire_bytes"] = sum(r["transport"]["wire_bytes_sent"] for r in reps.values())
     rep["cpu_time_per_node"] = {str(i): round(r["cpu_time"], 4) for i, r in reps.items()}
     rep["resent_frames"] = sum(r["transport"]["resent_frames"] for r in reps.values())
+    rep["round_times"] = {str(i): [round(t, 4) for t in reps[i]["round_times"]]
+                          for i in res.honest}
     if args.json:
         print(json.dumps(rep, sort_keys=True, default=_jsonable))
     else:

@@ -13,6 +13,9 @@ What it does, exactly as the simulator does for one node (DESIGN.md, "The core i
 - a received body that the codec rejects is a :class:`~netsim.protocol.Fault`
   (``malformed``, with the codec's reason) against its authenticated sender, never an
   exception; the protocol's own faults are recorded the same way;
+- for protocols with an integer ``round`` attribute (the agreement protocols), the time at
+  which each round was completed is kept in ``round_times`` (``round_times[r]``: round
+  ``r`` done);
 - outputs are collected in order with their times; :attr:`decided` is set when the
   protocol is ``done``, and then a DONE is sent to every peer;
 - :meth:`run` returns once the protocol is done, everything sent is acknowledged, and every
@@ -55,6 +58,7 @@ class NodeReport:
     wall_time: float
     cpu_time: float
     peers_done: list[int] = field(default_factory=list)
+    round_times: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +71,7 @@ class NodeReport:
             "fault_counts": dict(sorted(self.fault_counts.items())),
             "faults": [[f.sender, f.kind, f.detail] for f in self.faults[:100]],
             "peers_done": self.peers_done,
+            "round_times": self.round_times,
         }
 
 
@@ -100,6 +105,7 @@ class Runtime:
         self._t0 = 0.0
         self._done_announced = False
         self._progress = anyio.Event()
+        self.round_times: list[float] = []
 
     # -- time and bookkeeping -------------------------------------------------------------
     def now(self) -> float:
@@ -175,6 +181,10 @@ class Runtime:
         self._check_done()
 
     def _check_done(self) -> None:
+        r = getattr(self.protocol, "round", None)
+        if isinstance(r, int) and r > len(self.round_times):
+            t = self.now()
+            self.round_times.extend([t] * (r - len(self.round_times)))
         if not self._done_announced and self.protocol.done:
             self._done_announced = True
             self.decided_at = self.now()
@@ -234,5 +244,6 @@ class Runtime:
             faults=faults, fault_counts=counts, metrics=self.metrics,
             transport=self.network.stats.as_dict(), decided_at=self.decided_at,
             wall_time=wall, cpu_time=cpu, peers_done=sorted(self.network.peer_done),
+            round_times=list(self.round_times),
         )
 

@@ -67,8 +67,13 @@ def fingerprint_der(der: bytes) -> str:
 
 
 def fingerprint_pem(pem: bytes) -> str:
-    """SHA-256 fingerprint of a PEM certificate (see :func:`fingerprint_der`)."""
-    return fingerprint_der(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
+    """SHA-256 fingerprint of a PEM certificate, the first one of a chain (see
+    :func:`fingerprint_der`)."""
+    text = pem.decode("ascii")
+    end = "-----END CERTIFICATE-----"
+    if text.count(end) > 1:
+        text = text[: text.index(end) + len(end)] + "\n"
+    return fingerprint_der(ssl.PEM_cert_to_DER_cert(text))
 
 
 def _now() -> datetime.datetime:
@@ -170,6 +175,20 @@ def issue_node_cert(ca: ClusterCA, node_id: int, host: str = "127.0.0.1") -> Nod
             serialization.NoEncryption(),
         ),
     )
+
+
+def self_signed_node_cert(node_id: int, host: str = "127.0.0.1") -> NodeCredentials:
+    """A self-signed certificate for node ``node_id`` (for rendezvous without a cluster CA:
+    each node makes its own key, which never leaves it, and publishes the certificate; the
+    peers trust exactly the published certificates, pinned by fingerprint)."""
+    ca = make_ca(f"jungle-node-{node_id} (self-signed)")
+    # the node's own CA issues its one certificate: the CA certificate is the trust anchor
+    # the peers load, the leaf is what the node presents
+    return _with_chain(issue_node_cert(ca, node_id, host), ca)
+
+
+def _with_chain(cred: NodeCredentials, ca: ClusterCA) -> NodeCredentials:
+    return NodeCredentials(cred.node_id, cred.cert_pem + ca.cert_pem, cred.key_pem)
 
 
 def node_id_of(der: bytes) -> int:
