@@ -127,7 +127,7 @@ def objective_value(kind: str, x: np.ndarray, y: np.ndarray) -> float:
     else:
         raise ValueError(f"unknown objective {kind!r}; known: {', '.join(OBJECTIVES)}")
     tiny = 1e-12 * max(1.0, float(np.abs(x).max()))
-    if D <= tiny:
+    if tiny >= D:
         return 0.0 if num <= tiny else math.inf
     return num / D
 
@@ -347,7 +347,7 @@ def search(rule: str, n: int, f: int, d: int, kind: str, budget: float, seed: in
     exhaustive in 1-D first (up to half the budget), then random restarts with local search
     (started once from the exhaustive worst). The returned candidate's views are checked
     with :func:`agreement.engine.check_views`."""
-    if not (n >= 1 and 0 <= f and n - f >= 1 and d >= 1 and budget > 0):
+    if not (n >= 1 and f >= 0 and n - f >= 1 and d >= 1 and budget > 0):
         raise ValueError(f"bad search parameters n={n}, f={f}, d={d}, budget={budget}")
     ev = Evaluator(rule, n, f, kind, rule_params)
     rng = np.random.default_rng(seed)

@@ -1,0 +1,155 @@
+"""proofs: the search, verify (CLI and rows), the lower bound, the MVE counterexamples, and
+the check / assert_bounds API on real runs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import agreement
+import proofs
+from agreement import constants as K
+from proofs import cli, lower_bound, mve
+from proofs.search import Candidate, all_views, check_candidate, legal, search
+from proofs.verify import CLAIMS, Claim, check_claim, verify
+
+
+def test_views_enumerated_are_exactly_the_witness_views():
+    n, f = 7, 2
+    views = all_views(n, f)
+    assert len(views) == sum(math.comb(n, k) for k in range(n - f, n + 1))
+    assert all(n - f <= v.sum() <= n for v in views)
+    a, b = views[0], views[1]
+    assert legal(a, a, n, f)
+    assert legal(a, b, n, f) == bool((a & b).sum() >= n - f)
+
+
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if c.protocol != "mve"],
+                         ids=lambda c: c.name)
+def test_small_budget_search_respects_every_proven_bound(claim):
+    n, f, d = claim.configs[0]
+    row = check_claim(claim, n, f, d, budget=0.6, seed=3)
+    assert row.holds, row.as_dict()
+    assert row.worst > 0
+
+
+def test_tight_claims_are_reached_exactly_in_1d():
+    # the proofs say these bounds are attained: the exhaustive 1-D search finds them
+    for rule, n, f, kind, bound in [
+        ("trimmed-mean", 4, 1, "coord-contraction", K.tm_contraction(4, 1)),
+        ("trimmed-mean", 7, 2, "coord-error", K.tm_error_factor(7, 2)),
+        ("mda", 7, 1, "l2-contraction", K.mda_contraction(7, 1)),
+        ("mda", 7, 1, "bias", K.mda_bias(7, 1)),
+    ]:
+        res = search(rule, n, f, 1, kind, budget=1.5, seed=0)
+        assert res.worst == pytest.approx(bound, rel=1e-3), (rule, kind)
+        assert res.worst <= bound * (1 + 1e-9)
+        check_candidate(res.candidate, n, f)
+
+
+def test_a_wrong_bound_is_detected():
+    wrong = Claim("tm-contraction-wrong", "trimmed-mean", "trimmed-mean", "coord-contraction",
+                  lambda n, f, d: 0.9 * K.tm_contraction(n, f), "λ too small", "-",
+                  ((4, 1, 1),))
+    row = check_claim(wrong, 4, 1, 1, budget=0.5)
+    assert row.holds is False and row.verdict == "VIOLATED"
+    c = Candidate(np.array([[0.0], [0.0], [1.0]]), np.array([[1.0]]),
+                  np.array([True, True, True, True]), np.array([True, False, True, True]))
+    check_candidate(c, 4, 1)
+    bad = Candidate(c.x, c.b, np.array([True, True, False, False]), c.v2)
+    with pytest.raises(AssertionError):
+        check_candidate(bad, 4, 1)
+
+
+def test_verify_cli_json_and_exit_code(capsys, monkeypatch):
+    rc = cli.main(["verify", "--json", "--budget", "3", "--protocol", "trimmed-mean"])
+    rows = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert {"claim", "protocol", "n", "f", "d", "bound", "worst", "holds"} <= set(rows[0])
+    assert {r["claim"] for r in rows} >= {"lower-bound", "tm-contraction", "tm-error"}
+    assert all(r["holds"] for r in rows)
+    # a violated bound makes the exit code non-zero
+    import proofs.verify as V
+
+    broken = tuple(Claim(c.name, c.protocol, c.rule, c.objective,
+                         lambda n, f, d: 0.5 * K.tm_error_factor(n, f), c.statement, c.proof,
+                         c.configs[:1]) for c in V.CLAIMS if c.name == "tm-error")
+    monkeypatch.setattr(V, "CLAIMS", broken)
+    assert cli.main(["verify", "--budget", "1", "--protocol", "trimmed-mean"]) == 1
+    assert "VIOLATED" in capsys.readouterr().out
+
+
+def test_verify_rows_cover_the_three_protocols_and_the_lower_bound():
+    rows = verify(budget=3, seed=1)
+    kinds = {(r.kind, r.protocol) for r in rows}
+    for p in ("trimmed-mean", "mda", "mve"):
+        assert ("bound", p) in kinds and ("lower-bound", p) in kinds
+    assert all(r.holds is not False for r in rows), [r.as_dict() for r in rows if not r.holds]
+
+
+@pytest.mark.parametrize("protocol", sorted(agreement.CONFIGS))
+def test_lower_bound_two_worlds_in_the_simulator(protocol):
+    w = lower_bound.two_worlds(protocol, f=1, seed=2)
+    assert w.indistinguishable
+    assert w.shown
+    # robust rules pass world A (outputs 0), so world B carries the error f/(n-f)
+    if protocol != "mean":
+        assert w.error_a == 0 and w.ratio_b == pytest.approx(w.bound)
+
+
+def test_mve_counterexamples_reproduce():
+    b = mve.bias_1d(13, 2)
+    assert b.ratio == pytest.approx(b.detail["predicted"], rel=1e-9)
+    assert b.ratio > 0.5 > K.lower_bound_averaging_constant(13, 2)
+    s = mve.stall_1d(10)
+    assert s.ratio == pytest.approx(s.detail["predicted"], rel=1e-9)
+    assert s.ratio > 0.99
+    o = mve.flat_subset(10)
+    assert o.ratio > 100
+    o = mve.flat_subset(2, distances=(100.0,))
+    assert o.ratio > 10
+
+
+@pytest.mark.parametrize("protocol,n,f,byz,engine", [
+    ("trimmed-mean", 7, 2, "split", "message"),
+    ("trimmed-mean", 10, 3, "omniscient", "round"),
+    ("mda", 7, 1, "push", "message"),
+    ("mda", 13, 2, "omniscient", "round"),
+    ("mve", 7, 1, "push", "round"),
+])
+def test_check_on_real_runs(protocol, n, f, byz, engine):
+    rng = np.random.default_rng(n + f)
+    x = rng.normal(size=(n, 1 if protocol == "mve" else 4))
+    res = agreement.run(x, f=f, protocol=protocol, rounds=4, byzantine=byz, engine=engine,
+                        seed=5)
+    verdicts = proofs.assert_bounds(res)
+    assert verdicts and all(v.holds for v in verdicts.values())
+    if protocol != "mve":
+        assert verdicts["averaging"].measured == pytest.approx(res.averaging_ratio)
+
+
+def test_assert_bounds_message_names_the_claim_and_the_replay():
+    x = np.random.default_rng(0).normal(size=(7, 3))
+    res = agreement.run(x, f=2, protocol="trimmed-mean", rounds=2, byzantine="split", seed=1)
+    res.history[-1] += np.arange(res.history.shape[1])[:, None]  # a tampered run
+    res.averaging_error *= 100
+    verdicts = proofs.check(res)
+    assert not verdicts["tm-contraction"].holds
+    with pytest.raises(proofs.BoundViolation, match=r"tm-contraction.*VIOLATED") as e:
+        proofs.assert_bounds(res)
+    assert "seed=1" in str(e.value) and "replay" in str(e.value)
+
+
+def test_check_claims_nothing_below_resilience_or_for_baselines():
+    x = np.random.default_rng(0).normal(size=(4, 2))
+    res = agreement.run(x, f=1, protocol="median", rounds=2, seed=0)
+    assert proofs.check(res) == {}
+
+
+@pytest.mark.slow
+def test_verify_large_budget():
+    rows = verify(budget=600, seed=11)
+    assert all(r.holds is not False for r in rows), [r.as_dict() for r in rows if not r.holds]
