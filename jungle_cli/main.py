@@ -4,6 +4,7 @@
 |---|---|
 | ``broadcast`` | ``python -m netsim broadcast`` |
 | ``simulate`` | ``python -m netsim simulate`` |
+| ``verify`` | ``python -m proofs verify`` |
 | ``keys`` | ``python -m netsim keys`` |
 | ``node`` | ``python -m netsim node`` |
 | ``launch`` | ``python -m netsim launch`` |
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "broadcast": ("netsim.cli", "one reliable broadcast or witness round under attack"),
     "simulate": ("netsim.cli", "one averaging-agreement run under attack"),
+    "verify": ("proofs.cli", "worst-case checks of the bounds of THEORY.md"),
     "train": ("learning.cli", "LEARN (collaborative SGD) or a baseline, under attack"),
     "compare": ("learning.cli", "grid attacks x methods: LEARN, D-SGD, trusted server, local"),
     "demo": ("learning.cli", "the main demo: 10 nodes, 3 Byzantine, digits, several attacks"),
