@@ -305,7 +305,8 @@ def run_node_command(args: argparse.Namespace) -> int:
 
     async def main() -> Any:
         return await run_node(cfg, args.id, proto, settings=settings, linger=args.linger,
-                              timeout=args.timeout, on_decided=on_decided)
+                              timeout=args.timeout, on_decided=on_decided,
+                              stop_on_signals=True)
 
     try:
         rep = anyio.run(main, backend=args.backend)

@@ -4,7 +4,8 @@
 loopback ports) in a work folder, writes each node's input, spawns the n processes, f of
 them Byzantine with a strategy of :data:`netsim.node.NETWORK_STRATEGIES`, waits for the
 honest ones and reads back their histories and reports. Byzantine processes still running
-when every honest node has exited are terminated.
+when every honest node has exited get SIGTERM, on which they stop and write their reports
+(so their traffic is counted too, as the simulator counts it).
 
 It knows nothing of the protocol beyond the command-line options it passes through, so it
 stays in netsim; ``python -m netsim launch`` (a front end) turns the histories into the
@@ -138,10 +139,10 @@ def launch(
         finally:
             for p in procs.values():
                 if p.poll() is None:
-                    p.terminate()
+                    p.terminate()  # a node stops on SIGTERM and still writes its report
             for p in procs.values():
                 try:
-                    p.wait(timeout=5)
+                    p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()

@@ -126,10 +126,12 @@ async def run_node(
     timeout: float | None = None,
     bind_host: str | None = None,
     on_decided: Callable[[Runtime], None] | None = None,
+    stop_on_signals: bool = False,
 ) -> NodeReport:
     """Run ``protocol`` as node ``node_id`` of ``config`` until it is finished (see
     :meth:`netsim.runtime.Runtime.run`). ``on_decided(runtime)`` is called as soon as the
-    protocol is done (e.g. to write the output before lingering)."""
+    protocol is done (e.g. to write the output before lingering). With
+    ``stop_on_signals``, SIGTERM or SIGINT ends the run early and still returns the report."""
     import anyio
 
     entry = config.node(node_id)
@@ -141,20 +143,26 @@ async def run_node(
     )
     await net.listen(bind_host or entry.host, entry.port)
     rt = Runtime(protocol, net)
-    if on_decided is None:
+    if on_decided is None and not stop_on_signals:
         return await rt.run(linger=linger, timeout=timeout)
-
-    report: list[NodeReport] = []
-
-    async def main() -> None:
-        report.append(await rt.run(linger=linger, timeout=timeout))
 
     async def watch() -> None:
         await rt.decided.wait()
-        on_decided(rt)
+        if on_decided is not None:
+            on_decided(rt)
+
+    async def signals() -> None:
+        import signal
+
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+            async for _ in received:
+                rt.stop()
+                return
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch)
-        await main()
+        if stop_on_signals:
+            tg.start_soon(signals)
+        report = await rt.run(linger=linger, timeout=timeout)
         tg.cancel_scope.cancel()
-    return report[0]
+    return report

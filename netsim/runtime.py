@@ -106,6 +106,7 @@ class Runtime:
         self._done_announced = False
         self._progress = anyio.Event()
         self.round_times: list[float] = []
+        self.stopped = False
 
     # -- time and bookkeeping -------------------------------------------------------------
     def now(self) -> float:
@@ -205,6 +206,11 @@ class Runtime:
     def _peer_done(self, peer: int) -> None:
         self._notify()
 
+    def stop(self) -> None:
+        """Make :meth:`run` return its report now (e.g. on SIGTERM), decided or not."""
+        self.stopped = True
+        self._notify()
+
     # -- the run --------------------------------------------------------------------------
     def finished(self, linger: float) -> bool:
         """Done, and (all peers done and all sent acknowledged, or ``linger`` elapsed)."""
@@ -225,10 +231,10 @@ class Runtime:
                 tg.start_soon(self.network.run, self._deliver)
                 self._apply(self.protocol.start(self.now()))
                 self._drain_local()
-                while self.decided_at is None:
+                while self.decided_at is None and not self.stopped:
                     await self._progress.wait()
                 # acknowledgements do not call back: poll the flush while lingering
-                while not self.finished(linger):
+                while not self.finished(linger) and not self.stopped:
                     await anyio.sleep(0.01)
                 tg.cancel_scope.cancel()
         return self.report(time.perf_counter() - t_wall, time.process_time() - t_cpu)

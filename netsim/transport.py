@@ -495,7 +495,9 @@ class Network:
         self._pending_handshakes += 1
         stream: ByteStream = raw
         peer = -1
-        decoder = FrameDecoder(s.max_frame)
+        # before WELCOME an honest dialer sends exactly one HELLO: a decoder sized for it
+        # bounds what an unauthenticated (plaintext) or not yet welcomed peer can make us hold
+        decoder = FrameDecoder(ENVELOPE_SIZE)
         frames: list[bytes] = []
         try:
             with anyio.fail_after(s.handshake_timeout):
@@ -521,6 +523,8 @@ class Network:
                                        f"node {peer} sent HELLO claiming to be {sender}")
                 if target != self.node_id:
                     raise ChannelError("bad-handshake", f"HELLO for node {target}")
+                if len(frames) > 1 or decoder.buffered:
+                    raise ChannelError("bad-handshake", "data before WELCOME")
         except ChannelError as exc:
             self._pending_handshakes -= 1
             if peer >= 0:
@@ -549,7 +553,7 @@ class Network:
             self._conn_scopes.add(scope)
             try:
                 async with self._inbound_lock[peer]:
-                    await self._receive_loop(stream, decoder, peer, frames[1:])
+                    await self._receive_loop(stream, FrameDecoder(s.max_frame), peer, [])
             except ChannelError as exc:
                 self.fault(peer, exc.kind, exc.detail)
             except _IO_ERRORS:

@@ -74,7 +74,7 @@ async def test_agreement_all_honest_over_tls(tmp_path, anyio_backend):
     assert len({(r.metrics.messages, r.metrics.bytes) for r in reports}) == 1
 
 
-@pytest.mark.parametrize("strategy", ["equivocate", "twins", "forge", "garbage"])
+@pytest.mark.parametrize("strategy", ["equivocate", "twins", "forge", "flood", "garbage"])
 async def test_byzantine_strategies_over_tls(tmp_path, anyio_backend, strategy):
     n, f, rounds = 4, 1, 3
     nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=3, byzantine={0: strategy})
