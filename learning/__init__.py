@@ -15,5 +15,15 @@ Importing :mod:`learning` imports torch (the ``learn`` extra).
 """
 
 from .learn import METHODS, TrainConfig, TrainResult, train
+from .optim import AgreementNode, CollaborativeSGD, InProcessNetwork, Network
 
-__all__ = ["METHODS", "TrainConfig", "TrainResult", "train"]
+__all__ = [
+    "METHODS",
+    "AgreementNode",
+    "CollaborativeSGD",
+    "InProcessNetwork",
+    "Network",
+    "TrainConfig",
+    "TrainResult",
+    "train",
+]

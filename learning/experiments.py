@@ -18,7 +18,8 @@ from .learn import TrainConfig, TrainResult, train
 
 ATTACKS_ALL = ("none", "sign-flip", "gaussian", "label-flip", "alie", "ipm", "mimic",
                "dissensus", "nan")
-METHODS_COMPARE = ("local", "dsgd", "server:trimmed-mean", "server:median", "learn:trimmed-mean")
+METHODS_COMPARE = ("local", "dsgd", "server:trimmed-mean", "server:median", "learn:median",
+                   "learn:trimmed-mean")
 DEMO_ATTACKS = ("none", "sign-flip", "label-flip", "alie", "dissensus")
 DEMO_METHODS = ("dsgd", "server:trimmed-mean", "learn:trimmed-mean")
 
