@@ -1,12 +1,17 @@
-"""A user's training script with the per-process API: each node is one thread here, each
-with its own model, data shard and ``learning.CollaborativeSGD`` optimizer, talking over the
-in-process network (:class:`learning.optim.InProcessNetwork`). One node is Byzantine: it
-follows the protocol but puts in its gradient sign-flipped and scaled by 10.
+"""A user's training script with the per-process API (``learning.CollaborativeSGD``): every
+node has its own model, data shard and optimizer. Node ids below f are Byzantine: they
+follow the protocol but put in their gradient sign-flipped and scaled by 10.
+
+All nodes as threads of this process, over the in-process network::
 
     python examples/collaborative_digits.py [--n 4] [--f 1] [--steps 60]
 
-With one process per node, each process would build the same model from the same seed,
-create its optimizer with its own network endpoint, and run the same loop.
+One process per node over netsim's real network (mutual TLS over TCP)::
+
+    python -m netsim keys --n 4 --f 1 --out keys    # CA, certificates, keys/cluster.toml
+    for i in 0 1 2 3; do
+        python examples/collaborative_digits.py --config keys/cluster.toml --id $i &
+    done; wait
 """
 
 from __future__ import annotations
@@ -19,15 +24,16 @@ import torch
 
 from learning.data import dirichlet_split, load_digits
 from learning.models import make_model
-from learning.optim import CollaborativeSGD, InProcessNetwork
+from learning.optim import CollaborativeSGD, InProcessNetwork, TransportNetwork
 
 
-def node_main(i: int, n: int, f: int, steps: int, net: InProcessNetwork, parts, ds,
+def node_main(i: int, n: int, f: int, steps: int, net, parts, ds,
               results: dict, byzantine: bool) -> None:
     torch.manual_seed(0)  # the shared seed: every node starts from the same parameters
     model = make_model("mlp", ds.input_shape, 10, hidden=32)
     hook = (lambda g: -10.0 * g) if byzantine else None
-    opt = CollaborativeSGD(model.parameters(), lr=0.1, momentum=0.9, node=net.endpoint(i),
+    endpoint = net.endpoint(i) if isinstance(net, InProcessNetwork) else net
+    opt = CollaborativeSGD(model.parameters(), lr=0.1, momentum=0.9, node=endpoint,
                            f=f, gradient_hook=hook)
     x = torch.as_tensor(ds.x_train[parts[i]])
     y = torch.as_tensor(ds.y_train[parts[i]])
@@ -49,11 +55,29 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--f", type=int, default=1)
     ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--config", help="cluster.toml: run ONE node over the real network")
+    ap.add_argument("--id", type=int, help="this process's node id (with --config)")
     a = ap.parse_args(argv)
     ds = load_digits(0)
+    if a.config is not None:
+        if a.id is None:
+            ap.error("--config needs --id")
+        from netsim.cluster import load_config
+
+        cfg = load_config(a.config)
+        parts = dirichlet_split(ds.y_train, cfg.n, 1.0, np.random.default_rng(0))
+        net = TransportNetwork.from_config(cfg, a.id)
+        results: dict = {}
+        try:
+            node_main(a.id, cfg.n, cfg.f, a.steps, net, parts, ds, results, a.id < cfg.f)
+        finally:
+            net.close()
+        acc = results[a.id][0]
+        print(f"node {a.id}{' (Byzantine)' if a.id < cfg.f else ''}: accuracy {acc:.3f}")
+        return {"accuracies": [acc]}
     parts = dirichlet_split(ds.y_train, a.n, 1.0, np.random.default_rng(0))
     net = InProcessNetwork(a.n)
-    results: dict = {}
+    results = {}
     threads = [threading.Thread(target=node_main, args=(i, a.n, a.f, a.steps, net, parts, ds,
                                                         results, i < a.f))
                for i in range(a.n)]

@@ -18,12 +18,15 @@ same number of times; step ``t`` uses sessions ``2t`` (gradient) and ``2t + 1`` 
 
 The network is an interface (:class:`Network`: ``node_id``, ``n``, ``send(target, body)``,
 ``recv(timeout) -> (sender, body) | None``), so a transport plugs in without touching the
-optimizer. :class:`InProcessNetwork` connects n endpoints in one process by queues (nodes
-run as threads): it is what this module runs on today. netsim's real authenticated network
-(:mod:`netsim.transport`, an anyio runtime driving one protocol per run) is not wired to
-this interface yet: a synchronous adapter (a background event-loop thread per process
-bridging ``send``/``recv`` to netsim's channels) is the missing piece, and is not
-implemented here.
+optimizer. Two implementations:
+
+- :class:`InProcessNetwork`: n endpoints in one process connected by queues (nodes run as
+  threads), for experiments and tests;
+- :class:`TransportNetwork`: netsim's real network (:class:`netsim.transport.Network`:
+  reliable authenticated channels, mutual TLS over TCP, one node per process), whose anyio
+  event loop runs in a background thread of the process (a blocking portal).
+  ``TransportNetwork.from_config("cluster.toml", node_id)`` uses the cluster configuration
+  of ``python -m netsim keys``.
 
 Bounded memory against hostile peers: messages for sessions more than ``window`` ahead of
 this node, or older than its ``window`` most recent sessions, are dropped with a fault.
@@ -96,6 +99,93 @@ class InProcessNetwork:
         if not 0 <= i < self.n:
             raise ValueError(f"node id {i} out of range({self.n})")
         return _Endpoint(self, i)
+
+
+class TransportNetwork:
+    """:class:`Network` over netsim's real network (:class:`netsim.transport.Network`).
+
+    The transport's event loop runs in a background thread (an anyio blocking portal);
+    ``send`` queues a body on the peer's reliable channel (never blocks; a peer cut off by
+    the transport, e.g. for stalling, is a fault the transport records), ``recv`` takes the
+    next delivered body. Delivered bodies wait in a queue of at most ``max_pending``
+    messages; when it is full, the delivering channel waits (backpressure on that peer
+    only), so memory stays bounded whatever the peers send.
+    """
+
+    def __init__(self, node_id: int, n: int, *, tls: Any, fingerprints: dict[int, str] | None,
+                 host: str = "127.0.0.1", port: int = 0, settings: Any = None,
+                 max_pending: int = 100_000) -> None:
+        from anyio.from_thread import start_blocking_portal
+
+        from netsim.transport import Network as _Net
+
+        self.node_id, self.n = node_id, n
+        self._q: queue.Queue[tuple[int, bytes]] = queue.Queue(maxsize=max_pending)
+        self._cm = start_blocking_portal()
+        self._portal = self._cm.__enter__()
+        try:
+            self.transport = self._portal.call(
+                lambda: _Net(node_id, n, tls=tls, fingerprints=fingerprints, settings=settings))
+            self.port: int = self._portal.call(self.transport.listen, host, port)
+        except BaseException:
+            self._cm.__exit__(None, None, None)
+            raise
+        self._future: Any = None
+
+    @classmethod
+    def from_config(cls, config: Any, node_id: int, *, settings: Any = None,
+                    bind_host: str | None = None) -> TransportNetwork:
+        """Node ``node_id`` of a cluster configuration (a :class:`netsim.cluster.
+        ClusterConfig` or the path of its ``cluster.toml``), listening and dialling."""
+        from netsim.cluster import load_config
+
+        cfg = load_config(config) if isinstance(config, str | bytes) or hasattr(
+            config, "__fspath__") else config
+        entry = cfg.node(node_id)
+        net = cls(node_id, cfg.n, tls=cfg.ssl_contexts(node_id),
+                  fingerprints=cfg.fingerprints, host=bind_host or entry.host,
+                  port=entry.port, settings=settings)
+        net.start({e.id: (e.host, e.port) for e in cfg.nodes if e.id != node_id})
+        return net
+
+    def start(self, addresses: dict[int, tuple[str, int]]) -> None:
+        """Set the peers' addresses and start serving and dialling."""
+        self.transport.addresses = dict(addresses)
+        q = self._q
+
+        async def deliver(sender: int, body: bytes) -> None:
+            import anyio
+
+            while True:
+                try:
+                    q.put_nowait((sender, bytes(body)))
+                    return
+                except queue.Full:
+                    await anyio.sleep(0.005)
+
+        self._future = self._portal.start_task_soon(self.transport.run, deliver)
+
+    def send(self, target: int, body: bytes) -> None:
+        if not 0 <= target < self.n or target == self.node_id:
+            raise ValueError(f"bad target {target} for node {self.node_id}")
+        self._portal.call(self.transport.send, target, bytes(body))
+
+    def recv(self, timeout: float | None) -> tuple[int, bytes] | None:
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The transport's recorded faults (stalled or cut-off peers, bad frames, ...)."""
+        return list(self.transport.faults)
+
+    def close(self) -> None:
+        """Stop the transport and its event-loop thread."""
+        if self._future is not None:
+            self._future.cancel()
+        self._cm.__exit__(None, None, None)
 
 
 class AgreementNode:
@@ -285,4 +375,5 @@ class CollaborativeSGD(torch.optim.Optimizer):
         self.node.serve(seconds)
 
 
-__all__ = ["AgreementNode", "CollaborativeSGD", "Decision", "InProcessNetwork", "Network"]
+__all__ = ["AgreementNode", "CollaborativeSGD", "Decision", "InProcessNetwork", "Network",
+           "TransportNetwork"]

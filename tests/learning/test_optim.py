@@ -102,3 +102,50 @@ def test_example_script_runs():
     spec.loader.exec_module(mod)
     res = mod.main(["--n", "4", "--f", "1", "--steps", "8"])
     assert res["diameter"] < 1e-3 and len(res["accuracies"]) == 3
+
+
+def test_real_network_mutual_tls(tmp_path):
+    """The same optimizer over netsim's real network (mutual TLS over loopback TCP), one
+    Byzantine node putting in -100 x its gradient."""
+    from netsim.cluster import generate
+
+    from learning.optim import TransportNetwork
+
+    n, f, d = 4, 1, 5
+    cfg = generate(n, tmp_path, f=f)
+    xs = np.random.default_rng(1).standard_normal((n, d))
+    nets = [TransportNetwork.from_config(cfg, i) for i in range(n)]
+    out: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def node(i):
+        try:
+            theta = nn.Parameter(torch.zeros(d, dtype=torch.float64))
+            opt = CollaborativeSGD([theta], lr=0.5, node=nets[i], f=f, timeout=30,
+                                   gradient_hook=(lambda g: -100.0 * g) if i == 0 else None)
+            for _ in range(6):
+                opt.zero_grad()
+                (0.5 * ((theta - torch.as_tensor(xs[i])) ** 2).sum()).backward()
+                opt.step()
+            opt.serve(0.5)
+            out[i] = theta.detach().numpy().copy()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=node, args=(i,)) for i in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(90)
+    finally:
+        for net in nets:
+            net.close()
+    assert not errors, errors
+    honest = np.stack([out[i] for i in (1, 2, 3)])
+    spread = max(np.linalg.norm(xs[a] - xs[b]) for a in (1, 2, 3) for b in (1, 2, 3))
+    assert max(np.linalg.norm(p - q) for p in honest for q in honest) < 0.05 * spread
+    from agreement import constants
+
+    C = constants.averaging_constant("trimmed-mean", n, f, d)
+    assert np.linalg.norm(honest.mean(0) - xs[1:].mean(0)) <= 1.05 * C * spread
