@@ -109,3 +109,25 @@ def test_launch_acceptance(backend):
 def test_launch_refuses_omniscient_strategies():
     p = _run("launch", "--n", "4", "--f", "1", "--byzantine", "split", "--timeout", "10")
     assert p.returncode == 2 and "omniscient" in p.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend,strategy,plain", [
+    ("asyncio", "crash", False), ("trio", "twins", False), ("asyncio", "forge", True),
+])
+def test_launch_seven_processes(backend, strategy, plain):
+    """n=7, f=2 processes; the bounds of simulation hold and honest nodes record no fault
+    against each other (with TLS, and in the explicit plaintext mode)."""
+    args = ["launch", "--n", "7", "--f", "2", "--dim", "2000", "--rounds", "6",
+            "--byzantine", strategy, "--backend", backend, "--json", "--timeout", "120",
+            "--seed", "5"]
+    if plain:
+        args.append("--insecure-loopback-plaintext")
+    p = _run(*args)
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout)
+    assert rep["byzantine_ids"] == [0, 1]
+    assert rep["averaging_within_bound"] and rep["contraction_within_bound"]
+    assert rep["faults_against_honest"] == 0
+    assert rep["scheduler"] == ("loopback-tcp" if plain else "loopback-tcp-tls")
+    assert ("INSECURE" in p.stderr or "WARNING" in p.stderr) == plain
