@@ -180,16 +180,19 @@ class FrameDecoder:
         out: list[bytes] = []
         buf = self._buf
         pos = 0
-        while len(buf) - pos >= _LEN.size:
-            (length,) = _LEN.unpack_from(buf, pos)
-            if length > self.max_frame:
-                self._buf = bytearray()
-                raise DecodeError("oversized", f"frame of {length} > {self.max_frame} bytes")
-            if len(buf) - pos - _LEN.size < length:
-                break
-            start = pos + _LEN.size
-            out.append(bytes(buf[start : start + length]))
-            pos = start + length
+        with memoryview(buf) as view:  # one copy per frame body (a bytearray slice is a copy)
+            while len(buf) - pos >= _LEN.size:
+                (length,) = _LEN.unpack_from(buf, pos)
+                if length > self.max_frame:
+                    view.release()
+                    self._buf = bytearray()
+                    raise DecodeError("oversized",
+                                      f"frame of {length} > {self.max_frame} bytes")
+                if len(buf) - pos - _LEN.size < length:
+                    break
+                start = pos + _LEN.size
+                out.append(bytes(view[start : start + length]))
+                pos = start + length
         if pos:
             del buf[:pos]
         return out
