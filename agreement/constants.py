@@ -178,6 +178,30 @@ def mve_contraction(n: int, f: int, d: int) -> float:
     return mve_range_factor(n, f) if d == 1 else math.inf
 
 
+def mve_mean_contraction(n: int, f: int, d: int) -> float:
+    """MVE with ``center="mean"`` (THEORY §5.2's option), 1-D: ``Δ(y) <= γ·κ(n,f)·Δ(x)``
+    (``γ = mve_range_factor``, ``κ = mda_contraction``); ``inf`` for d >= 2 (the flat subset of
+    ``proofs/mve.md`` Proposition 5 breaks it). ``proofs/mve.md``, Theorem 7."""
+    _check(n, f, 6, "MVE agreement")
+    return mve_range_factor(n, f) * mda_contraction(n, f) if d == 1 else math.inf
+
+
+def mve_mean_bias(n: int, f: int, d: int) -> float:
+    """MVE with ``center="mean"``, 1-D: ``|y_j - x̄| <= (γ·f/(n-2f) + 2f/(n-f))·Δ(x)``; ``inf``
+    for d >= 2. ``proofs/mve.md``, Theorem 7."""
+    _check(n, f, 6, "MVE agreement")
+    if d != 1:
+        return math.inf
+    return mve_range_factor(n, f) * f / (n - 2 * f) + 2 * f / (n - f)
+
+
+def mve_mean_averaging_constant(n: int, f: int, d: int) -> float:
+    """MVE with ``center="mean"``, 1-D: ``C = bias/(1 - γκ)`` when ``γκ < 1`` (e.g. 3.73 at
+    n = 7, f = 1), else ``inf``; ``inf`` for d >= 2. ``proofs/mve.md``, Theorem 7."""
+    k = mve_mean_contraction(n, f, d)
+    return mve_mean_bias(n, f, d) / (1 - k) if k < 1 else math.inf
+
+
 def mve_averaging_constant(n: int, f: int, d: int) -> float:
     """The averaging constant proven for MVE: ``inf`` (none). No per-round contraction below 1
     holds (``mve_contraction``), so per-round biases need not sum; see ``proofs/mve.md`` for

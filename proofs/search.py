@@ -47,6 +47,7 @@ from agreement.engine import check_views
 from agreement.rules import get_rule
 
 OBJECTIVES = ("coord-contraction", "coord-error", "l2-contraction", "bias")
+MAX_EXHAUSTIVE_VIEWS = 256  # one rule.batch call evaluates every view: keep it short
 
 
 @dataclass
@@ -142,6 +143,8 @@ class SearchResult:
     seconds: float
     exhaustive: bool = False
     notes: list[str] = field(default_factory=list)
+    errors: int = 0
+    first_error: tuple[str, Candidate] | None = None
 
 
 class Evaluator:
@@ -154,13 +157,25 @@ class Evaluator:
         self.rule = get_rule(rule, f, **(rule_params or {}))
         self.n, self.f, self.kind = n, f, kind
         self.count = 0
+        self.errors = 0
+        self.first_error: tuple[str, Candidate] | None = None
 
     def outputs(self, c: Candidate) -> np.ndarray:
         self.count += 1
         return np.asarray(self.rule.batch(c.values(), c.masks()), dtype=np.float64)
 
     def __call__(self, c: Candidate) -> float:
-        return objective_value(self.kind, c.x, self.outputs(c))
+        """The objective, or ``-inf`` when the rule raises on a legal round (a finite view
+        of the right size): such rounds are counted in ``errors`` and the first one is kept
+        in ``first_error`` (a defect of the rule, reported by ``verify``)."""
+        try:
+            y = self.outputs(c)
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as e:
+            self.errors += 1
+            if self.first_error is None:
+                self.first_error = (f"{type(e).__name__}: {e}", c.copy())
+            return -math.inf
+        return objective_value(self.kind, c.x, y)
 
 
 # -- exhaustive (d = 1) ------------------------------------------------------------------------
@@ -201,7 +216,14 @@ def exhaustive_1d(ev: Evaluator, deadline: float,
                 break
             vals = np.array(hv + bv, dtype=np.float64)[:, None]
             ev.count += 1
-            y = np.asarray(ev.rule.batch(vals, V), dtype=np.float64)[:, 0]
+            try:
+                y = np.asarray(ev.rule.batch(vals, V), dtype=np.float64)[:, 0]
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as e:
+                ev.errors += 1
+                if ev.first_error is None:
+                    ev.first_error = (f"{type(e).__name__}: {e}",
+                                      Candidate(vals[:h].copy(), vals[h:].copy(), V[0], V[0]))
+                continue
             x = vals[:h, 0]
             lo, hi = x.min(), x.max()
             R = hi - lo
@@ -354,14 +376,15 @@ def search(rule: str, n: int, f: int, d: int, kind: str, budget: float, seed: in
     t0 = time.perf_counter()
     end = t0 + budget
     results = []
-    if d == 1:
+    if d == 1 and sum(math.comb(n, k) for k in range(n - f, n + 1)) <= MAX_EXHAUSTIVE_VIEWS:
         results.append(exhaustive_1d(ev, t0 + budget / 2))
-    start = results[0].candidate if results else None
+    start = results[0].candidate if results else None  # exhaustive worst seeds the climb
     results.append(local_search(ev, d, end, rng, iters=iters, start=start))
     best = max(results, key=lambda r: r.worst)
     out = SearchResult(best.worst, best.candidate, ev.count, time.perf_counter() - t0,
-                       exhaustive=bool(results[0].exhaustive) if d == 1 else False,
-                       notes=[n for r in results for n in r.notes])
+                       exhaustive=len(results) > 1 and bool(results[0].exhaustive),
+                       notes=[n for r in results for n in r.notes], errors=ev.errors,
+                       first_error=ev.first_error)
     if out.candidate is not None:
         check_candidate(out.candidate, n, f)
     return out

@@ -38,6 +38,7 @@ class Claim:
     statement: str
     proof: str
     configs: tuple[tuple[int, int, int], ...]
+    rule_params: tuple[tuple[str, Any], ...] = ()
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -69,6 +70,14 @@ CLAIMS: tuple[Claim, ...] = (
           lambda n, f, d: K.mve_contraction(n, f, d),
           "Δ2(y) <= γ · Δ2(x) in 1-D (γ >= 1: no contraction); no finite bound for d >= 2",
           "mve.md#theorem-3", ((7, 1, 1), (7, 1, 2))),
+    Claim("mve-mean-contraction", "mve", "mve", "l2-contraction",
+          lambda n, f, d: K.mve_mean_contraction(n, f, d),
+          "center='mean', 1-D: Δ(y) <= γ·κ(n,f)·Δ(x)",
+          "mve.md#theorem-7", ((7, 1, 1), (13, 2, 1)), (("center", "mean"),)),
+    Claim("mve-mean-bias", "mve", "mve", "bias",
+          lambda n, f, d: K.mve_mean_bias(n, f, d),
+          "center='mean', 1-D: |y_j - x̄| <= (γ·f/(n-2f) + 2f/(n-f))·Δ(x)",
+          "mve.md#theorem-7", ((7, 1, 1), (13, 2, 1)), (("center", "mean"),)),
 )
 
 PROTOCOLS = ("trimmed-mean", "mda", "mve")
@@ -92,6 +101,8 @@ class Row:
     statement: str = ""
     proof: str = ""
     witness: dict[str, Any] | None = None
+    rule_errors: int = 0
+    first_error: dict[str, Any] | None = None
 
     @property
     def tightness(self) -> float | None:
@@ -116,6 +127,7 @@ class Row:
             "tightness": self.tightness, "holds": self.holds, "verdict": self.verdict,
             "evaluations": self.evaluations, "exhaustive": self.exhaustive,
             "statement": self.statement, "proof": self.proof, "witness": self.witness,
+            "rule_errors": self.rule_errors, "first_error": self.first_error,
         }
 
 
@@ -126,11 +138,16 @@ def _holds(worst: float, bound: float) -> bool:
 def check_claim(claim: Claim, n: int, f: int, d: int, budget: float, seed: int = 0) -> Row:
     """Search the worst case of one claim at ``(n, f, d)`` and compare it with the bound."""
     bound = claim.bound(n, f, d)
-    res = search(claim.rule, n, f, d, claim.objective, budget, seed=seed)
+    res = search(claim.rule, n, f, d, claim.objective, budget, seed=seed,
+                 rule_params=dict(claim.rule_params))
+    err = None
+    if res.first_error is not None:
+        err = {"error": res.first_error[0], **res.first_error[1].as_dict()}
     return Row(claim.name, claim.protocol, n, f, d, bound, res.worst, _holds(res.worst, bound),
                evaluations=res.evaluations, exhaustive=res.exhaustive,
                statement=claim.statement, proof=claim.proof,
-               witness=res.candidate.as_dict() if res.candidate is not None and d <= 3 else None)
+               witness=res.candidate.as_dict() if res.candidate is not None and d <= 3 else None,
+               rule_errors=res.errors, first_error=err)
 
 
 def lower_bound_rows(protocols: tuple[str, ...], seed: int = 0) -> list[Row]:
@@ -209,6 +226,13 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         lines.append(f"{r.claim:<24} {r.protocol:<13} {r.n:>3} {r.f:>2} {r.d:>3} "
                      f"{fmt(r.bound):>9} {fmt(r.worst):>9} {fmt(r.tightness):>7}  {r.verdict}")
+    for r in rows:
+        if r.rule_errors:
+            e = r.first_error or {}
+            lines.append(f"note: {r.claim} ({r.n},{r.f},{r.d}): the rule raised on "
+                         f"{r.rule_errors} legal round(s), first: {e.get('error')} on honest "
+                         f"{e.get('honest')}, Byzantine {e.get('byzantine')}, view "
+                         f"{e.get('view1')}")
     return "\n".join(lines)
 
 
