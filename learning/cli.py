@@ -95,6 +95,9 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--unsafe", action="store_true", help="run below the resilience bound")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: the simulated models are small, and "
+                        "more threads only wait for each other on a busy machine)")
 
 
 def _config(a: argparse.Namespace, **over: Any) -> TrainConfig:
@@ -253,6 +256,12 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads < 1:
+        print("error: --threads must be >= 1", file=sys.stderr)
+        return 2
+    import torch
+
+    torch.set_num_threads(args.threads)
     try:
         if args.command == "train":
             return cmd_train(args)

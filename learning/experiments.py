@@ -20,7 +20,7 @@ ATTACKS_ALL = ("none", "sign-flip", "gaussian", "label-flip", "alie", "ipm", "mi
                "dissensus", "nan")
 METHODS_COMPARE = ("local", "dsgd", "server:trimmed-mean", "server:median", "learn:median",
                    "learn:trimmed-mean")
-DEMO_ATTACKS = ("none", "sign-flip", "label-flip", "alie", "dissensus")
+DEMO_ATTACKS = ("none", "sign-flip", "gaussian", "ipm", "label-flip", "alie", "dissensus")
 DEMO_METHODS = ("dsgd", "server:trimmed-mean", "learn:trimmed-mean")
 
 
@@ -96,9 +96,10 @@ def plot_grid(rows: list[dict[str, Any]], path: str | Path, title: str,
         ax.scatter(xs, mins, marker="_", color="black", s=80, zorder=3)
     ax.set_xticks(range(len(rvals)), [str(r) for r in rvals], rotation=20)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("honest test accuracy (bar: mean, tick: min)")
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set_ylabel("honest test accuracy\n(bar: mean, tick: min)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=min(len(cvals), 4), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
