@@ -4,7 +4,8 @@
   by default, message level for small runs), LEARN or a baseline (local, D-SGD, trusted
   server), under the learning attacks of :mod:`learning.attacks`;
 - :class:`CollaborativeSGD`: the per-process API, one node per process (a torch optimizer
-  that runs averaging agreement with the other nodes over a :class:`Network`);
+  that runs averaging agreement with the other nodes over a :class:`Network`: netsim's real
+  network through :class:`TransportNetwork`, or threads through :class:`InProcessNetwork`);
 - :mod:`learning.data`: digits, MNIST/CIFAR-10 from local files, synthetic tasks with a known
   optimum, Dirichlet and shard splits; :mod:`learning.models`: MLP, CNN, the batched
   :class:`~learning.models.Swarm`;
@@ -15,7 +16,7 @@ Importing :mod:`learning` imports torch (the ``learn`` extra).
 """
 
 from .learn import METHODS, TrainConfig, TrainResult, train
-from .optim import AgreementNode, CollaborativeSGD, InProcessNetwork, Network
+from .optim import AgreementNode, CollaborativeSGD, InProcessNetwork, Network, TransportNetwork
 
 __all__ = [
     "METHODS",
@@ -25,5 +26,6 @@ __all__ = [
     "Network",
     "TrainConfig",
     "TrainResult",
+    "TransportNetwork",
     "train",
 ]

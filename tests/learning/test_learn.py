@@ -182,6 +182,18 @@ def test_synthetic_least_squares_reaches_the_optimum_without_heterogeneity():
     assert het.grad_norm > 5 * iid.grad_norm
 
 
+def test_accelerator_code_path_on_cpu(monkeypatch):
+    """The rules' torch (accelerator) path, forced on CPU tensors: the values never leave
+    torch, and the run matches the numpy path up to float32 rounding."""
+    import agreement.rules._backend as backend
+
+    cfg = dict(n=7, f=2, steps=15, hidden=8, attack="alie", seed=4, eval_every=15)
+    ref = train(TrainConfig(**cfg))
+    monkeypatch.setattr(backend, "FORCE_TORCH_OPS", True)
+    forced = train(TrainConfig(**cfg))
+    assert torch.allclose(ref.final_params, forced.final_params, atol=1e-4)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_learn_on_cuda():
