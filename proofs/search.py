@@ -330,7 +330,8 @@ def _mutate(rng: np.random.Generator, c: Candidate, n: int, f: int, step: float)
 
 def local_search(ev: Evaluator, d: int, deadline: float, rng: np.random.Generator,
                  iters: int = 300, max_restarts: int | None = None,
-                 start: Candidate | None = None) -> SearchResult:
+                 start: Candidate | None = None, max_evals: int | None = None
+                 ) -> SearchResult:
     """Random restarts, each followed by ``iters`` steps of hill climbing (moves accepted
     when the objective does not decrease; the step size shrinks from 0.3 to 1e-3 of the
     honest span)."""
@@ -339,7 +340,11 @@ def local_search(ev: Evaluator, d: int, deadline: float, rng: np.random.Generato
     t0 = time.perf_counter()
     best, best_c = -1.0, None
     restarts = 0
-    while time.perf_counter() < deadline and (max_restarts is None or restarts < max_restarts):
+    def out_of_evals() -> bool:
+        return max_evals is not None and ev.count >= max_evals
+
+    while (time.perf_counter() < deadline and not out_of_evals()
+           and (max_restarts is None or restarts < max_restarts)):
         if start is not None and restarts == 0:
             cur = start.copy()
         else:
@@ -349,7 +354,7 @@ def local_search(ev: Evaluator, d: int, deadline: float, rng: np.random.Generato
         restarts += 1
         val = ev(cur)
         for it in range(iters):
-            if time.perf_counter() > deadline:
+            if time.perf_counter() > deadline or out_of_evals():
                 break
             step = 0.3 * (1e-3 / 0.3) ** (it / max(iters - 1, 1))
             prop = _mutate(rng, cur, n, f, step)
@@ -364,11 +369,16 @@ def local_search(ev: Evaluator, d: int, deadline: float, rng: np.random.Generato
 
 
 def search(rule: str, n: int, f: int, d: int, kind: str, budget: float, seed: int = 0,
-           rule_params: dict[str, Any] | None = None, iters: int = 300) -> SearchResult:
+           rule_params: dict[str, Any] | None = None, iters: int = 300,
+           max_evals: int | None = None) -> SearchResult:
     """Worst case of objective ``kind`` for ``rule`` at ``(n, f, d)`` within ``budget`` seconds:
     exhaustive in 1-D first (up to half the budget), then random restarts with local search
     (started once from the exhaustive worst). The returned candidate's views are checked
-    with :func:`agreement.engine.check_views`."""
+    with :func:`agreement.engine.check_views`.
+
+    With ``max_evals`` the local search stops after that many evaluations (counting the
+    exhaustive ones): the result is then the same on every machine, provided the budget is
+    not reached first (``SearchResult.seconds`` tells)."""
     if not (n >= 1 and f >= 0 and n - f >= 1 and d >= 1 and budget > 0):
         raise ValueError(f"bad search parameters n={n}, f={f}, d={d}, budget={budget}")
     ev = Evaluator(rule, n, f, kind, rule_params)
@@ -379,7 +389,8 @@ def search(rule: str, n: int, f: int, d: int, kind: str, budget: float, seed: in
     if d == 1 and sum(math.comb(n, k) for k in range(n - f, n + 1)) <= MAX_EXHAUSTIVE_VIEWS:
         results.append(exhaustive_1d(ev, t0 + budget / 2))
     start = results[0].candidate if results else None  # exhaustive worst seeds the climb
-    results.append(local_search(ev, d, end, rng, iters=iters, start=start))
+    results.append(local_search(ev, d, end, rng, iters=iters, start=start,
+                                max_evals=max_evals))
     best = max(results, key=lambda r: r.worst)
     out = SearchResult(best.worst, best.candidate, ev.count, time.perf_counter() - t0,
                        exhaustive=len(results) > 1 and bool(results[0].exhaustive),
