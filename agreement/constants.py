@@ -245,8 +245,9 @@ def contraction(protocol: str, n: int, f: int, d: int) -> float | None:
     none below 1 exists, see :func:`mve_contraction`).
 
     For trimmed-mean the proven per-round statement is per coordinate (``λ`` on every
-    coordinate's range); its ℓ2 consequence over one round is ``√d · λ``, loose when d is
-    large, so tests check the per-coordinate form.
+    coordinate's range); its ℓ2 consequence over one round is ``min(√d, √(n-1)) · λ``
+    (:func:`tm_l2_contraction`), loose when d is large, so tests check the per-coordinate
+    form.
     """
     if protocol == "trimmed-mean":
         return tm_contraction(n, f)

@@ -154,7 +154,7 @@ def test_check_claims_nothing_below_resilience_or_for_baselines():
 
 @pytest.mark.slow
 def test_verify_large_budget():
-    rows = verify(budget=600, seed=11)
+    rows = verify(budget=300, seed=11)
     assert all(r.holds is not False for r in rows), [r.as_dict() for r in rows if not r.holds]
 
 
