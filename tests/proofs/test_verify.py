@@ -209,3 +209,13 @@ def test_message_level_runs_meet_the_bounds(protocol, n, f, d):
                 "mda": {"mda-contraction", "mda-bias", "averaging"},
                 "mve": {"mve-bias"}}[protocol]
     assert seen == expected
+
+
+def test_verify_cli_rejects_bad_usage(capsys):
+    for argv in (["verify", "--budget", "0"], ["verify", "--protocol", "krum"], []):
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 2
+    assert "error" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no claims"):
+        verify(budget=1, protocols=("krum",))
