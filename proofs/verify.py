@@ -227,6 +227,12 @@ def table(rows: list[Row]) -> str:
         lines.append(f"{r.claim:<24} {r.protocol:<13} {r.n:>3} {r.f:>2} {r.d:>3} "
                      f"{fmt(r.bound):>9} {fmt(r.worst):>9} {fmt(r.tightness):>7}  {r.verdict}")
     for r in rows:
+        if r.holds is False and r.witness is not None:
+            w = r.witness
+            lines.append(f"VIOLATED {r.claim} ({r.n},{r.f},{r.d}): honest {w.get('honest')}, "
+                         f"Byzantine {w.get('byzantine')}, views {w.get('view1')} / "
+                         f"{w.get('view2')} (rows: honest first; replay with "
+                         f"get_rule('{r.protocol}', {r.f}).batch)")
         if r.rule_errors:
             e = r.first_error or {}
             lines.append(f"note: {r.claim} ({r.n},{r.f},{r.d}): the rule raised on "
