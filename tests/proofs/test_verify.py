@@ -220,3 +220,16 @@ def test_verify_cli_rejects_bad_usage(capsys):
     assert "error" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no claims"):
         verify(budget=1, protocols=("krum",))
+
+
+def test_constants_have_one_source_of_truth():
+    import agreement.constants as A
+    import proofs.constants as P
+
+    for name in P.__all__:
+        assert getattr(P, name) is getattr(A, name)
+    # the protocols' round counts come from the proven contraction
+    assert K.rounds_for_target("mda", 7, 1, 3, 1e-3, 1.0) == math.ceil(
+        math.log(1e-3) / math.log(K.mda_contraction(7, 1)))
+    with pytest.raises(NotImplementedError):
+        K.rounds_for_target("mve", 7, 1, 1, 1e-3, 1.0)
