@@ -74,12 +74,15 @@ def _range_norm_factor(n: int, f: int) -> float:
 
 
 def tm_rounds(n: int, f: int, d: int, halvings: float) -> int:
-    """Rounds for a ``2^-N`` ℓ2 contraction: ``T = ceil((N + ½·log2 d) / log2(1/λ))``
-    (from ``√d · λ^T <= 2^-N``; proofs/trimmed_mean.md, Corollary 4)."""
+    """Rounds for a ``2^-N`` ℓ2 contraction: ``T = ceil((N + ½·log2 min(d, n-1)) / log2(1/λ))``
+    (from ``min(√d, √(n-1)) · λ^T <= 2^-N``; proofs/trimmed_mean.md, Corollary 4). THEORY's
+    ``ceil((N + ½·log2 d) / log2(1/λ))`` is the same with ``√d`` alone (never fewer rounds).
+    """
     lam = tm_contraction(n, f)
     if lam == 0:
         return 1
-    return max(1, math.ceil((halvings + 0.5 * math.log2(d)) / math.log2(1 / lam)))
+    scale = min(d, max(n - 1, 1))
+    return max(1, math.ceil((halvings + 0.5 * math.log2(scale)) / math.log2(1 / lam)))
 
 
 def tm_averaging_constant(n: int, f: int, d: int) -> float:
@@ -218,7 +221,7 @@ def rounds_for_target(
     """Rounds after which the protocol's proven contraction guarantees ``Δ2(y) <= delta``,
     given ``Δ2(x) <= input_diameter``.
 
-    trimmed-mean: ``√d · λ^T · D <= δ``; mda: ``κ^T · D <= δ`` (``mda_contraction``). Other
+    trimmed-mean: ``min(√d, √(n-1)) · λ^T · D <= δ`` (proofs/trimmed_mean.md, Corollary 4); mda: ``κ^T · D <= δ`` (``mda_contraction``). Other
     protocols (MVE included: ``proofs/mve.md``) have no proven contraction and raise
     ``NotImplementedError``.
     """
@@ -228,7 +231,7 @@ def rounds_for_target(
         return 1
     ratio = delta / input_diameter
     if protocol == "trimmed-mean":
-        lam, scale = tm_contraction(n, f), math.sqrt(d)
+        lam, scale = tm_contraction(n, f), min(math.sqrt(d), math.sqrt(max(n - 1, 1)))
     elif protocol == "mda":
         lam, scale = mda_contraction(n, f), 1.0
     else:
