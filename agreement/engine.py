@@ -239,7 +239,7 @@ class RoundEngine:
                        dtype=np.int64)
         masks = np.zeros((h, len(ids)), dtype=bool)
         self._random_views(np.ones(len(ids), dtype=bool), ids, masks)
-        return self.rule.batch(values, masks), RoundPlan(values, ids, masks)
+        return self._batch(values, masks), RoundPlan(values, ids, masks)
 
     def step(self, honest: Any) -> tuple[Any, RoundPlan]:
         """One round: returns the honest vectors of the next round and the plan."""
@@ -260,8 +260,22 @@ class RoundEngine:
                 torch.as_tensor(plan.values[h:][seen[h:]], dtype=honest.dtype,
                                 device=honest.device),
             ])
-            return self.rule.batch(values, masks), plan  # masks are small: they stay on the host
-        return self.rule.batch(plan.values[seen], masks), plan
+            return self._batch(values, masks), plan  # masks are small: they stay on the host
+        return self._batch(plan.values[seen], masks), plan
+
+    def _batch(self, values: Any, masks: np.ndarray) -> Any:
+        """``rule.batch`` over the distinct views only (honest nodes often share a view),
+        each honest node getting its view's row."""
+        uniq, inv = np.unique(masks, axis=0, return_inverse=True)
+        if len(uniq) == len(masks):
+            return self.rule.batch(values, masks)
+        out = self.rule.batch(values, uniq)
+        inv = inv.reshape(-1)
+        if type(out).__module__.startswith("torch"):
+            import torch
+
+            return out[torch.as_tensor(inv, device=out.device)]
+        return out[inv]
 
     def run(
         self, inputs: Any, rounds: int, on_round: Any = None
