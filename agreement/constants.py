@@ -221,9 +221,9 @@ def rounds_for_target(
     """Rounds after which the protocol's proven contraction guarantees ``Δ2(y) <= delta``,
     given ``Δ2(x) <= input_diameter``.
 
-    trimmed-mean: ``min(√d, √(n-1)) · λ^T · D <= δ`` (proofs/trimmed_mean.md, Corollary 4); mda: ``κ^T · D <= δ`` (``mda_contraction``). Other
-    protocols (MVE included: ``proofs/mve.md``) have no proven contraction and raise
-    ``NotImplementedError``.
+    trimmed-mean: ``min(√d, √(n-1)) · λ^T · D <= δ`` (proofs/trimmed_mean.md, Corollary 4);
+    mda: ``κ^T · D <= δ`` (``mda_contraction``). Other protocols (MVE included:
+    ``proofs/mve.md``) have no proven contraction and raise ``NotImplementedError``.
     """
     if delta <= 0 or input_diameter < 0:
         raise ValueError("need delta > 0 and input_diameter >= 0")
