@@ -29,7 +29,9 @@ optimizer. Two implementations:
   of ``python -m netsim keys``.
 
 Bounded memory against hostile peers: messages for sessions more than ``window`` ahead of
-this node, or older than its ``window`` most recent sessions, are dropped with a fault.
+this node, or older than its ``window`` most recent sessions, are dropped with a fault; at
+most ``64·n²`` messages are buffered per future session; the fault log keeps the first 1000
+faults and counts all of them by kind.
 """
 
 from __future__ import annotations
@@ -204,14 +206,22 @@ class AgreementNode:
         self.rule_params = rule_params
         self.sessions: dict[int, AveragingAgreement] = {}
         self.pending: dict[int, list[tuple[int, Message]]] = {}
-        self.faults: list[Fault] = []
+        self.faults: list[Fault] = []  # the first ``max_fault_log`` faults
+        self.fault_counts: dict[str, int] = {}  # every fault, by kind
+        self.max_fault_log = 1000
         self.t0 = time.monotonic()
+
+    def _fault(self, flt: Fault) -> None:
+        self.fault_counts[flt.kind] = self.fault_counts.get(flt.kind, 0) + 1
+        if len(self.faults) < self.max_fault_log:
+            self.faults.append(flt)
 
     def _now(self) -> float:
         return time.monotonic() - self.t0
 
     def _apply(self, step: Step, session: int) -> None:
-        self.faults.extend(step.faults)
+        for flt in step.faults:
+            self._fault(flt)
         local: list[Message] = []
         for target, msg in step.messages:
             body = encode(msg)
@@ -233,7 +243,7 @@ class AgreementNode:
         try:
             msg = decode(body)
         except DecodeError as exc:
-            self.faults.append(Fault(sender, "malformed", exc.reason))
+            self._fault(Fault(sender, "malformed", exc.reason))
             return
         session = msg.instance[0] if hasattr(msg, "instance") else msg.session  # type: ignore[attr-defined]
         proto = self.sessions.get(session)
@@ -244,9 +254,9 @@ class AgreementNode:
             if len(buf) < 64 * self.n * self.n:
                 buf.append((sender, msg))
             else:
-                self.faults.append(Fault(sender, "flood", f"session {session}"))
+                self._fault(Fault(sender, "flood", f"session {session}"))
         else:
-            self.faults.append(Fault(sender, "stale-session", f"session {session}"))
+            self._fault(Fault(sender, "stale-session", f"session {session}"))
 
     def agree(self, x: np.ndarray, rounds: int, session: int) -> np.ndarray:
         """Averaging agreement on ``x`` for ``rounds`` rounds in ``session``; blocks until

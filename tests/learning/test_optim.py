@@ -77,6 +77,9 @@ def test_agreement_node_records_decode_faults():
     node = AgreementNode(net.endpoint(1), 1)
     node._route(0, b"junk", 0)
     assert node.faults and node.faults[0].kind == "malformed" and node.faults[0].sender == 0
+    for _ in range(1500):  # a flood of garbage: counted, the log stays bounded
+        node._route(0, b"junk", 0)
+    assert node.fault_counts["malformed"] == 1501 and len(node.faults) == 1000
 
 
 def test_bad_arguments():
