@@ -116,6 +116,7 @@ def khachiyan(P: np.ndarray, tol: float = DEFAULT_TOL, max_iter: int = 100_000
     log_scale = 0.5 * np.log(s_cov).sum(axis=1)
     Q = np.concatenate([P, np.ones((B, n, 1))], axis=-1)  # lifted points
     u = np.full((B, n), 1.0 / n)
+    ridge = 1e-12 * np.eye(D)
     active = np.arange(B)
     kappa_all = np.empty((B, n))
     converged = np.zeros(B, bool)
@@ -124,6 +125,9 @@ def khachiyan(P: np.ndarray, tol: float = DEFAULT_TOL, max_iter: int = 100_000
         Qa = Q[active]
         ua = u[active]
         M = np.einsum("bnd,bn,bne->bde", Qa, ua, Qa)
+        # whitened, M(u) has eigenvalues O(1) while u spans the set; a ridge far below that
+        # keeps it invertible when a nearly degenerate set drives u onto a flat support
+        M += ridge
         X = np.linalg.solve(M, np.swapaxes(Qa, 1, 2))  # (b, D, n)
         kappa = np.einsum("bnd,bdn->bn", Qa, X)
         kappa_all[active] = kappa

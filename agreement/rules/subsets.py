@@ -168,19 +168,22 @@ def _subsets_block(it: itertools.combinations, size: int) -> np.ndarray:
 
 
 def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT_TOL,
-                rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0
+                rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0,
+                dim: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
     """MVEE of every subset of ``m - f`` points, in ``itertools.combinations`` order
     (``floor``: eigenvalues of a centred sub-Gram matrix below it count as 0).
 
     Returns ``(subsets (C, m-f), dims (C,), log_volumes (C,), centre weights, keys (C,))``:
     ``log_volumes`` in each subset's own dimension ``r``; ``keys`` the log-volume in the
-    common dimension ``m-f-1`` of the ellipsoid inflated to the subset's numerical threshold
-    ``θ = max(floor, rank_tol·λ_max)`` in each of its ``m-f-1-r`` flat directions:
-    ``key = log_volume + ½(m-f-1-r)·log θ`` (see :class:`MVE`).
+    common dimension ``k = min(dim, m-f-1)`` (``dim``: the dimension of the space, ``None``
+    for large) of the ellipsoid inflated to the subset's numerical threshold
+    ``θ = max(floor, rank_tol·λ_max)`` in each of its ``k-r`` flat directions:
+    ``key = log_volume + ½(k-r)·log θ`` (see :class:`MVE`).
     """
     m = G.shape[0]
     q = m - f
+    k_common = q - 1 if dim is None else min(dim, q - 1)
     subs, dims, lvs, wts, keys = [], [], [], [], []
     it = itertools.combinations(range(m), q)
     while True:
@@ -189,6 +192,7 @@ def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAUL
             break
         Gs = G[S[:, :, None], S[:, None, :]]
         lam, V, r = affine_rank_eig(Gs, rank_tol, floor)
+        r = np.minimum(r, k_common)  # a subset of q points in R^dim spans <= min(dim, q-1)
         theta = np.maximum(rank_tol * np.maximum(lam[:, 0], 0.0), max(floor, 0.0))
         lv = np.zeros(len(S))  # r = 0: all points equal, a point (no axes)
         W = np.full((len(S), q), 1.0 / q)
@@ -205,7 +209,7 @@ def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAUL
                 for b, s in enumerate(sel):
                     y, lv[s] = mvee_cvxpy(P[b])
                     W[s] = hull_to_weights(y, lam[s], V[s])
-        flat = q - 1 - r
+        flat = k_common - r
         with np.errstate(divide="ignore", invalid="ignore"):
             keys.append(lv + np.where(flat > 0, 0.5 * flat * np.log(theta), 0.0))
         subs.append(S)
@@ -217,17 +221,17 @@ def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAUL
 
 
 def mve_choice(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT_TOL,
-               rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0
-               ) -> MVEChoice:
-    """The MVE subset of a view with Gram matrix ``G``.
+               rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0,
+               dim: int | None = None) -> MVEChoice:
+    """The MVE subset of a view with Gram matrix ``G`` (of vectors in ``R^dim``).
 
-    Order: least log-volume in the common dimension ``m-f-1``, flat directions counted at the
-    numerical threshold (the ``keys`` of :func:`mve_subsets`), then the first in combination
-    order.
+    Order: least log-volume in the common dimension ``min(dim, m-f-1)``, flat directions
+    counted at the numerical threshold (the ``keys`` of :func:`mve_subsets`), then the first in
+    combination order.
     """
     if method not in ("fast", "exact"):
         raise ValueError(f"mve: method must be 'fast' or 'exact', got {method!r}")
-    S, r, lv, wts, key = mve_subsets(G, f, method, tol, rank_tol, block, floor)
+    S, r, lv, wts, key = mve_subsets(G, f, method, tol, rank_tol, block, floor, dim)
     W = np.concatenate(wts)
     best = int(np.lexsort((np.arange(len(S)), key))[0])
     return MVEChoice(S[best], int(r[best]), float(lv[best]), W[best])
@@ -241,33 +245,38 @@ class MVE(GramRule):
     minimum-volume enclosing ellipsoid (MVEE) has the least volume and output the ellipsoid's
     centre (``center="ellipsoid"``) or the mean of ``S`` (``center="mean"``).
 
-    The points of ``S`` span an affine subspace of dimension ``r <= m-f-1``; the MVEE is
-    computed inside it (coordinates from the eigen-decomposition of the centred sub-Gram
-    matrix, directions with eigenvalue ``<= rank_tol·λ_max`` or below the Gram matrix's
-    rounding noise ``4·eps·sqrt(d)·max_i G_ii`` dropped, so that duplicated points count as
-    one; :mod:`.mvee`). Volumes are compared in the common dimension ``m-f-1``, each flat
-    direction of a subset counted at its numerical threshold ``θ`` (the ellipsoid inflated to
-    the rounding noise: ``log vol = log vol_r + ½(m-f-1-r)·log θ``); remaining ties go to the
-    first subset in ``itertools.combinations`` order. So an exactly degenerate subset (e.g.
-    collinear points, duplicates) has a tiny volume and is preferred, as in exact arithmetic,
-    but a subset that only *looks* flat because one far value dwarfs its other directions
-    (in float64, directions below ``rank_tol·λ_max`` are lost) pays for its length.
-    (Caveat of the rule itself: with ``d >= m-f-1`` a Byzantine value placed exactly in the
-    affine hull of ``m-f-1`` honest values makes a flat subset that wins, however far the
-    value is: see ``proofs/`` for what this does to MVE's averaging constant. With values in
-    general position all subsets have ``r = m-f-1``, and the MVEE of ``m-f`` affinely
-    independent points is the Löwner ellipsoid of their simplex, whose centre is their mean.)
+    The points of ``S`` span an affine subspace of dimension ``r <= min(d, m-f-1)``; the MVEE
+    is computed inside it (coordinates from the eigen-decomposition of the centred sub-Gram
+    matrix, directions with eigenvalue ``<= rank_tol·λ_max`` or below the rounding noise of
+    the Gram matrix ``4·eps·m·(sqrt(d)+2)·max_i G_ii`` dropped, so that duplicated points count
+    as one; :mod:`.mvee`). Volumes are compared in the common dimension
+    ``k = min(d, m-f-1)`` (THEORY §5.2: in ``R^d`` when the subsets are full-dimensional there,
+    in their hull's dimension ``m-f-1`` when ``d`` is larger), each flat direction of a subset
+    counted at its numerical threshold ``θ`` (the ellipsoid inflated to the rounding noise:
+    ``log vol = log vol_r + ½(k-r)·log θ``); remaining ties go to the first subset in
+    ``itertools.combinations`` order. So an exactly degenerate subset (e.g. collinear points,
+    duplicates) has a tiny volume and is preferred, as in exact arithmetic, but a subset that
+    only *looks* flat because one far value dwarfs its other directions (in float64,
+    directions below ``rank_tol·λ_max`` are lost) pays for its length. In 1-D the rule is
+    "the subset of least range, its midpoint" (``center="mean"``: its mean, i.e. MDA's output),
+    up to ties and the solver's relative tolerance ``tol``.
+
+    Guarantees (``proofs/mve.md``): in 1-D, one round moves an honest node at most
+    ``(2f/(n-f) + 1/2)·Δ`` from the honest mean, and this is tight; MVE does not contract at
+    ``n = 7, f = 1`` and has no finite averaging constant in ``d >= 2`` (a Byzantine value in
+    the affine hull of nearly degenerate honest values makes a flat subset that wins however
+    far it is). THEORY's claim of an asymptotically optimal constant is refuted there; MDA is
+    the rule with a proven constant. With values in general position and ``d >= m-f-1`` all
+    subsets have ``r = m-f-1``, and the MVEE of ``m-f`` affinely independent points is the
+    Löwner ellipsoid of their simplex, whose centre is their mean.
 
     ``method="fast"``: Khachiyan/Todd–Yildirim to relative tolerance ``tol``, vectorised over
     subsets; ``method="exact"``: cvxpy (``max log det A s.t. ||A p_i + b|| <= 1``), the reference.
     Cost: ``C(m, f)`` subsets (raises ValueError beyond ``max_subsets``) of ``O((m-f)³)`` work
     each, plus one Gram product.
 
-    Precondition: ``m >= 2f+1``.
-    Guarantee: with at most ``f`` Byzantine values, the honest subset is a candidate and the
-    chosen ``S`` contains ``m-2f >= 1`` honest points. The paper's claim is an asymptotically
-    optimal averaging constant for n >= 6f+1; its exact constant is stated and measured in
-    ``proofs/`` [THEORY.md §5.2, to prove].
+    Precondition: ``m >= 2f+1``. With at most ``f`` Byzantine values, an honest subset is a
+    candidate and the chosen ``S`` contains ``>= m-2f >= 1`` honest points.
     """
 
     name: ClassVar[str] = "mve"
@@ -303,7 +312,8 @@ class MVE(GramRule):
                 f"mve enumerates C(m, f) = C({m}, {self.f}) = {n_sub} subsets, more than "
                 f"max_subsets={self.max_subsets}; raise max_subsets to run it anyway"
             )
-        return mve_choice(g.G, self.f, self.method, self.tol, self.rank_tol, floor=g.noise())
+        return mve_choice(g.G, self.f, self.method, self.tol, self.rank_tol, floor=g.noise(),
+                          dim=g.d)
 
     def coefficients(self, g: Gram) -> np.ndarray:
         c = self.choice(g)

@@ -253,3 +253,37 @@ def test_khachiyan_is_affine_equivariant_on_elongated_sets() -> None:
     assert a.converged.all() and b.converged.all()
     np.testing.assert_allclose(b.log_volume - a.log_volume, np.log(1e7 * 1e-3), rtol=1e-6)
     np.testing.assert_allclose(a.weights, b.weights, atol=1e-6)
+
+
+def test_mve_near_duplicates_are_not_a_spurious_dimension() -> None:
+    """Regression (found by proofs' search): four duplicates and one point 7.5e-4 away in 1-D
+    showed a rounding eigenvalue (7.8e-16) above the old noise floor (6.0e-16); the subset was
+    taken for 2-dimensional and Khachiyan's M(u) became singular (LinAlgError)."""
+    v = np.array([0.8242253989667967] + [0.8234757226456948] * 4 + [-0.19636910468732743])
+    for center in ("ellipsoid", "mean"):
+        y = R.mve(v[:, None], 1, center=center)
+        assert np.isfinite(y).all()
+        # the least-range 5-subset drops -0.196: its midpoint / mean
+        sub = v[:5]
+        want = 0.5 * (sub.min() + sub.max()) if center == "ellipsoid" else sub.mean()
+        np.testing.assert_allclose(y, [want], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_mve_in_one_dimension_is_least_range_midpoint(seed: int) -> None:
+    """THEORY §5.2: volumes compared in R^d when d < m-f-1; in 1-D the volume is the range, so
+    MVE is the midpoint of the (m-f)-subset of least range, and its mean variant is MDA."""
+    rng = np.random.default_rng(seed)
+    m, f = int(rng.integers(5, 10)), int(rng.integers(1, 3))
+    x = rng.standard_normal(m) * 10 ** rng.uniform(-3, 3) + rng.uniform(-1e3, 1e3)
+    s = np.sort(x)
+    q = m - f
+    widths = s[q - 1:] - s[: m - q + 1]
+    # the output is the midpoint of a window of least width (several within the solver's
+    # relative tolerance may tie)
+    best = np.flatnonzero(widths <= widths.min() * (1 + 1e-6))
+    y = float(R.mve(x[:, None], f)[0])
+    mids = 0.5 * (s[best] + s[best + q - 1])
+    assert np.min(np.abs(mids - y)) <= 1e-7 * widths.min() + 1e-12 * np.abs(x).max()
+    np.testing.assert_allclose(R.mve(x[:, None], f, center="mean"), R.mda(x[:, None], f),
+                               rtol=1e-12, atol=1e-12 * np.abs(x).max())

@@ -171,17 +171,6 @@ def test_rule_errors_are_counted_not_fatal(monkeypatch):
     assert res.candidate is None and res.worst == -1.0
 
 
-@pytest.mark.xfail(strict=False, raises=np.linalg.LinAlgError,
-                   reason="MVE's Khachiyan step is singular on nearly equal points "
-                          "(proofs/mve.md, 'A defect found by the search'); reported")
-def test_mve_singular_view():
-    from agreement.rules import get_rule
-
-    v = np.array([0.8242253989667967] + [0.8234757226456948] * 4 + [-0.19636910468732743])
-    y = get_rule("mve", 1)(v[:, None])
-    assert np.isfinite(y).all()
-
-
 def test_mve_mean_variant_constants():
     assert K.mve_mean_contraction(7, 1, 1) < 1
     assert K.mve_mean_averaging_constant(7, 1, 1) == pytest.approx(
