@@ -12,14 +12,15 @@ Named configurations (:data:`CONFIGS`):
 =============  =========  =================  ===========  ===================================
 name           gather     rule               resilience   guarantee
 =============  =========  =================  ===========  ===================================
-trimmed-mean   witness    TM_f               n >= 3f+1    THEORY §5.1 (λ = f/(n-2f))
-mda            witness    MDA_f              n >= 6f+1    THEORY §5.3 (4f/(n-2f) per round)
-mve            witness    MVE_f              n >= 6f+1    THEORY §5.2 (constant: ``proofs``)
+trimmed-mean   witness    TM_f               n >= 3f+1    λ = f/(n-2f) per coordinate, C_TM
+mda            witness    MDA_f              n >= 6f+1    κ(n,f) < 4f/(n-2f) per round, C_MDA
+mve            witness    MVE_f              n >= 6f+1    none: refuted (``proofs/mve.md``)
 median         witness    coordinate median  n >= 3f+1    none claimed (baseline)
 krum           witness    Krum_f             n >= 3f+1    none claimed (baseline)
 mean           witness    mean               n >= 3f+1    none claimed (no robustness)
 =============  =========  =================  ===========  ===================================
 
+The constants are :mod:`agreement.constants`, proven (or refuted, for MVE) in ``proofs/``.
 A configuration below its resilience condition raises ``ValueError`` unless ``unsafe=True``.
 Messages of later rounds are accepted up to round T-1 and buffered by the gather (views
 that complete early wait for their round); anything beyond is a fault. Invalid vectors are
@@ -57,9 +58,9 @@ class Config:
 CONFIGS: dict[str, Config] = {
     c.name: c
     for c in (
-        Config("trimmed-mean", "witness", "trimmed-mean", 3, "THEORY §5.1"),
-        Config("mda", "witness", "mda", 6, "THEORY §5.3"),
-        Config("mve", "witness", "mve", 6, "THEORY §5.2"),
+        Config("trimmed-mean", "witness", "trimmed-mean", 3, "THEORY §5.1, proofs/trimmed_mean.md"),
+        Config("mda", "witness", "mda", 6, "THEORY §5.3, proofs/mda.md"),
+        Config("mve", "witness", "mve", 6, "none: THEORY §5.2's claim refuted, proofs/mve.md"),
         Config("median", "witness", "median", 3, "none (baseline)"),
         Config("krum", "witness", "krum", 3, "none (baseline)"),
         Config("mean", "witness", "mean", 3, "none (no robustness)"),
