@@ -78,9 +78,11 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     p.add_argument("--lr-schedule", default="constant", choices=("constant", "step", "cosine"))
     p.add_argument("--lr-decay-every", type=int, default=100)
     p.add_argument("--lr-gamma", type=float, default=0.2)
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum after agreement")
+    p.add_argument("--momentum", type=float, default=None,
+                   help="SGD momentum after agreement (default 0.9, or 0 with --worker-momentum)")
     p.add_argument("--worker-momentum", type=float, default=0.0,
-                   help="momentum before agreement: nodes agree on momentum vectors")
+                   help="momentum before agreement instead: nodes agree on momentum vectors "
+                        "(the defence against time-coupled attacks such as alie)")
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--rounds", default="log",
                    help="gradient agreement rounds: 'log' (ceil(log2 t)) or an integer")
@@ -102,10 +104,11 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
 
 def _config(a: argparse.Namespace, **over: Any) -> TrainConfig:
     rounds: int | str = a.rounds if a.rounds == "log" else int(a.rounds)
+    momentum = a.momentum if a.momentum is not None else (0.0 if a.worker_momentum else 0.9)
     kw = dict(
         dataset=a.dataset, data_dir=a.data_dir, model=a.model, hidden=a.hidden, n=a.n, f=a.f,
         steps=a.steps, batch_size=a.batch_size, lr=a.lr, lr_schedule=a.lr_schedule,
-        lr_decay_every=a.lr_decay_every, lr_gamma=a.lr_gamma, momentum=a.momentum,
+        lr_decay_every=a.lr_decay_every, lr_gamma=a.lr_gamma, momentum=momentum,
         worker_momentum=a.worker_momentum, weight_decay=a.weight_decay, rounds=rounds,
         param_rounds=a.param_rounds, split=a.split, alpha=a.alpha,
         labels_per_node=a.labels_per_node, engine=a.engine, views=a.views, seed=a.seed,

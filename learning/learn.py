@@ -124,6 +124,12 @@ class TrainConfig:
                              "known: constant, cosine, step")
         if not (0 <= self.momentum < 1 and 0 <= self.worker_momentum < 1):
             raise ValueError("momentum values must be in [0, 1)")
+        if self.momentum and self.worker_momentum:
+            raise ValueError(
+                "worker momentum moves SGD momentum before agreement: use one of momentum "
+                f"({self.momentum}) and worker_momentum ({self.worker_momentum}), the other 0 "
+                "(both compound to an effective step of lr/((1-β)(1-β_w)))"
+            )
         if self.rounds != "log" and (not isinstance(self.rounds, int) or self.rounds < 1):
             raise ValueError(f"rounds must be 'log' or an integer >= 1, got {self.rounds!r}")
         if self.param_rounds < 0:
