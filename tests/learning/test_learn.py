@@ -102,6 +102,8 @@ def test_resilience_and_bad_input():
         train(TrainConfig(attack="equivocate", steps=1))
     with pytest.raises(ValueError, match="takes no parameter"):
         check_attack("sign-flip", {"z": 1.0})
+    with pytest.raises(ValueError, match="worker momentum"):  # both compound: divergence
+        TrainConfig(momentum=0.9, worker_momentum=0.9)
     with pytest.warns(RuntimeWarning, match="unsafe"):
         res = train(TrainConfig(protocol="mda", n=7, f=2, steps=3, hidden=4, unsafe=True))
     assert np.isfinite(res.test_loss)
