@@ -103,7 +103,7 @@ def test_resilience_and_bad_input():
     with pytest.raises(ValueError, match="takes no parameter"):
         check_attack("sign-flip", {"z": 1.0})
     with pytest.raises(ValueError, match="worker momentum"):  # both compound: divergence
-        TrainConfig(momentum=0.9, worker_momentum=0.9)
+        TrainConfig(momentum=0.9, worker_momentum=0.9).validate()
     with pytest.warns(RuntimeWarning, match="unsafe"):
         res = train(TrainConfig(protocol="mda", n=7, f=2, steps=3, hidden=4, unsafe=True))
     assert np.isfinite(res.test_loss)
