@@ -127,7 +127,7 @@ def _closest_to_median_np(z: np.ndarray, beta: int, who: str) -> np.ndarray:
 
 
 _LOW8 = np.uint64(0xFF)
-_BATCH_CHUNK = 1 << 15  # (b, m) blocks of ~32k values: the (k, b) per-view arrays stay in cache
+_BATCH_CHUNK = 1 << 17
 
 
 def _sorted_with_index(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
