@@ -117,16 +117,6 @@ class Runtime:
         if len(self.faults) < self.max_fault_log:
             self.faults.append(flt)
 
-    def _count(self, kind: str, count: int, size: int) -> None:
-        m = self.metrics
-        total = count * size
-        m.messages += count
-        m.bytes += total
-        m.messages_by_kind[kind] = m.messages_by_kind.get(kind, 0) + count
-        m.bytes_by_kind[kind] = m.bytes_by_kind.get(kind, 0) + total
-        m.messages_by_node[self.node_id] = m.messages_by_node.get(self.node_id, 0) + count
-        m.bytes_by_node[self.node_id] = m.bytes_by_node.get(self.node_id, 0) + total
-
     def _notify(self) -> None:
         self._progress.set()
         self._progress = anyio.Event()
@@ -147,7 +137,7 @@ class Runtime:
             dsts = (target,)
         else:
             raise ValueError(f"node {self.node_id} sent to invalid target {target}")
-        self._count(kind, len(dsts), len(body))
+        self.metrics.count(self.node_id, kind, len(dsts), len(body))
         for d in dsts:
             self.network.send(d, body)
 

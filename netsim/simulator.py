@@ -52,6 +52,16 @@ class Metrics:
     bytes_by_node: dict[int, int] = field(default_factory=dict)
     faults_by_kind: dict[str, int] = field(default_factory=dict)
 
+    def count(self, src: int, kind: str, count: int, size: int) -> None:
+        """Account ``count`` wire messages of ``size`` bytes each sent by ``src``."""
+        total = count * size
+        self.messages += count
+        self.bytes += total
+        self.messages_by_kind[kind] = self.messages_by_kind.get(kind, 0) + count
+        self.bytes_by_kind[kind] = self.bytes_by_kind.get(kind, 0) + total
+        self.messages_by_node[src] = self.messages_by_node.get(src, 0) + count
+        self.bytes_by_node[src] = self.bytes_by_node.get(src, 0) + total
+
     def as_dict(self) -> dict[str, Any]:
         def srt(d: Mapping) -> dict:
             return {str(k): d[k] for k in sorted(d)}
@@ -237,17 +247,6 @@ class Simulator:
         self._started = False
 
     # -- scheduling ------------------------------------------------------------------------
-    def _count(self, src: int, kind: str, count: int, size: int) -> None:
-        """Account ``count`` wire messages of ``size`` bytes each sent by ``src``."""
-        m = self.metrics
-        total = count * size
-        m.messages += count
-        m.bytes += total
-        m.messages_by_kind[kind] = m.messages_by_kind.get(kind, 0) + count
-        m.bytes_by_kind[kind] = m.bytes_by_kind.get(kind, 0) + total
-        m.messages_by_node[src] = m.messages_by_node.get(src, 0) + count
-        m.bytes_by_node[src] = m.bytes_by_node.get(src, 0) + total
-
     def _post(self, src: int, dst: int, msg: Message | None, payload: Any, size: int,
               kind: str) -> None:
         """Schedule one wire message from src to dst (dst != src; already counted)."""
@@ -281,7 +280,7 @@ class Simulator:
                 payload = msg
                 size = wire_size(msg)
         if target == ALL:
-            self._count(src, kind, self.n - 1, size)
+            self.metrics.count(src, kind, self.n - 1, size)
             post = self._post
             for dst in range(self.n):
                 if dst == src:
@@ -291,7 +290,7 @@ class Simulator:
         elif target == src:
             self._local(src, payload, size, kind)
         elif 0 <= target < self.n:
-            self._count(src, kind, 1, size)
+            self.metrics.count(src, kind, 1, size)
             self._post(src, target, msg, payload, size, kind)
         else:
             raise SimulationError(f"node {src} sent to invalid target {target}")
