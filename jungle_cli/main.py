@@ -8,6 +8,8 @@
 | ``keys`` | ``python -m netsim keys`` |
 | ``node`` | ``python -m netsim node`` |
 | ``launch`` | ``python -m netsim launch`` |
+| ``train`` / ``compare`` / ``demo`` | ``python -m learning train`` / ``compare`` / ``demo`` |
+| ``bench NAME`` | ``python -m benchmarks.bench_NAME`` (from the root of a checkout) |
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("netsim.cli", "a cluster CA, node certificates and cluster.toml"),
     "node": ("netsim.cli", "one node of the real network (mutual TLS over TCP)"),
     "launch": ("netsim.cli", "n node processes on loopback, reported like simulate"),
+    "bench": ("jungle_cli.bench", "a benchmark of this checkout (results in BENCHMARKS.md)"),
 }
 
 
