@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -533,3 +534,50 @@ def test_far_outliers_keep_honest_distances_accurate() -> None:
     y = R.mda(X, f)
     np.testing.assert_allclose(y - 1e6, X[list(S)].mean(0) - 1e6, atol=1e-9)
     np.testing.assert_array_equal(R.krum(X, f), ref.krum(X - 1e6, f) + 1e6)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_matches_numpy(name: str) -> None:
+    """Every rule and its batch on CUDA tensors: the result stays on the device, with the
+    input's dtype, and equals the numpy result to float tolerance."""
+    import torch
+
+    f = 1
+    m = 9 if name != "mve" else 6
+    X = view(21, m, 13, np.float32, outliers=f)
+    rule = rule_for(name, f)
+    T = torch.from_numpy(X.copy()).cuda()
+    got = rule(T)
+    assert got.is_cuda and got.dtype == torch.float32
+    np.testing.assert_allclose(got.cpu().numpy(), rule(X), rtol=2e-5, atol=2e-5)
+    masks = random_masks(22, 4, m, rule.min_size())
+    got = rule.batch(T, masks)
+    assert got.is_cuda
+    np.testing.assert_allclose(got.cpu().numpy(), rule.batch(X, masks), rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA device")
+def test_round_engine_on_cuda_keeps_the_device() -> None:
+    import torch
+
+    from agreement.engine import RoundEngine
+
+    n, f = 10, 3
+    x = torch.from_numpy(view(23, n - f, 50, np.float32)).cuda()
+    eng = RoundEngine(n, f, "trimmed-mean", attack="alie", seed=0)
+    hist, _ = eng.run(x, 5)
+    assert all(h.is_cuda for h in hist)
+    ranges = [float((h.max(0).values - h.min(0).values).max()) for h in hist]
+    lam = f / (n - 2 * f)
+    assert all(b <= lam * a + 1e-5 for a, b in itertools.pairwise(ranges))
