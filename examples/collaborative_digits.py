@@ -12,6 +12,10 @@ One process per node over netsim's real network (mutual TLS over TCP)::
     for i in 0 1 2 3; do
         python examples/collaborative_digits.py --config keys/cluster.toml --id $i &
     done; wait
+
+The same under torchrun (peers found through torchrun's TCPStore, a trusted bootstrap)::
+
+    torchrun --nproc-per-node 4 examples/collaborative_digits.py --torchrun run-keys/
 """
 
 from __future__ import annotations
@@ -57,16 +61,22 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--config", help="cluster.toml: run ONE node over the real network")
     ap.add_argument("--id", type=int, help="this process's node id (with --config)")
+    ap.add_argument("--torchrun", metavar="WORKDIR",
+                    help="run ONE node under torchrun (node id = RANK; keys in WORKDIR)")
     a = ap.parse_args(argv)
     ds = load_digits(0)
-    if a.config is not None:
-        if a.id is None:
-            ap.error("--config needs --id")
-        from netsim.cluster import load_config
+    if a.config is not None or a.torchrun is not None:
+        if a.torchrun is not None:
+            net, cfg = TransportNetwork.from_torchrun(a.torchrun, f=a.f)
+            a.id = net.node_id
+        else:
+            if a.id is None:
+                ap.error("--config needs --id")
+            from netsim.cluster import load_config
 
-        cfg = load_config(a.config)
+            cfg = load_config(a.config)
+            net = TransportNetwork.from_config(cfg, a.id)
         parts = dirichlet_split(ds.y_train, cfg.n, 1.0, np.random.default_rng(0))
-        net = TransportNetwork.from_config(cfg, a.id)
         results: dict = {}
         try:
             node_main(a.id, cfg.n, cfg.f, a.steps, net, parts, ds, results, a.id < cfg.f)

@@ -150,6 +150,18 @@ class TransportNetwork:
         net.start({e.id: (e.host, e.port) for e in cfg.nodes if e.id != node_id})
         return net
 
+    @classmethod
+    def from_torchrun(cls, workdir: Any, *, f: int | None = None, settings: Any = None,
+                      **rendezvous: Any) -> tuple[TransportNetwork, Any]:
+        """This process's node under ``torchrun``: peers found through torchrun's TCPStore
+        (:func:`netsim.rendezvous.torchrun_cluster`: a *trusted* bootstrap that exchanges
+        addresses and certificate fingerprints; ``workdir`` receives this node's key and the
+        cluster config). Returns ``(network, config)``; the node id is ``RANK``."""
+        from netsim.rendezvous import torchrun_cluster
+
+        cfg, rank = torchrun_cluster(workdir, f=f, **rendezvous)
+        return cls.from_config(cfg, rank, settings=settings), cfg
+
     def start(self, addresses: dict[int, tuple[str, int]]) -> None:
         """Set the peers' addresses and start serving and dialling."""
         self.transport.addresses = dict(addresses)

@@ -17,9 +17,11 @@ How (:func:`torchrun_cluster`): with ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` a
 2. picks a free TCP port on its host and publishes ``{host, port, certificate chain}`` under
    ``jungle/<session>/node/<rank>`` in the store (rank 0 hosts the store unless torchrun's
    agent already does: ``TORCHELASTIC_USE_AGENT_STORE=True``);
-3. waits for every rank's entry, then writes a cluster folder: the bundle of every rank's
-   one-off CA certificate (the trust anchors), its own certificate and key, and the pinned
-   fingerprints — a :class:`~netsim.cluster.ClusterConfig` like the static one.
+3. waits for every rank's entry, then writes into ``workdir`` the bundle of every rank's
+   one-off CA certificate (the trust anchors, ``anchors-<rank>.pem``), its own certificate
+   and key (``node-<rank>.pem``/``.key``) and the configuration with the pinned fingerprints
+   (``cluster-<rank>.toml``, a :class:`~netsim.cluster.ClusterConfig` like the static one).
+   Every file name carries the rank, so ranks sharing a folder never write the same file.
 
 torch is imported here only, lazily: nothing else in netsim needs it.
 """
@@ -122,8 +124,12 @@ def torchrun_cluster(
             anchors.append(chain[1])
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"rendezvous: malformed entry for rank {i}: {exc}") from None
-    (work / "anchors.pem").write_text("".join(anchors))
-    cfg = ClusterConfig(world, (world - 1) // 3 if f is None else f, work / "anchors.pem",
-                        tuple(entries), path=work / "cluster.toml")
-    write_config(cfg, work / "cluster.toml")
+    # per-rank file names: the ranks of one machine (or of a shared file system) write the
+    # same folder at the same time, and a rank reading another's half-written trust anchors
+    # failed every TLS handshake (seen under torchrun --nproc-per-node 4)
+    anchors_path = work / f"anchors-{rank}.pem"
+    anchors_path.write_text("".join(anchors))
+    cfg = ClusterConfig(world, (world - 1) // 3 if f is None else f, anchors_path,
+                        tuple(entries), path=work / f"cluster-{rank}.toml")
+    write_config(cfg, work / f"cluster-{rank}.toml")
     return cfg, rank
