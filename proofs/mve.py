@@ -2,14 +2,24 @@
 implemented (``get_rule("mve", f).batch``), with the views checked by
 :func:`agreement.engine.check_views`.
 
+In 1-D the rule (volumes compared in ``min(d, m-f-1) = 1`` dimension since commit b66de04) is
+"the (m-f)-subset of least range, its midpoint", up to the solver's tolerance and the view's
+noise floor.
+
 - :func:`bias_1d` (Proposition 4): one round in 1-D whose averaging ratio is
-  ``1/2 + 2f/(n-f) - ε/2``: MVE's averaging constant does not tend to 0 with ``f/n``.
+  ``1/2 + 2f/(n-f) - ε/2``: MVE's averaging constant does not tend to 0 with ``f/n``, and
+  Theorem 3's bias bound ``2f/(n-f) + 1/2`` is tight.
 - :func:`stall_1d` (Proposition 6): n = 7, f = 1, an adversary (Byzantine value + views) that
   keeps the honest diameter from shrinking (factor ``1 - ε/2`` per round): no contraction.
 - :func:`flat_subset` (Proposition 5): d >= 2, a Byzantine value in the affine hull of
   ``m-f-1`` honest values that are (nearly) degenerate: the flat subset wins and drags the
   centre away; the ratio grows with the Byzantine distance until the rounding threshold of
   the implemented rule stops it (in exact arithmetic: unbounded).
+- :func:`floor_inflation` (Proposition 8): 1-D, f >= 2, a far Byzantine value raises the
+  view's noise floor above every honest subset's spread; all subsets within the floor tie and
+  the first in the view's order wins, which holds a second, near Byzantine value (Byzantine
+  rows first, as in the message-level protocol with the default ids ``0..f-1``): the
+  implemented rule's bias is unbounded (a defect of the implementation, not of the rule).
 """
 
 from __future__ import annotations
@@ -44,9 +54,9 @@ def _round(n: int, f: int, honest: np.ndarray, byz: np.ndarray, masks: np.ndarra
 def bias_1d(n: int = 7, f: int = 1, eps: float = 1e-3) -> Outcome:
     """Every honest node's view: ``q-f`` honest zeros, ``f`` honest ones and ``f`` Byzantine
     values at ``-1+ε`` (``q = n-2f``); the other ``f`` honest nodes hold 1. The subset
-    {Byzantine, zeros} has range ``1-ε`` and beats the honest one (range 1, same sum of
-    squares up to ``(1-ε)²``), so every honest node outputs ``(ε-1)/2`` while
-    ``x̄ = 2f/(n-f)``."""
+    {Byzantine, zeros} has range ``1-ε`` and beats the honest one (range 1; every other
+    ``q``-subset has range ``2-ε``), so every honest node outputs its midpoint ``(ε-1)/2``
+    while ``x̄ = 2f/(n-f)``."""
     if n < 6 * f + 1 or f < 1:
         raise ValueError(f"needs f >= 1 and n >= 6f+1, got n={n}, f={f}")
     h, q = n - f, n - 2 * f
@@ -98,7 +108,9 @@ def flat_subset(d: int = 2, n: int = 7, f: int = 1, seed: int = 0,
     d = 2: five honest values on a segment of the first axis, one off it at height 0.3; the
     Byzantine value on the axis at distance L. d >= n-f-1: honest values in general position
     (Gaussian, seeded), the Byzantine value an affine combination of the first n-f-1 of them
-    reaching distance ~L. The ratio ``||ȳ - x̄||/Δ2(x)`` is reported for the worst L."""
+    reaching distance ~L. The ratio ``||ȳ - x̄||/Δ2(x)`` is reported for the worst L. (Volumes
+    compared in ``min(d, n-f-1)`` dimensions since b66de04: the flat subset wins up to
+    L ≈ 1260 at d = 2, ratio 629, and up to L ≈ 1500 at d = 10, ratio 258.)"""
     if d < 2:
         raise ValueError("flat_subset needs d >= 2 (in 1-D see bias_1d)")
     h = n - f
@@ -129,4 +141,37 @@ def flat_subset(d: int = 2, n: int = 7, f: int = 1, seed: int = 0,
                    {"distance": best[1], "honest_diameter": D})
 
 
-__all__ = ["Outcome", "bias_1d", "flat_subset", "stall_1d"]
+def floor_inflation(n: int = 13, f: int = 2, far: float = 1e10, center: str = "ellipsoid"
+                    ) -> Outcome:
+    """1-D, ``f >= 2``. Honest values ``linspace(0, 1, n-f)``; Byzantine node 0 holds a value
+    ``L`` near them and node 1 a far value ``far`` (the others, if any, ``far`` too); every
+    honest view is all ``n`` values, rows in node-id order (Byzantine nodes ``0..f-1`` first,
+    as the message-level protocol orders a view by origin and ``agreement.run`` numbers the
+    Byzantine nodes by default). The view's noise floor is ``φ = 4·eps·n·3·far²`` (1-D);
+    every ``(n-f)``-subset without a far value has a centred sum of squares ``<= φ``
+    (``L = ½·sqrt(φ)``), counts as a point (rank 0) with the same key ``½·log φ``, and the
+    first in combination order wins: the near Byzantine value and ``n-f-1`` honest ones. The
+    output is their mean ``≈ L/(n-f)``: the ratio grows like ``far`` (unbounded)."""
+    if f < 2 or n < 6 * f + 1:
+        raise ValueError(f"needs f >= 2 and n >= 6f+1, got n={n}, f={f}")
+    h = n - f
+    honest = np.linspace(0.0, 1.0, h)[:, None]
+    phi = 4.0 * np.finfo(np.float64).eps * n * 3.0 * far**2
+    near = 0.5 * float(np.sqrt(phi))
+    byz = np.full((f, 1), far)
+    byz[0, 0] = near
+    values = np.concatenate([byz, honest])  # node ids 0..n-1, Byzantine first
+    masks = np.ones((h, n), bool)
+    check_views(masks, n, f, "witness", np.arange(n))
+    # every honest view is the same: one evaluation (batch would repeat it h times; each
+    # takes ~10 s, Khachiyan running to max_iter on the subsets {far, near, honest...})
+    y = np.repeat(np.asarray(get_rule("mve", f, center=center)(values))[None], h, axis=0)
+    ratio = float(np.abs(y.mean(0) - honest.mean(0))[0])  # Δ2(x) = 1
+    return Outcome("mve-1d-floor-inflation", n, f, 1, ratio,
+                   {"far": far, "near": near, "floor": phi, "center": center,
+                    "outputs": y[:, 0].tolist(), "honest_mean": float(honest.mean()),
+                    "predicted": float((near + honest[: h - 1, 0].sum()) / h
+                                       - honest.mean())})
+
+
+__all__ = ["Outcome", "bias_1d", "flat_subset", "floor_inflation", "stall_1d"]

@@ -64,19 +64,21 @@ CLAIMS: tuple[Claim, ...] = (
           "mda.md#theorem-2", ((7, 1, 1), (7, 1, 3), (13, 2, 1), (13, 2, 4))),
     Claim("mve-bias", "mve", "mve", "bias",
           lambda n, f, d: K.mve_bias(n, f, d),
-          "||y_j - x̄|| <= (2f/(n-f) + γ/2) · Δ2(x) in 1-D; no finite bound for d >= 2",
+          "||y_j - x̄|| <= (2f/(n-f) + γ/2) · Δ2(x) in 1-D (γ = 1 + 1e-7: the least-range "
+          "midpoint); no finite bound for d >= 2",
           "mve.md#theorem-3", ((7, 1, 1), (7, 1, 2), (7, 1, 6))),
     Claim("mve-contraction", "mve", "mve", "l2-contraction",
           lambda n, f, d: K.mve_contraction(n, f, d),
-          "Δ2(y) <= γ · Δ2(x) in 1-D (γ >= 1: no contraction); no finite bound for d >= 2",
+          "Δ2(y) <= γ · Δ2(x) in 1-D (γ = 1 + 1e-7: no contraction); no finite bound for "
+          "d >= 2",
           "mve.md#theorem-3", ((7, 1, 1), (7, 1, 2))),
     Claim("mve-mean-contraction", "mve", "mve", "l2-contraction",
           lambda n, f, d: K.mve_mean_contraction(n, f, d),
-          "center='mean', 1-D: Δ(y) <= γ·κ(n,f)·Δ(x)",
+          "center='mean', 1-D: Δ(y) <= γ·κ(n,f)·Δ(x) (MDA's κ, γ = 1 + 1e-7)",
           "mve.md#theorem-7", ((7, 1, 1), (13, 2, 1)), (("center", "mean"),)),
     Claim("mve-mean-bias", "mve", "mve", "bias",
           lambda n, f, d: K.mve_mean_bias(n, f, d),
-          "center='mean', 1-D: |y_j - x̄| <= (γ·f/(n-2f) + 2f/(n-f))·Δ(x)",
+          "center='mean', 1-D: |y_j - x̄| <= (γ·f/(n-2f) + 2f/(n-f))·Δ(x) (MDA's β)",
           "mve.md#theorem-7", ((7, 1, 1), (13, 2, 1)), (("center", "mean"),)),
 )
 
@@ -176,12 +178,21 @@ def counterexample_rows() -> list[Row]:
                     statement="Δ2 after 20 rounds / Δ2(x) = (1-ε/2)^20 (no agreement)",
                     proof="mve.md#proposition-6",
                     witness={k: v for k, v in s.detail.items() if k != "diameters"}))
-    for d in (2, 10):
-        o = mve.flat_subset(d, distances=(30.0, 100.0, 200.0)) if d == 2 else mve.flat_subset(d)
+    for d, dist in ((2, (100.0, 1000.0, 1250.0)), (10, (100.0, 1000.0, 1450.0))):
+        o = mve.flat_subset(d, distances=dist)
         rows.append(Row("mve-flat-subset", "mve", 7, 1, d, K.lower_bound_averaging_constant(7, 1),
                         o.ratio, None, kind="counterexample",
                         statement="one round, Byzantine value in a flat: ratio >> f/(n-f)",
                         proof="mve.md#proposition-5", witness=o.detail))
+    o = mve.floor_inflation(13, 2)
+    rows.append(Row("mve-1d-floor-inflation", "mve", 13, 2, 1, K.mve_bias(13, 2, 1), o.ratio,
+                    None, kind="counterexample",
+                    statement="implemented rule, f >= 2: a far Byzantine value lifts the noise "
+                              "floor, ties go to the first subset (Byzantine rows first); ratio "
+                              "grows with the far value (bound column: Theorem 3's, which "
+                              "assumes (N))",
+                    proof="mve.md#proposition-8",
+                    witness={k: v for k, v in o.detail.items() if k != "outputs"}))
     return rows
 
 

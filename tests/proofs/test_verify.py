@@ -117,6 +117,14 @@ def test_mve_counterexamples_reproduce():
     assert o.ratio > 10
 
 
+def test_mve_floor_inflation_reproduces():
+    # Proposition 8: f >= 2, Byzantine rows first; the implemented rule's bias grows with the
+    # far value (beyond Theorem 3's bound, which assumes the floor below the honest range)
+    o = mve.floor_inflation(13, 2, far=1e10)
+    assert o.ratio == pytest.approx(o.detail["predicted"], rel=1e-9)
+    assert o.ratio > 80 > K.mve_bias(13, 2, 1)
+
+
 @pytest.mark.parametrize("protocol,n,f,byz,engine", [
     ("trimmed-mean", 7, 2, "split", "message"),
     ("trimmed-mean", 10, 3, "omniscient", "round"),
@@ -172,10 +180,22 @@ def test_rule_errors_are_counted_not_fatal(monkeypatch):
 
 
 def test_mve_mean_variant_constants():
+    from agreement.rules.mvee import DEFAULT_TOL
+
+    gamma = math.sqrt(1 + 2 * DEFAULT_TOL)  # the rule's tolerance: 1-D least range, γ ≈ 1
+    assert K.mve_range_factor(7, 1) == gamma == K.mve_contraction(7, 1, 1)
+    assert K.mve_bias(7, 1, 1) == pytest.approx(2 / 6 + 0.5, rel=1e-6)
     assert K.mve_mean_contraction(7, 1, 1) < 1
     assert K.mve_mean_averaging_constant(7, 1, 1) == pytest.approx(
         K.mve_mean_bias(7, 1, 1) / (1 - K.mve_mean_contraction(7, 1, 1)))
-    assert K.mve_mean_averaging_constant(13, 2, 1) == math.inf
+    for n, f in ((7, 1), (13, 2), (25, 4)):  # in 1-D the mean variant is MDA, up to γ
+        assert K.mve_mean_contraction(n, f, 1) == pytest.approx(K.mda_contraction(n, f),
+                                                                rel=1e-6)
+        assert K.mve_mean_bias(n, f, 1) == pytest.approx(K.mda_bias(n, f), rel=1e-6)
+        assert K.mve_mean_averaging_constant(n, f, 1) == pytest.approx(
+            K.mda_averaging_constant(n, f), rel=1e-6)
+        assert K.mve_mean_bias(n, f, 1) >= K.mda_bias(n, f)
+    assert K.mve_mean_averaging_constant(7, 1, 2) == math.inf
     assert K.mve_averaging_constant(7, 1, 1) == math.inf and K.mve_bias(7, 1, 3) == math.inf
     with pytest.raises(ValueError, match="6f\\+1"):
         K.mve_bias(6, 1, 1)
