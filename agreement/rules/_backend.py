@@ -263,18 +263,15 @@ class Gram:
     d: int = 1
 
     def noise(self) -> float:
-        """Rounding-noise level of the eigenvalues of a centred sub-Gram matrix,
-        ``4·eps·m·(sqrt(d) + 2)·max_i G_ii``: each entry of ``G`` carries an error up to
-        ``~eps·sqrt(d)·max G_ii`` (the dot products) plus ``~2·eps·max G_ii`` (the centring),
-        and an ``m x m`` matrix of such errors moves an eigenvalue by up to ``m`` times that.
-        Squared lengths below it are indistinguishable from 0 (e.g. duplicated points). (Without
-        the factor ``m``, four duplicates and one point 7.5e-4 away in 1-D showed a spurious
-        second eigenvalue of 7.8e-16 above the floor 6.0e-16, and the MVE rule took the set for
-        2-dimensional.)"""
-        if self.G.size == 0:
-            return 0.0
-        m = self.G.shape[0]
-        return 4.0 * _EPS64 * m * (math.sqrt(self.d) + 2.0) * float(np.max(np.diag(self.G)))
+        """Relative rounding of the entries of ``G``, ``c = 4·eps·(sqrt(d) + 2)``: an entry
+        ``G_ij`` carries an error up to ``~eps·sqrt(d)·max(G_ii, G_jj)`` (the dot product) plus
+        ``~2·eps·max G_ii`` (the centring), and a ``q x q`` centred sub-Gram matrix of such
+        errors moves an eigenvalue by up to ``q`` times that: below ``c·q·max_{i∈S} G_ii`` an
+        eigenvalue of subset ``S`` is indistinguishable from 0 (e.g. duplicated points). (A
+        floor without the factor ``q`` let a rounding eigenvalue of four duplicates pass as a
+        second dimension; a floor from the whole view's largest ``G_ii`` let one far value
+        flatten every other subset.)"""
+        return 4.0 * _EPS64 * (math.sqrt(self.d) + 2.0)
 
     def distances2(self) -> np.ndarray:
         """Squared distances ``||x_i - x_j||² / scale²`` (symmetric, zero diagonal, >= 0)."""

@@ -54,20 +54,25 @@ def centred(G: np.ndarray) -> np.ndarray:
     return 0.5 * (Gc + np.swapaxes(Gc, -1, -2))
 
 
-def affine_rank_eig(G: np.ndarray, rank_tol: float = DEFAULT_RANK_TOL, floor: float = 0.0
+def affine_rank_eig(G: np.ndarray, rank_tol: float = DEFAULT_RANK_TOL,
+                    floor: float | np.ndarray = 0.0
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eigen-decomposition of the centred Gram matrices of a stack ``(B, n, n)``.
 
     Returns ``(lam, V, r)``: eigenvalues in *descending* order ``(B, n)``, eigenvectors
     ``(B, n, n)`` (columns, same order) and the affine dimension ``r`` of each set (``(B,)``):
     the number of eigenvalues above ``rank_tol · λ_max`` and above ``floor`` (the rounding noise
-    of the Gram matrix, so that duplicated points are recognised as such) and above 0.
+    of the Gram matrix, so that duplicated points are recognised as such; a scalar or one per
+    set, ``(B,)``) and above 0.
     """
     lam, V = np.linalg.eigh(centred(G))
     lam = lam[..., ::-1]
     V = V[..., ::-1]
     top = np.maximum(lam[..., :1], 0.0)
-    r = ((lam > rank_tol * top) & (lam > max(floor, 0.0))).sum(axis=-1)
+    fl = np.maximum(np.asarray(floor, dtype=np.float64), 0.0)
+    if fl.ndim:
+        fl = fl[..., None]
+    r = ((lam > rank_tol * top) & (lam > fl)).sum(axis=-1)
     return lam, V, r
 
 
@@ -100,13 +105,24 @@ def khachiyan(P: np.ndarray, tol: float = DEFAULT_TOL, max_iter: int = 100_000
               ) -> KhachiyanResult:
     """MVEE of a batch of point sets ``P`` (``(B, n, r)``, each spanning ``R^r``, ``r >= 1``).
 
-    The MVEE is affine-equivariant, so each set is first whitened (centred, and mapped by
+    On a line (``r = 1``) the MVEE is the segment ``[min, max]``: its centre, half-length and
+    weights (``½`` on each end) are exact, with no iteration. Otherwise: the MVEE is
+    affine-equivariant, so each set is first whitened (centred, and mapped by
     ``T = U S^{-1/2}`` from its covariance ``U S Uᵀ`` to unit covariance): the iterations then
     see a well-conditioned ``M(u)`` however elongated the set is (an elongated set made the
     unwhitened ``M(u)`` numerically singular). The weights ``u`` are invariant; the log-volume
     is mapped back by ``+ ½ Σ log S``.
     """
     B, n, r = P.shape
+    if r == 1:  # exact: the MVEE of points on a line is the segment [min, max]
+        lo, hi = P[:, :, 0].argmin(axis=1), P[:, :, 0].argmax(axis=1)
+        u = np.zeros((B, n))
+        u[np.arange(B), lo] += 0.5
+        u[np.arange(B), hi] += 0.5
+        half = 0.5 * (P[np.arange(B), hi, 0] - P[np.arange(B), lo, 0])
+        with np.errstate(divide="ignore"):
+            logvol = np.log(half)
+        return KhachiyanResult(u, logvol, 0, np.ones(B, bool))
     D = r + 1
     mu = P.mean(axis=1, keepdims=True)
     cov = np.einsum("bnr,bns->brs", P - mu, P - mu) / n

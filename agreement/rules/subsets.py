@@ -172,16 +172,22 @@ def _subsets_block(it: itertools.combinations, size: int) -> np.ndarray:
 
 def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT_TOL,
                 rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0,
-                dim: int | None = None
+                dim: int | None = None, noise: float = 0.0
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
-    """MVEE of every subset of ``m - f`` points, in ``itertools.combinations`` order
-    (``floor``: eigenvalues of a centred sub-Gram matrix below it count as 0).
+    """MVEE of every subset of ``m - f`` points, in ``itertools.combinations`` order.
+
+    Eigenvalues of a subset's centred sub-Gram matrix at or below its floor
+    ``max(floor, noise·(m-f)·max_{i∈S} G_ii)`` count as 0: ``noise`` is the relative rounding
+    of the entries of ``G`` (:meth:`Gram.noise`), and each subset's floor follows the size
+    of its *own* points, so that one far value raises the floor of the subsets that hold it
+    only (a view-wide floor let a far Byzantine value flatten every honest subset to a point,
+    all tied: ``proofs/mve.md``, Proposition 8).
 
     Returns ``(subsets (C, m-f), dims (C,), log_volumes (C,), centre weights, keys (C,))``:
     ``log_volumes`` in each subset's own dimension ``r``; ``keys`` the log-volume in the
     common dimension ``k = min(dim, m-f-1)`` (``dim``: the dimension of the space, ``None``
     for large) of the ellipsoid inflated to the subset's numerical threshold
-    ``θ = max(floor, rank_tol·λ_max)`` in each of its ``k-r`` flat directions:
+    ``θ = max(floor_S, rank_tol·λ_max)`` in each of its ``k-r`` flat directions:
     ``key = log_volume + ½(k-r)·log θ`` (see :class:`MVE`).
     """
     m = G.shape[0]
@@ -194,9 +200,11 @@ def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAUL
         if S.size == 0:
             break
         Gs = G[S[:, :, None], S[:, None, :]]
-        lam, V, r = affine_rank_eig(Gs, rank_tol, floor)
+        floors = np.maximum(max(floor, 0.0), noise * q * np.diagonal(Gs, axis1=1, axis2=2)
+                            .max(axis=1, initial=0.0))
+        lam, V, r = affine_rank_eig(Gs, rank_tol, floors)
         r = np.minimum(r, k_common)  # a subset of q points in R^dim spans <= min(dim, q-1)
-        theta = np.maximum(rank_tol * np.maximum(lam[:, 0], 0.0), max(floor, 0.0))
+        theta = np.maximum(rank_tol * np.maximum(lam[:, 0], 0.0), floors)
         lv = np.zeros(len(S))  # r = 0: all points equal, a point (no axes)
         W = np.full((len(S), q), 1.0 / q)
         for rv in np.unique(r):
@@ -225,7 +233,7 @@ def mve_subsets(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAUL
 
 def mve_choice(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT_TOL,
                rank_tol: float = DEFAULT_RANK_TOL, block: int = 4096, floor: float = 0.0,
-               dim: int | None = None) -> MVEChoice:
+               dim: int | None = None, noise: float = 0.0) -> MVEChoice:
     """The MVE subset of a view with Gram matrix ``G`` (of vectors in ``R^dim``).
 
     Order: least log-volume in the common dimension ``min(dim, m-f-1)``, flat directions
@@ -234,7 +242,7 @@ def mve_choice(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT
     """
     if method not in ("fast", "exact"):
         raise ValueError(f"mve: method must be 'fast' or 'exact', got {method!r}")
-    S, r, lv, wts, key = mve_subsets(G, f, method, tol, rank_tol, block, floor, dim)
+    S, r, lv, wts, key = mve_subsets(G, f, method, tol, rank_tol, block, floor, dim, noise)
     W = np.concatenate(wts)
     best = int(np.lexsort((np.arange(len(S)), key))[0])
     return MVEChoice(S[best], int(r[best]), float(lv[best]), W[best])
@@ -251,8 +259,8 @@ class MVE(GramRule):
     The points of ``S`` span an affine subspace of dimension ``r <= min(d, m-f-1)``; the MVEE
     is computed inside it (coordinates from the eigen-decomposition of the centred sub-Gram
     matrix, directions with eigenvalue ``<= rank_tol·λ_max`` or below the rounding noise of
-    the Gram matrix ``4·eps·m·(sqrt(d)+2)·max_i G_ii`` dropped, so that duplicated points count
-    as one; :mod:`.mvee`). Volumes are compared in the common dimension
+    the subset's entries ``4·eps·(m-f)·(sqrt(d)+2)·max_{i∈S} G_ii`` dropped, so that duplicated
+    points count as one; :mod:`.mvee`). Volumes are compared in the common dimension
     ``k = min(d, m-f-1)`` (THEORY §5.2: in ``R^d`` when the subsets are full-dimensional there,
     in their hull's dimension ``m-f-1`` when ``d`` is larger), each flat direction of a subset
     counted at its numerical threshold ``θ`` (the ellipsoid inflated to the rounding noise:
@@ -315,8 +323,8 @@ class MVE(GramRule):
                 f"mve enumerates C(m, f) = C({m}, {self.f}) = {n_sub} subsets, more than "
                 f"max_subsets={self.max_subsets}; raise max_subsets to run it anyway"
             )
-        return mve_choice(g.G, self.f, self.method, self.tol, self.rank_tol, floor=g.noise(),
-                          dim=g.d)
+        return mve_choice(g.G, self.f, self.method, self.tol, self.rank_tol, dim=g.d,
+                          noise=g.noise())
 
     def coefficients(self, g: Gram) -> np.ndarray:
         c = self.choice(g)
