@@ -476,4 +476,7 @@ class Rule:
         if mk.shape[0] == 0:
             empty = np.empty((0, prep.d), np.float64)
             return prep.wrap(empty)
+        if mk.shape[0] == 1:  # one view: the single-view kernel (no cross-view bookkeeping)
+            y = self._apply(prep.subset(mk[0]))
+            return prep.wrap(y[None] if not prep.use_torch else y.unsqueeze(0))
         return prep.wrap(self._apply_batch(prep, mk))

@@ -581,3 +581,20 @@ def test_round_engine_on_cuda_keeps_the_device() -> None:
     ranges = [float((h.max(0).values - h.min(0).values).max()) for h in hist]
     lam = f / (n - 2 * f)
     assert all(b <= lam * a + 1e-5 for a, b in itertools.pairwise(ranges))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_of_one_view_is_the_single_view_rule(name: str) -> None:
+    """One view goes through the single-view kernel: identical to calling the rule."""
+    torch = pytest.importorskip("torch")
+    X = view(31, 9, 13, np.float32, outliers=1)
+    mk = np.ones((1, 9), bool)
+    mk[0, 4] = False
+    rule = rule_for(name, 1)
+    want = rule(X[mk[0]])
+    got = rule.batch(X, mk)
+    assert got.shape == (1, 13) and got.dtype == X.dtype
+    np.testing.assert_array_equal(got[0], want)
+    got_t = rule.batch(torch.from_numpy(X.copy()), torch.from_numpy(mk))
+    assert isinstance(got_t, torch.Tensor) and got_t.shape == (1, 13)
+    np.testing.assert_array_equal(got_t.numpy()[0], want)
