@@ -168,7 +168,9 @@ class RoundEngine:
             avail = np.flatnonzero(valid)
             core = rng.choice(avail, size=n - f, replace=False)
             masks[:, core] = True
-            rest = np.setdiff1d(avail, core)
+            in_core = np.zeros(len(valid), dtype=bool)
+            in_core[core] = True
+            rest = avail[~in_core[avail]]  # sorted, as np.setdiff1d (3x cheaper)
             if len(rest):
                 masks[:, rest] = rng.random((h, len(rest))) < 0.5
             return
@@ -266,7 +268,13 @@ class RoundEngine:
     def _batch(self, values: Any, masks: np.ndarray) -> Any:
         """``rule.batch`` over the distinct views only (honest nodes often share a view),
         each honest node getting its view's row."""
-        uniq, inv = np.unique(masks, axis=0, return_inverse=True)
+        m = masks.shape[1]
+        if m <= 62:  # rows as bit patterns: a 1-D unique (np.unique(axis=0) is ~5x slower)
+            keys = masks.astype(np.int64) @ (np.int64(1) << np.arange(m, dtype=np.int64))
+            _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+            uniq = masks[first]
+        else:
+            uniq, inv = np.unique(masks, axis=0, return_inverse=True)
         if len(uniq) == len(masks):
             return self.rule.batch(values, masks)
         out = self.rule.batch(values, uniq)
