@@ -139,40 +139,40 @@ def mda_averaging_constant(n: int, f: int) -> float:
 # -- minimum-volume-ellipsoid averaging (THEORY.md §5.2), n >= 6f+1 --------------------------
 
 def mve_range_factor(n: int, f: int) -> float:
-    """1-D only: ``γ = sqrt(1 + 2·tol)`` (``tol`` = the Khachiyan tolerance of the rule,
-    ``agreement.rules.mvee.DEFAULT_TOL`` = 1e-7, so ``γ = 1 + 1e-7`` up to rounding): the
-    ellipsoid (a segment ``[c-ρ, c+ρ]``) of the MVE subset chosen by the implemented rule has
-    half-length ``ρ <= γ·Δ(x)/2`` and contains the subset, so the subset's range is at most
-    ``γ·Δ(x)``. ``γ = 1`` for the rule in exact arithmetic.
+    """1-D only: ``γ = 1``: the chosen subset's range is at most ``Δ(x)`` and its output (the
+    midpoint) within ``Δ(x)/2`` of each of its points. Exact closed form since commit de568b0:
+    the MVEE of a rank-1 set is the segment ``[min, max]`` (``agreement.rules.mvee.khachiyan``,
+    no iteration), so no solver tolerance enters (before, Khachiyan's ``tol = 1e-7`` gave
+    ``γ = sqrt(1 + 2·tol) = 1 + 1e-7``, and it needed Khachiyan to converge; before b66de04 the
+    rule weighed the range by the subset's spread and ``γ`` was ``(q/2)^((q-2)/(2(q-1)))``,
+    1.55 at n = 7, f = 1).
 
     In 1-D the rule (agreement.rules.subsets.MVE, volumes compared in ``min(d, m-f-1) = 1``
-    dimension) is "the (m-f)-subset of least range, its midpoint": the honest (m-f)-subset
-    is a candidate of range ``<= Δ(x)``. ``proofs/mve.md``, Lemma 2; it needs the honest range
-    to be above the view's noise floor (condition (N) there: ``Δ(x) >= sqrt(8·φ)``), which
-    Byzantine values can break when ``f >= 2`` (Proposition 8). (Before commit b66de04 the
-    rule weighed the range by the subset's spread and ``γ`` was
-    ``(q/2)^((q-2)/(2(q-1)))``, 1.55 at n = 7, f = 1.)
+    dimension) is exactly "the (m-f)-subset of least range, its midpoint": the honest
+    (m-f)-subset is a candidate of range ``<= Δ(x)``. ``proofs/mve.md``, Lemma 2, under
+    condition (N) (the honest range above an honest subset's own noise floor; Byzantine values
+    no longer enter it since de568b0, and Lemma 2b shows it holds by itself except at ranges
+    near float64's resolution of the values) and (U) (no underflow in the Gram matrix:
+    Proposition 9).
     """
     _check(n, f, 6, "MVE agreement")
-    from agreement.rules.mvee import DEFAULT_TOL  # the rule's tolerance: one source of truth
-
-    return math.sqrt(1.0 + 2.0 * DEFAULT_TOL)
+    return 1.0
 
 
 def mve_bias(n: int, f: int, d: int) -> float:
     """Per-round bias of MVE (ellipsoid centre) as implemented: ``||y_j - x̄|| <= B·Δ2(x)``.
 
-    d = 1: ``B = 2f/(n-f) + γ/2`` with ``γ = mve_range_factor(n, f)`` (``1 + 1e-7``)
-    (``proofs/mve.md``, Theorem 3, under condition (N): honest range above the view's noise
-    floor). Tight: for any n the construction of Proposition 4 reaches
-    ``1/2 + 2f/(n-f) - ε/2``, so MVE's averaging constant does not tend to 0 with f/n:
-    THEORY's "asymptotically optimal" is refuted. Without (N), at f >= 2, the implemented rule
-    has no finite bias (Proposition 8: a far Byzantine value inflates the noise floor, ties
-    among "rank-0" subsets go to the first in the view's order).
+    d = 1: ``B = 2f/(n-f) + γ/2 = 2f/(n-f) + 1/2`` (``γ = mve_range_factor(n, f) = 1``)
+    (``proofs/mve.md``, Theorem 3, under (N) and (U), see :func:`mve_range_factor`). Tight:
+    for any n the construction of Proposition 4 reaches ``1/2 + 2f/(n-f) - ε/2``, so MVE's
+    averaging constant does not tend to 0 with f/n: THEORY's "asymptotically optimal" is
+    refuted. (Proposition 8, a far Byzantine value lifting the view-wide noise floor at
+    f >= 2, broke it before de568b0; Proposition 9, a value above 1.3e154 whose rescaling
+    makes the honest Gram entries underflow, breaks (U) at f >= 2: open.)
     d >= 2: ``inf``: no finite bound (Proposition 5: a Byzantine value on the line of nearly
     degenerate honest values makes a flat subset win however far it is; in exact arithmetic
     unbounded, as implemented bounded only through the rounding threshold; measured ratios
-    about 500 at d = 2 and 170 at d = 10 with n = 7, f = 1).
+    about 630 at d = 2 and 250 at d = 10 with n = 7, f = 1).
     """
     _check(n, f, 6, "MVE agreement")
     if d < 1:
@@ -183,8 +183,8 @@ def mve_bias(n: int, f: int, d: int) -> float:
 
 
 def mve_contraction(n: int, f: int, d: int) -> float:
-    """Per-round ℓ2 contraction bound of MVE as implemented: ``γ`` in 1-D (``1 + 1e-7``, i.e.
-    no contraction; ``proofs/mve.md`` Theorem 3 (under (N)) and Proposition 6: at n = 7,
+    """Per-round ℓ2 contraction bound of MVE as implemented: ``γ = 1`` in 1-D (no
+    contraction; ``proofs/mve.md`` Theorem 3 (under (N), (U)) and Proposition 6: at n = 7,
     f = 1 an adversary keeps the honest diameter from shrinking, so the bound 1 is the
     supremum and MVE is not an averaging agreement there), ``inf`` for d >= 2."""
     _check(n, f, 6, "MVE agreement")
@@ -192,18 +192,18 @@ def mve_contraction(n: int, f: int, d: int) -> float:
 
 
 def mve_mean_contraction(n: int, f: int, d: int) -> float:
-    """MVE with ``center="mean"`` (THEORY §5.2's option), 1-D: ``Δ(y) <= γ·κ(n,f)·Δ(x)``
-    (``γ = mve_range_factor`` = 1 + 1e-7, ``κ = mda_contraction``): in 1-D the mean variant
-    is MDA up to the solver's tolerance, so these are MDA's constants times ``γ``; ``inf``
-    for d >= 2 (the flat subset of ``proofs/mve.md`` Proposition 5 breaks it).
-    ``proofs/mve.md``, Theorem 7 (under (N))."""
+    """MVE with ``center="mean"`` (THEORY §5.2's option), 1-D: ``Δ(y) <= γ·κ(n,f)·Δ(x)`` with
+    ``γ = mve_range_factor = 1``, ``κ = mda_contraction``: in 1-D the mean variant is MDA
+    (the least-range subset, its mean), so this is MDA's constant; ``inf`` for d >= 2 (the
+    flat subset of ``proofs/mve.md`` Proposition 5 breaks it). ``proofs/mve.md``, Theorem 7
+    (under (N), (U))."""
     _check(n, f, 6, "MVE agreement")
     return mve_range_factor(n, f) * mda_contraction(n, f) if d == 1 else math.inf
 
 
 def mve_mean_bias(n: int, f: int, d: int) -> float:
-    """MVE with ``center="mean"``, 1-D: ``|y_j - x̄| <= (γ·f/(n-2f) + 2f/(n-f))·Δ(x)`` (MDA's
-    ``β`` up to ``γ = 1 + 1e-7``); ``inf`` for d >= 2. ``proofs/mve.md``, Theorem 7."""
+    """MVE with ``center="mean"``, 1-D: ``|y_j - x̄| <= (γ·f/(n-2f) + 2f/(n-f))·Δ(x)`` with
+    ``γ = 1``: MDA's ``β``; ``inf`` for d >= 2. ``proofs/mve.md``, Theorem 7."""
     _check(n, f, 6, "MVE agreement")
     if d != 1:
         return math.inf
@@ -212,9 +212,8 @@ def mve_mean_bias(n: int, f: int, d: int) -> float:
 
 def mve_mean_averaging_constant(n: int, f: int, d: int) -> float:
     """MVE with ``center="mean"``, 1-D: ``C = bias/(1 - γκ)`` when ``γκ < 1`` (always for
-    n >= 6f+1, since ``κ <= 4f/(n-f) < 1`` and ``γ = 1 + 1e-7``; 1.143 at n = 7, f = 1 and
-    1.465 at n = 13, f = 2, MDA's ``C_MDA`` up to ``γ``), else ``inf``; ``inf`` for d >= 2.
-    ``proofs/mve.md``, Theorem 7."""
+    n >= 6f+1, since ``κ <= 4f/(n-f) < 1`` and ``γ = 1``): MDA's ``C_MDA``, 1.143 at n = 7,
+    f = 1 and 1.465 at n = 13, f = 2; ``inf`` for d >= 2. ``proofs/mve.md``, Theorem 7."""
     k = mve_mean_contraction(n, f, d)
     return mve_mean_bias(n, f, d) / (1 - k) if k < 1 else math.inf
 

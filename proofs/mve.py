@@ -2,9 +2,9 @@
 implemented (``get_rule("mve", f).batch``), with the views checked by
 :func:`agreement.engine.check_views`.
 
-In 1-D the rule (volumes compared in ``min(d, m-f-1) = 1`` dimension since commit b66de04) is
-"the (m-f)-subset of least range, its midpoint", up to the solver's tolerance and the view's
-noise floor.
+In 1-D the rule (volumes compared in ``min(d, m-f-1) = 1`` dimension since commit b66de04;
+a rank-1 set's MVEE in closed form, a noise floor per subset, since de568b0) is exactly "the
+(m-f)-subset of least range, its midpoint", up to float rounding.
 
 - :func:`bias_1d` (Proposition 4): one round in 1-D whose averaging ratio is
   ``1/2 + 2f/(n-f) - ε/2``: MVE's averaging constant does not tend to 0 with ``f/n``, and
@@ -15,11 +15,12 @@ noise floor.
   ``m-f-1`` honest values that are (nearly) degenerate: the flat subset wins and drags the
   centre away; the ratio grows with the Byzantine distance until the rounding threshold of
   the implemented rule stops it (in exact arithmetic: unbounded).
-- :func:`floor_inflation` (Proposition 8): 1-D, f >= 2, a far Byzantine value raises the
-  view's noise floor above every honest subset's spread; all subsets within the floor tie and
-  the first in the view's order wins, which holds a second, near Byzantine value (Byzantine
-  rows first, as in the message-level protocol with the default ids ``0..f-1``): the
-  implemented rule's bias is unbounded (a defect of the implementation, not of the rule).
+- :func:`floor_inflation` (Proposition 8, found by this analysis and fixed in de568b0): 1-D,
+  f >= 2, a far Byzantine value used to raise the view-wide noise floor above every honest
+  subset's spread, all subsets within the floor tied and the first in the view's order won,
+  holding a second, near Byzantine value (Byzantine rows first): ratio 84.5 at far = 1e10,
+  8.5e91 at 1e100. With per-subset floors the honest subset wins: now a regression check of
+  Theorem 3's bound (ratio ~1e-16).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def flat_subset(d: int = 2, n: int = 7, f: int = 1, seed: int = 0,
     (Gaussian, seeded), the Byzantine value an affine combination of the first n-f-1 of them
     reaching distance ~L. The ratio ``||ȳ - x̄||/Δ2(x)`` is reported for the worst L. (Volumes
     compared in ``min(d, n-f-1)`` dimensions since b66de04: the flat subset wins up to
-    L ≈ 1260 at d = 2, ratio 629, and up to L ≈ 1500 at d = 10, ratio 258.)"""
+    L ≈ 1260 at d = 2, ratio 629, and up to L ≈ 1500 at d = 10, ratio 258; measured before
+    de568b0, see ``proofs/mve.md`` Proposition 5 for the current figures.)"""
     if d < 2:
         raise ValueError("flat_subset needs d >= 2 (in 1-D see bias_1d)")
     h = n - f
@@ -143,15 +145,20 @@ def flat_subset(d: int = 2, n: int = 7, f: int = 1, seed: int = 0,
 
 def floor_inflation(n: int = 13, f: int = 2, far: float = 1e10, center: str = "ellipsoid"
                     ) -> Outcome:
-    """1-D, ``f >= 2``. Honest values ``linspace(0, 1, n-f)``; Byzantine node 0 holds a value
-    ``L`` near them and node 1 a far value ``far`` (the others, if any, ``far`` too); every
-    honest view is all ``n`` values, rows in node-id order (Byzantine nodes ``0..f-1`` first,
-    as the message-level protocol orders a view by origin and ``agreement.run`` numbers the
-    Byzantine nodes by default). The view's noise floor is ``φ = 4·eps·n·3·far²`` (1-D);
-    every ``(n-f)``-subset without a far value has a centred sum of squares ``<= φ``
-    (``L = ½·sqrt(φ)``), counts as a point (rank 0) with the same key ``½·log φ``, and the
-    first in combination order wins: the near Byzantine value and ``n-f-1`` honest ones. The
-    output is their mean ``≈ L/(n-f)``: the ratio grows like ``far`` (unbounded)."""
+    """Proposition 8's view (a regression check since de568b0). 1-D, ``f >= 2``. Honest values
+    ``linspace(0, 1, n-f)``; Byzantine node 0 holds a value ``L`` near them and node 1 a far
+    value ``far`` (the others, if any, ``far`` too); every honest view is all ``n`` values,
+    rows in node-id order (Byzantine nodes ``0..f-1`` first, as the message-level protocol
+    orders a view by origin and ``agreement.run`` numbers the Byzantine nodes by default).
+
+    Before de568b0 the view's one noise floor was ``φ = 4·eps·n·3·far²`` (1-D); every
+    ``(n-f)``-subset without a far value had a centred sum of squares ``<= φ``
+    (``L = ½·sqrt(φ)``), counted as a point (rank 0) with the same key ``½·log φ``, and the
+    first in combination order won: the near Byzantine value and ``n-f-1`` honest ones, output
+    their mean ``≈ L/(n-f)``: the ratio grew like ``far`` (``detail["predicted"]`` is that old
+    output's ratio). Since de568b0 each subset's floor comes from its own points: the honest
+    subset has rank 1 and the least range, and every honest node outputs ``x̄`` (ratio ~1e-16,
+    within Theorem 3's bound)."""
     if f < 2 or n < 6 * f + 1:
         raise ValueError(f"needs f >= 2 and n >= 6f+1, got n={n}, f={f}")
     h = n - f
@@ -163,8 +170,8 @@ def floor_inflation(n: int = 13, f: int = 2, far: float = 1e10, center: str = "e
     values = np.concatenate([byz, honest])  # node ids 0..n-1, Byzantine first
     masks = np.ones((h, n), bool)
     check_views(masks, n, f, "witness", np.arange(n))
-    # every honest view is the same: one evaluation (batch would repeat it h times; each
-    # takes ~10 s, Khachiyan running to max_iter on the subsets {far, near, honest...})
+    # every honest view is the same: one evaluation (batch would repeat it h times; before
+    # de568b0 each took ~10 s, Khachiyan running to max_iter on the subsets {far, near, ...})
     y = np.repeat(np.asarray(get_rule("mve", f, center=center)(values))[None], h, axis=0)
     ratio = float(np.abs(y.mean(0) - honest.mean(0))[0])  # Δ2(x) = 1
     return Outcome("mve-1d-floor-inflation", n, f, 1, ratio,

@@ -183,21 +183,18 @@ def test_rule_errors_are_counted_not_fatal(monkeypatch):
 
 
 def test_mve_mean_variant_constants():
-    from agreement.rules.mvee import DEFAULT_TOL
-
-    gamma = math.sqrt(1 + 2 * DEFAULT_TOL)  # the rule's tolerance: 1-D least range, γ ≈ 1
-    assert K.mve_range_factor(7, 1) == gamma == K.mve_contraction(7, 1, 1)
-    assert K.mve_bias(7, 1, 1) == pytest.approx(2 / 6 + 0.5, rel=1e-6)
+    # since de568b0 the 1-D MVEE is the exact segment [min, max]: no tolerance factor, γ = 1
+    assert K.mve_range_factor(7, 1) == 1.0 == K.mve_contraction(7, 1, 1)
+    assert K.mve_bias(7, 1, 1) == pytest.approx(2 / 6 + 0.5, rel=1e-15)
     assert K.mve_mean_contraction(7, 1, 1) < 1
     assert K.mve_mean_averaging_constant(7, 1, 1) == pytest.approx(
         K.mve_mean_bias(7, 1, 1) / (1 - K.mve_mean_contraction(7, 1, 1)))
-    for n, f in ((7, 1), (13, 2), (25, 4)):  # in 1-D the mean variant is MDA, up to γ
+    for n, f in ((7, 1), (13, 2), (25, 4)):  # in 1-D the mean variant is MDA, exactly
         assert K.mve_mean_contraction(n, f, 1) == pytest.approx(K.mda_contraction(n, f),
-                                                                rel=1e-6)
-        assert K.mve_mean_bias(n, f, 1) == pytest.approx(K.mda_bias(n, f), rel=1e-6)
+                                                                rel=1e-15)
+        assert K.mve_mean_bias(n, f, 1) == pytest.approx(K.mda_bias(n, f), rel=1e-15)
         assert K.mve_mean_averaging_constant(n, f, 1) == pytest.approx(
-            K.mda_averaging_constant(n, f), rel=1e-6)
-        assert K.mve_mean_bias(n, f, 1) >= K.mda_bias(n, f)
+            K.mda_averaging_constant(n, f), rel=1e-14)
     assert K.mve_mean_averaging_constant(7, 1, 2) == math.inf
     assert K.mve_averaging_constant(7, 1, 1) == math.inf and K.mve_bias(7, 1, 3) == math.inf
     with pytest.raises(ValueError, match="6f\\+1"):
