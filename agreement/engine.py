@@ -38,6 +38,23 @@ from .attacks import TWO_SIDED, attack_values, split_sides
 from .rules import get_rule
 
 
+def valid_rows(values: Any) -> Any:
+    """Row-wise :func:`netsim.messages.valid_vector` (numpy or torch, on the values' device):
+    finite entries and, for float64, a finite squared norm. Invalid rows enter no view."""
+    if type(values).__module__.startswith("torch"):
+        import torch
+
+        ok = torch.isfinite(values).all(dim=1)
+        if values.dtype == torch.float64:
+            ok &= torch.isfinite((values * values).sum(dim=1))
+        return ok
+    ok = np.isfinite(values).all(axis=1)
+    if values.dtype == np.float64:
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok &= np.isfinite(np.einsum("ij,ij->i", values, values))
+    return ok
+
+
 def check_views(masks: np.ndarray, n: int, f: int, gather: str, versions: np.ndarray) -> None:
     """Raise ``AssertionError`` unless ``masks`` are views the gather allows.
 
@@ -152,7 +169,7 @@ class RoundEngine:
         node_of_row = np.array(self.honest + byz_ids, dtype=np.int64)
         m = values.shape[0]
         valid = np.ones(m, dtype=bool)
-        valid[h:] = np.isfinite(byz).all(axis=1) if len(byz) else valid[h:]
+        valid[h:] = valid_rows(byz) if len(byz) else valid[h:]
         masks = np.zeros((h, m), dtype=bool)
         if self.views == "omniscient":
             self._omniscient_views(honest, values, valid, byz_side, masks)
@@ -231,11 +248,11 @@ class RoundEngine:
             import torch
 
             byz = byz.to(dtype=honest.dtype, device=honest.device)
-            valid_byz = torch.isfinite(byz).all(dim=1).cpu().numpy()
+            valid_byz = valid_rows(byz).cpu().numpy()
             values = torch.cat([honest, byz[torch.as_tensor(valid_byz, device=byz.device)]])
         else:
             byz = np.asarray(byz, dtype=honest.dtype)
-            valid_byz = np.isfinite(byz).all(axis=1)
+            valid_byz = valid_rows(byz)
             values = np.concatenate([honest, byz[valid_byz]])
         ids = np.array(self.honest + [self.byzantine[k] for k in np.flatnonzero(valid_byz)],
                        dtype=np.int64)

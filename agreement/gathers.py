@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from broadcast import View, WitnessGather
-from netsim.messages import Message, Send
+from netsim.messages import Message, Send, valid_vector
 from netsim.protocol import ALL, EMPTY, Fault, Protocol, Step, require_resilience
 
 
@@ -63,7 +63,7 @@ class FirstQuorumGather(Protocol):
         return Step([(ALL, msg)])
 
     def _valid(self, v: np.ndarray) -> bool:
-        return (self.dim is None or v.shape[0] == self.dim) and bool(np.isfinite(v).all())
+        return (self.dim is None or v.shape[0] == self.dim) and valid_vector(v)
 
     def start(self, now: float) -> Step:
         return EMPTY

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from broadcast import View
-from netsim.messages import Message
+from netsim.messages import Message, valid_vector
 from netsim.protocol import Protocol, Step, require_resilience
 
 from .constants import rounds_for_target
@@ -127,8 +127,9 @@ class AveragingAgreement(Protocol):
         x = np.asarray(x)
         if x.ndim != 1 or x.dtype not in (np.float32, np.float64):
             raise ValueError("the input must be a 1-D float32 or float64 vector")
-        if not np.isfinite(x).all():
-            raise ValueError("the input vector must be finite")
+        if not valid_vector(x):
+            raise ValueError("the input vector must be finite, with a finite squared norm "
+                             "(||x|| < ~1.3e154): netsim.messages.valid_vector")
         d = x.shape[0]
         if rounds is None:
             if delta is None or input_diameter is None:

@@ -42,6 +42,7 @@ from netsim.messages import (
     Reply,
     Value,
     digest,
+    valid_vector,
 )
 from netsim.protocol import ALL, EMPTY, Fault, Protocol, Step, require_resilience
 
@@ -149,10 +150,11 @@ class ReliableBroadcast(Protocol):
         self.max_round = max(self.max_round, max_round)
 
     def valid(self, vector: np.ndarray) -> bool:
-        """External validity: finite, and of dimension ``dim`` when one is set."""
+        """External validity: :func:`netsim.messages.valid_vector` (finite, a finite squared
+        norm), and of dimension ``dim`` when one is set."""
         if self.dim is not None and vector.shape[0] != self.dim:
             return False
-        return bool(np.isfinite(vector).all())
+        return valid_vector(vector)
 
     def broadcast(self, rnd: int, vector: np.ndarray) -> Step:
         """Start this node's instance ``(session, rnd, node_id)`` with value ``vector``."""

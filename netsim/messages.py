@@ -62,6 +62,20 @@ def digest(vector: np.ndarray) -> bytes:
     return h.digest()
 
 
+def valid_vector(vector: np.ndarray) -> bool:
+    """The value validity of Jungle's protocols: every entry finite, and (float64) a finite
+    squared norm ``Σ v_i²``, i.e. ``||v|| < ~1.3e154``. Larger vectors cannot be compared
+    through float64 squared distances (the Gram-based rules would overflow, or lose every
+    other vector's digits when rescaling), and no honest vector is that large, so they are
+    invalid values, like NaN. (A float32 vector's squared norm always fits in float64.)"""
+    if not np.isfinite(vector).all():
+        return False
+    if vector.dtype == np.float64:
+        with np.errstate(over="ignore"):
+            return bool(np.isfinite(np.dot(vector, vector)))
+    return True
+
+
 def vectors_equal(a: np.ndarray, b: np.ndarray) -> bool:
     """Bitwise equality of two vectors (dtype, length and bytes; NaNs compare by bits)."""
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()

@@ -28,7 +28,7 @@ from typing import IO, Any
 import numpy as np
 
 from .codec import DEFAULT_MAX_FRAME, DecodeError, decode, encode, wire_size
-from .messages import KIND_NAMES, Message
+from .messages import KIND_NAMES, Message, valid_vector
 from .protocol import ALL, EMPTY, Fault, Protocol
 from .schedulers import Scheduler, UniformDelay
 
@@ -153,8 +153,10 @@ class AdversaryContext:
         with np.errstate(over="ignore", invalid="ignore"):
             alt = x + noise * (1.0 + float(np.abs(x).max(initial=0.0)))
         # near the dtype's largest values the sum can overflow: mirror those coordinates
-        # instead, so the alternative stays finite (valid) and still differs from x
-        return np.where(np.isfinite(alt), alt, -x)
+        # instead, so the alternative stays finite and still differs from x; and if its
+        # squared norm overflows (an invalid value), mirror x whole
+        alt = np.where(np.isfinite(alt), alt, -x)
+        return alt if valid_vector(alt) or not x.any() else -x
 
 
 class Simulator:

@@ -43,6 +43,9 @@ import numpy as np
 FORCE_TORCH_OPS = False
 
 _EPS64 = float(np.finfo(np.float64).eps)
+# after rescaling the largest value to ~1, a nonzero squared norm below this has lost its
+# digits to underflow (float64's smallest normal is ~2.2e-308; 1e-250 leaves margin for d)
+_DYNAMIC_FLOOR = 1e-250
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,12 +364,26 @@ def gram_of(blocks: list[Any], use_torch: bool, who: str) -> Gram:
     if not np.isfinite(G).all():
         if not all(all_finite(b) for b in blocks):
             raise nonfinite_error(who)
-        # finite but huge values: rescale by a power of two (exact)
+        # finite but huge values: rescale by a power of two (exact; at most 2^1023, so that
+        # values up to the float64 maximum are divided, not overflowed)
         amax = max(
             float(b.abs().max()) if use_torch else float(np.abs(b).max()) for b in blocks
         )
-        scale = 2.0 ** math.ceil(math.log2(amax))
+        scale = math.ldexp(1.0, min(math.ceil(math.log2(amax)), 1023))
         G = pass_(blocks, None, scale)
+        rows = np.concatenate([
+            b.abs().amax(dim=1).double().cpu().numpy() if use_torch else np.abs(b).max(axis=1)
+            for b in blocks
+        ]).astype(np.float64) / scale
+        if not np.isfinite(G).all() or ((rows > 0) & (rows * rows < _DYNAMIC_FLOOR)).any():
+            # some squared norms underflowed next to the largest: their distances are lost,
+            # and a rule would compare zeros (an unbounded error, proofs/mve.md Prop. 9)
+            raise ValueError(
+                f"{who}: the view's values span more than float64 can compare through "
+                f"squared distances (largest |x| = {amax:.3g}, some vectors' squared norms "
+                "vanish next to it); vectors this far apart (norms beyond ~1e154) are "
+                "invalid for distance-based rules"
+            )
     D = sq_distances(G)
     g = np.diag(G)
     noise = 4.0 * _EPS64 * math.sqrt(d) * (g[:, None] + g[None, :])

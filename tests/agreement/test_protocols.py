@@ -195,3 +195,20 @@ def test_same_seed_same_run() -> None:
     b = run(x, f=2, rounds=4, byzantine="split", seed=3)
     np.testing.assert_array_equal(a.history, b.history)
     assert a.messages == b.messages and a.views == b.views
+
+
+@pytest.mark.parametrize("protocol,n,f", [("mda", 7, 1), ("mve", 7, 1), ("trimmed-mean", 7, 2)])
+def test_values_beyond_float64_squares_are_faults(protocol: str, n: int, f: int) -> None:
+    """A Byzantine vector whose squared norm overflows float64 (here ~1e300) is an invalid
+    value (netsim.messages.valid_vector): a fault at the message level, in no view at the
+    round level; it never reaches a Gram-based rule (which would refuse or misread it)."""
+    x = make_inputs("gaussian", n, 3, 4)
+    kw = dict(f=f, protocol=protocol, rounds=3, byzantine="outlier",
+              attack_params={"scale": 1e300}, seed=4)
+    res = run(x, **kw)
+    assert res.faults.get("invalid-value", 0) > 0 and res.faults_against_honest == 0
+    assert np.isfinite(res.history).all()
+    assert_bounds(res, replay(inputs="gaussian", n=n, d=3, **kw))
+    rnd = run(x, engine="round", **kw)
+    assert np.isfinite(rnd.history).all()
+    assert_bounds(rnd, replay(inputs="gaussian", n=n, d=3, engine="round", **kw))

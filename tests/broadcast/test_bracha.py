@@ -19,7 +19,18 @@ from hypothesis import strategies as st
 
 from broadcast import Delivered, ReliableBroadcast, echo_threshold
 from netsim.adversary import STRATEGIES, BadReply, Mixed, Strategy
-from netsim.messages import Echo, Fetch, Ready, Reply, Report, Send, Value, digest, vectors_equal
+from netsim.messages import (
+    Echo,
+    Fetch,
+    Ready,
+    Reply,
+    Report,
+    Send,
+    Value,
+    digest,
+    valid_vector,
+    vectors_equal,
+)
 from netsim.protocol import ALL, EMPTY
 from netsim.schedulers import SCHEDULERS, Reorder, make_scheduler
 from netsim.simulator import Simulator
@@ -537,6 +548,8 @@ def test_delivery_is_bitwise(values, dtype, scheduler, seed):
         x = np.array(values).astype(dtype)
     if not np.isfinite(x).all():  # float64 extremes overflow float32: not a valid value
         x = np.nan_to_num(x, posinf=1.0, neginf=-1.0)
+    if not valid_vector(x):  # a squared norm beyond float64: invalid (test_huge_is_invalid)
+        x = np.clip(x, -1e150, 1e150)
     n, f = 4, 1
     res = Simulator(n, f, rb_factory(n, f, 0), {0: x}, byzantine=[3],
                     strategy=STRATEGIES["replay"](), scheduler=make_scheduler(scheduler),
@@ -574,3 +587,13 @@ def test_replay_command_line(capsys):
     out = capsys.readouterr().out
     assert "seed=5 n=4 f=1" in out and "all properties hold" in out
     assert harness_main(["witness", "3", "1", "5", "--unsafe"]) in (0, 1)
+
+
+def test_huge_is_invalid() -> None:
+    """A float64 vector whose squared norm overflows (||v|| > ~1.3e154) is an invalid value,
+    like NaN: Gram-based rules cannot compare it (netsim.messages.valid_vector)."""
+    from broadcast import ReliableBroadcast
+
+    rb = ReliableBroadcast(0, 4, 1, dim=2)
+    assert rb.valid(np.array([1e150, -1e150])) and rb.valid(np.array([3e38], np.float32)[[0, 0]])
+    assert not rb.valid(np.array([1e155, 0.0])) and not rb.valid(np.array([np.nan, 0.0]))
