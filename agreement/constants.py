@@ -168,7 +168,8 @@ def mve_bias(n: int, f: int, d: int) -> float:
     averaging constant does not tend to 0 with f/n: THEORY's "asymptotically optimal" is
     refuted. (Proposition 8, a far Byzantine value lifting the view-wide noise floor at
     f >= 2, broke it before de568b0; Proposition 9, a value above 1.3e154 whose rescaling
-    makes the honest Gram entries underflow, breaks (U) at f >= 2: open.)
+    made the honest Gram entries underflow, broke (U) at f >= 2 before c2bdada: such values
+    are now invalid, never in a view, so (U) holds for every view of the protocol.)
     d >= 2: ``inf``: no finite bound (Proposition 5: a Byzantine value on the line of nearly
     degenerate honest values makes a flat subset win however far it is; in exact arithmetic
     unbounded, as implemented bounded only through the rounding threshold; measured ratios

@@ -18,10 +18,10 @@ the run is within the protocol's resilience (``n >= 3f+1`` for trimmed-mean, ``6
   ``||x̄^T - x̄^0|| <= C_TM·Δ2(x^0)`` (``averaging``);
 - mda: ``Δ2(x^{r+1}) <= κ·Δ2(x^r)`` (``mda-contraction``), ``||x̄^{r+1} - x̄^r|| <= β·Δ2(x^r)``
   (``mda-bias``), ``||x̄^T - x̄^0|| <= C_MDA·Δ2(x^0)`` (``averaging``);
-- mve, d = 1: ``||x̄^{r+1} - x̄^r|| <= (2f/(n-f) + γ/2)·Δ2(x^r)`` (``mve-bias``,
-  ``γ = 1 + 1e-7``; proven when the honest range is above the views' noise floor, which
-  Byzantine values can break at ``f >= 2``: ``mve.md`` Theorem 3, Proposition 8); no
-  contraction or averaging constant is proven (see ``mve.md``).
+- mve, d = 1: ``||x̄^{r+1} - x̄^r|| <= (2f/(n-f) + 1/2)·Δ2(x^r)`` (``mve-bias``; proven
+  when the honest range is above the honest subsets' own noise floor, which holds except at
+  float64's resolution: ``mve.md`` Theorem 3, Lemma 2b); no contraction or averaging
+  constant is proven (see ``mve.md``).
 """
 
 from __future__ import annotations

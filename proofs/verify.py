@@ -64,21 +64,20 @@ CLAIMS: tuple[Claim, ...] = (
           "mda.md#theorem-2", ((7, 1, 1), (7, 1, 3), (13, 2, 1), (13, 2, 4))),
     Claim("mve-bias", "mve", "mve", "bias",
           lambda n, f, d: K.mve_bias(n, f, d),
-          "||y_j - x̄|| <= (2f/(n-f) + γ/2) · Δ2(x) in 1-D (γ = 1 + 1e-7: the least-range "
-          "midpoint); no finite bound for d >= 2",
+          "||y_j - x̄|| <= (2f/(n-f) + 1/2) · Δ2(x) in 1-D (the least-range midpoint); no "
+          "finite bound for d >= 2",
           "mve.md#theorem-3", ((7, 1, 1), (7, 1, 2), (7, 1, 6))),
     Claim("mve-contraction", "mve", "mve", "l2-contraction",
           lambda n, f, d: K.mve_contraction(n, f, d),
-          "Δ2(y) <= γ · Δ2(x) in 1-D (γ = 1 + 1e-7: no contraction); no finite bound for "
-          "d >= 2",
+          "Δ2(y) <= Δ2(x) in 1-D (no contraction); no finite bound for d >= 2",
           "mve.md#theorem-3", ((7, 1, 1), (7, 1, 2))),
     Claim("mve-mean-contraction", "mve", "mve", "l2-contraction",
           lambda n, f, d: K.mve_mean_contraction(n, f, d),
-          "center='mean', 1-D: Δ(y) <= γ·κ(n,f)·Δ(x) (MDA's κ, γ = 1 + 1e-7)",
+          "center='mean', 1-D: Δ(y) <= κ(n,f)·Δ(x) (MDA's κ: in 1-D the rule is MDA)",
           "mve.md#theorem-7", ((7, 1, 1), (13, 2, 1)), (("center", "mean"),)),
     Claim("mve-mean-bias", "mve", "mve", "bias",
           lambda n, f, d: K.mve_mean_bias(n, f, d),
-          "center='mean', 1-D: |y_j - x̄| <= (γ·f/(n-2f) + 2f/(n-f))·Δ(x) (MDA's β)",
+          "center='mean', 1-D: |y_j - x̄| <= (f/(n-2f) + 2f/(n-f))·Δ(x) (MDA's β)",
           "mve.md#theorem-7", ((7, 1, 1), (13, 2, 1)), (("center", "mean"),)),
 )
 

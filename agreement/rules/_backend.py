@@ -381,8 +381,8 @@ def gram_of(blocks: list[Any], use_torch: bool, who: str) -> Gram:
             raise ValueError(
                 f"{who}: the view's values span more than float64 can compare through "
                 f"squared distances (largest |x| = {amax:.3g}, some vectors' squared norms "
-                "vanish next to it); vectors this far apart (norms beyond ~1e154) are "
-                "invalid for distance-based rules"
+                "vanish next to it); the protocols never get here: such values are "
+                "invalid (netsim.messages.valid_vector)"
             )
     D = sq_distances(G)
     g = np.diag(G)

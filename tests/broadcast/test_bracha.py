@@ -590,7 +590,7 @@ def test_replay_command_line(capsys):
 
 
 def test_huge_is_invalid() -> None:
-    """A float64 vector whose squared norm overflows (||v|| > ~1.3e154) is an invalid value,
+    """A float64 vector whose squared norm exceeds 2^1000 (||v|| > ~3.3e150) is an invalid value,
     like NaN: Gram-based rules cannot compare it (netsim.messages.valid_vector)."""
     from broadcast import ReliableBroadcast
 
