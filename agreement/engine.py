@@ -34,24 +34,26 @@ from typing import Any
 
 import numpy as np
 
+from netsim.messages import MAX_SQUARED_NORM
+
 from .attacks import TWO_SIDED, attack_values, split_sides
 from .rules import get_rule
 
 
 def valid_rows(values: Any) -> Any:
     """Row-wise :func:`netsim.messages.valid_vector` (numpy or torch, on the values' device):
-    finite entries and, for float64, a finite squared norm. Invalid rows enter no view."""
+    finite entries and, for float64, a squared norm <= 2^1000. Invalid rows enter no view."""
     if type(values).__module__.startswith("torch"):
         import torch
 
         ok = torch.isfinite(values).all(dim=1)
         if values.dtype == torch.float64:
-            ok &= torch.isfinite((values * values).sum(dim=1))
+            ok &= (values * values).sum(dim=1) <= MAX_SQUARED_NORM
         return ok
     ok = np.isfinite(values).all(axis=1)
     if values.dtype == np.float64:
         with np.errstate(over="ignore", invalid="ignore"):
-            ok &= np.isfinite(np.einsum("ij,ij->i", values, values))
+            ok &= np.einsum("ij,ij->i", values, values) <= MAX_SQUARED_NORM
     return ok
 
 

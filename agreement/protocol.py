@@ -128,8 +128,8 @@ class AveragingAgreement(Protocol):
         if x.ndim != 1 or x.dtype not in (np.float32, np.float64):
             raise ValueError("the input must be a 1-D float32 or float64 vector")
         if not valid_vector(x):
-            raise ValueError("the input vector must be finite, with a finite squared norm "
-                             "(||x|| < ~1.3e154): netsim.messages.valid_vector")
+            raise ValueError("the input vector must be finite, with a squared norm <= 2^1000 "
+                             "(||x|| <= ~3.3e150): netsim.messages.valid_vector")
         d = x.shape[0]
         if rounds is None:
             if delta is None or input_diameter is None:

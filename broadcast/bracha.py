@@ -150,8 +150,8 @@ class ReliableBroadcast(Protocol):
         self.max_round = max(self.max_round, max_round)
 
     def valid(self, vector: np.ndarray) -> bool:
-        """External validity: :func:`netsim.messages.valid_vector` (finite, a finite squared
-        norm), and of dimension ``dim`` when one is set."""
+        """External validity: :func:`netsim.messages.valid_vector` (finite, a squared norm
+        ``<= 2^1000``), and of dimension ``dim`` when one is set."""
         if self.dim is not None and vector.shape[0] != self.dim:
             return False
         return valid_vector(vector)

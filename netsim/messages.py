@@ -62,17 +62,22 @@ def digest(vector: np.ndarray) -> bytes:
     return h.digest()
 
 
+MAX_SQUARED_NORM = 2.0**1000
+"""The largest squared norm of a valid float64 vector (``||v|| <= 2^500 ≈ 3.3e150``)."""
+
+
 def valid_vector(vector: np.ndarray) -> bool:
-    """The value validity of Jungle's protocols: every entry finite, and (float64) a finite
-    squared norm ``Σ v_i²``, i.e. ``||v|| < ~1.3e154``. Larger vectors cannot be compared
-    through float64 squared distances (the Gram-based rules would overflow, or lose every
-    other vector's digits when rescaling), and no honest vector is that large, so they are
-    invalid values, like NaN. (A float32 vector's squared norm always fits in float64.)"""
+    """The value validity of Jungle's protocols: every entry finite, and (float64) a squared
+    norm ``Σ v_i² <= 2^1000`` (``||v|| <= ~3.3e150``). Larger vectors cannot be compared
+    through float64 squared distances (Gram matrices, their centring and sums over a view
+    would overflow, or a rescaling would lose every other vector's digits), and no honest
+    vector is that large, so they are invalid values, like NaN. (A float32 vector's squared
+    norm is always far below the bound.)"""
     if not np.isfinite(vector).all():
         return False
     if vector.dtype == np.float64:
         with np.errstate(over="ignore"):
-            return bool(np.isfinite(np.dot(vector, vector)))
+            return bool(np.dot(vector, vector) <= MAX_SQUARED_NORM)
     return True
 
 
