@@ -102,6 +102,8 @@ def _median_np(x: np.ndarray, who: str) -> np.ndarray:
         else:
             np.multiply(t[:, h - 1], 0.5, out=out[s:e])
             out[s:e] += 0.5 * t[:, h]
+            # halving two subnormals rounds to 0, outside [t_(h-1), t_(h)]: clip (rounding only)
+            np.clip(out[s:e], t[:, h - 1], t[:, h], out=out[s:e])
     return out
 
 
@@ -220,7 +222,7 @@ def _window_batch_np(x: np.ndarray, masks: np.ndarray, lo: np.ndarray, hi: np.nd
         a_val = ST.ravel().take(fL)
         b_val = ST.ravel().take(fU)
         if mid:
-            out[:, s:e] = 0.5 * a_val + 0.5 * b_val
+            out[:, s:e] = np.clip(0.5 * a_val + 0.5 * b_val, a_val, b_val)
             continue
         P = np.zeros((p1 - p0 + 2, b), acc)  # P[q] = Σ_{p0 <= p < p0+q} ST[p]
         for q in range(p1 - p0 + 1):
@@ -291,7 +293,7 @@ def _median_torch(x: Any, who: str) -> Any:
     if m % 2:
         return lo
     hi = torch.kthvalue(x, m // 2 + 1, dim=0).values
-    return 0.5 * lo + 0.5 * hi
+    return torch.minimum(torch.maximum(0.5 * lo + 0.5 * hi, lo), hi)  # rounding of subnormals
 
 
 def _closest_to_median_torch(z: Any, beta: int, who: str) -> Any:
@@ -332,7 +334,7 @@ def _window_batch_torch(x: Any, masks: np.ndarray, lo: np.ndarray, hi: np.ndarra
         a = (first * sv).sum(dim=1)
         b = (last * sv).sum(dim=1)
         if mid:
-            out[:, c:e] = 0.5 * a + 0.5 * b
+            out[:, c:e] = torch.minimum(torch.maximum(0.5 * a + 0.5 * b, a), b)
         else:
             keep = M & (rank > lo_t) & (rank <= hi_t)
             acc = (keep * sv.double()).sum(dim=1) / torch.from_numpy(hi - lo).to(x.device)[:, None]

@@ -106,3 +106,15 @@ def test_batch_equals_loop_property(vf: tuple, data: st.DataObject) -> None:
         masks[i, data.draw(st.permutations(range(m)))[:size]] = True
     want = np.stack([rule(X[mk]) for mk in masks])
     np.testing.assert_allclose(rule.batch(X, masks), want, rtol=1e-9, atol=1e-9)
+
+
+def test_median_midpoint_of_subnormals_stays_in_range() -> None:
+    """Regression (found by test_trimmed_mean_stays_in_the_honest_range): the even-m median
+    0.5·a + 0.5·b of two subnormals rounded to 0, below both; batch and torch paths too."""
+    torch = pytest.importorskip("torch")
+    X = np.array([[5e-324], [5e-324], [5e-324], [-1e30]])
+    masks = np.array([[True, True, True, True], [True, True, True, False]])
+    assert R.median(X)[0] == 5e-324
+    assert (R.get_rule("median", 1).batch(X, masks) == 5e-324).all()
+    T = torch.from_numpy(X)
+    assert float(R.median(T)[0]) == 5e-324
