@@ -35,7 +35,7 @@ VALUE_ATTACK_HELP = {
 
 
 def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
-    protos = ", ".join(f"{c.name} (n >= {c.resilience}f+1)" for c in CONFIGS.values())
+    protos = ", ".join(f"{c.name} ({c.resilience_text})" for c in CONFIGS.values())
     strategies = sorted(set(STRATEGIES) - {"honest"})
     epilog = (
         f"protocols: {protos}\n\n"

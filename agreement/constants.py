@@ -6,6 +6,14 @@ refutes them. Claims marked **[to prove]** in THEORY.md are marked so in the doc
 
 Notation: ``n`` nodes, ``f`` Byzantine, ``h = n - f`` honest, ``d`` the dimension,
 ``Δ2(x)`` the honest ℓ2 diameter, ``x̄`` the honest mean.
+
+Resilience, one rule for every protocol (:func:`resilient`, :func:`min_n`): a protocol with a
+proven per-round contraction runs where that contraction is below 1 (and the witness gather
+runs: ``n >= 3f+1``): trimmed-mean ``λ = f/(n-2f) < 1`` iff ``n >= 3f+1``; MDA (and MVE, see
+:func:`resilience_factor`) ``κ(n,f) < 1``, from n = 5 at f = 1, 10 at f = 2, 14 at f = 3
+(about 4.6f; ``proofs/mda.md``, "Resilience"). THEORY's ``n >= 6f+1`` for MDA and MVE came
+from its loose ``4f/(n-2f)`` and is history. A protocol without a proven contraction
+(median, krum, mean) claims nothing and runs wherever the witness gather does.
 """
 
 from __future__ import annotations
@@ -18,6 +26,35 @@ def _check(n: int, f: int, k: int, what: str) -> None:
         raise ValueError(f"{what} needs n >= 1 and f >= 0, got n={n}, f={f}")
     if n < k * f + 1:
         raise ValueError(f"{what} needs n >= {k}f+1, got n={n}, f={f}")
+
+
+def _kappa(n: int, f: int) -> float:
+    """MDA's κ(n, f) without the resilience check (defined for n >= 2f+1)."""
+    e1, e2 = (f + 1) // 2, f // 2
+    return (f + e1) / (n - 2 * f + e1) + (f + e2) / (n - 2 * f + e2)
+
+
+def mda_min_n(f: int) -> int:
+    """The smallest ``n >= 3f+1`` with ``κ(n, f) < 1`` (:func:`mda_contraction`): 1 at f = 0,
+    5 at f = 1, 10 at f = 2, 14 at f = 3, about 4.6f for large f. ``κ`` decreases in n
+    (each term ``1 - (n-3f)/(n-2f+e)`` does), so this is the first n of the κ < 1 region,
+    and every larger n is in it (``proofs/mda.md``, "Resilience")."""
+    if f < 0:
+        raise ValueError(f"f must be >= 0, got {f}")
+    n = 3 * f + 1
+    while _kappa(n, f) >= 1:
+        n += 1
+    return n
+
+
+def _check_kappa(n: int, f: int, what: str) -> None:
+    """MDA's (and MVE's) resilience: ``n >= 3f+1`` and ``κ(n, f) < 1``."""
+    _check(n, f, 3, what)
+    if _kappa(n, f) >= 1:
+        raise ValueError(
+            f"{what} needs κ(n,f) < 1 (proofs/mda.md): κ({n},{f}) = {_kappa(n, f):.4f}; "
+            f"the smallest n for f={f} is {mda_min_n(f)}"
+        )
 
 
 def lower_bound_averaging_constant(n: int, f: int) -> float:
@@ -97,7 +134,7 @@ def tm_averaging_constant(n: int, f: int, d: int) -> float:
     return tm_error_factor(n, f) * min(math.sqrt(d), _range_norm_factor(n, f)) / (1 - lam)
 
 
-# -- minimum-diameter averaging (THEORY.md §5.3), n >= 6f+1 ----------------------------------
+# -- minimum-diameter averaging (THEORY.md §5.3), n >= 3f+1 and κ(n,f) < 1 ------------------
 
 def mda_contraction(n: int, f: int) -> float:
     """Per-round ℓ2 contraction of MDA under witness views: ``Δ2(y) <= κ · Δ2(x)`` with
@@ -107,20 +144,26 @@ def mda_contraction(n: int, f: int) -> float:
 
     (the max is at the balanced split ``e1 = ceil(f/2)``, ``e2 = floor(f/2)``; for even f,
     ``κ = 3f/(n - 3f/2)``). Proven in ``proofs/mda.md``, Theorem 1; tight at n = 7, f = 1
-    (κ = 8/15, reached by the search). ``κ <= 4f/(n-f) < 1`` for n >= 6f+1.
+    (κ = 8/15, reached by the search).
+
+    Defined (and the protocol allowed) where ``n >= 3f+1`` and ``κ < 1``: from
+    ``n = mda_min_n(f)`` (5 at f = 1, 10 at f = 2, 14 at f = 3); below it raises
+    ``ValueError`` stating κ and that smallest n. The lemmas of ``proofs/mda.md`` need only
+    ``n >= 3f+1``; ``κ < 1`` is what makes it a contraction and ``C_MDA`` finite. (THEORY's
+    ``n >= 6f+1``, where ``κ <= 4f/(n-f) < 1``, is a sufficient condition only.)
 
     THEORY.md claimed ``4f/(n-2f)``: true but loose (``κ < 4f/(n-2f)`` for every f >= 1);
     its note "1-D worst case seen: 3f/(n-2f)" is refuted: 3f/(n-2f) > κ is never reached.
     """
-    _check(n, f, 6, "MDA agreement")
-    e1, e2 = (f + 1) // 2, f // 2
-    return (f + e1) / (n - 2 * f + e1) + (f + e2) / (n - 2 * f + e2)
+    _check_kappa(n, f, "MDA agreement")
+    return _kappa(n, f)
 
 
 def mda_bias(n: int, f: int) -> float:
     """Per-round bias of MDA: ``||y_j - x̄|| <= (f/(n-2f) + 2f/(n-f)) · Δ2(x)`` for every honest
-    output (hence for ``ȳ``). Proven in ``proofs/mda.md``, Theorem 2; tight at n = 7, f = 1."""
-    _check(n, f, 6, "MDA agreement")
+    output (hence for ``ȳ``). Proven in ``proofs/mda.md``, Theorem 2 (for every n >= 3f+1;
+    given here in MDA's region κ(n,f) < 1); tight at n = 7, f = 1."""
+    _check_kappa(n, f, "MDA agreement")
     return f / (n - 2 * f) + 2 * f / (n - f)
 
 
@@ -130,13 +173,14 @@ def mda_averaging_constant(n: int, f: int) -> float:
     in ``proofs/mda.md``, Theorem 3. About ``(3f/n)·1 / (1 - 3f/n)``: O(f/h).
 
     THEORY.md's ``(f/(n-2f) + 2f/(n-f)) · (n-2f)/(n-6f)`` is the same series with the looser
-    ``4f/(n-2f)``: true, and larger than this constant.
+    ``4f/(n-2f)``: true, and larger than this constant. Finite exactly where κ < 1 (MDA's
+    region, :func:`mda_min_n`).
     """
-    _check(n, f, 6, "MDA agreement")
+    _check_kappa(n, f, "MDA agreement")
     return mda_bias(n, f) / (1 - mda_contraction(n, f))
 
 
-# -- minimum-volume-ellipsoid averaging (THEORY.md §5.2), n >= 6f+1 --------------------------
+# -- minimum-volume-ellipsoid averaging (THEORY.md §5.2), MDA's region κ(n,f) < 1 -----------
 
 def mve_range_factor(n: int, f: int) -> float:
     """1-D only: ``γ = 1``: the chosen subset's range is at most ``Δ(x)`` and its output (the
@@ -154,8 +198,13 @@ def mve_range_factor(n: int, f: int) -> float:
     no longer enter it since de568b0, and Lemma 2b shows it holds by itself except at ranges
     near float64's resolution of the values) and (U) (no underflow in the Gram matrix:
     Proposition 9).
+
+    MVE's functions are given in MDA's region ``n >= 3f+1``, ``κ(n,f) < 1``
+    (:func:`mda_min_n`): the one contraction proven for MVE is its mean variant's 1-D
+    contraction, which is MDA's ``κ`` (:func:`mve_mean_contraction`), so MVE takes MDA's
+    resilience condition (THEORY's ``n >= 6f+1`` is history).
     """
-    _check(n, f, 6, "MVE agreement")
+    _check_kappa(n, f, "MVE agreement")
     return 1.0
 
 
@@ -175,7 +224,7 @@ def mve_bias(n: int, f: int, d: int) -> float:
     unbounded, as implemented bounded only through the rounding threshold; measured ratios
     about 630 at d = 2 and 250 at d = 10 with n = 7, f = 1).
     """
-    _check(n, f, 6, "MVE agreement")
+    _check_kappa(n, f, "MVE agreement")
     if d < 1:
         raise ValueError(f"d must be >= 1, got {d}")
     if d == 1:
@@ -188,7 +237,7 @@ def mve_contraction(n: int, f: int, d: int) -> float:
     contraction; ``proofs/mve.md`` Theorem 3 (under (N), (U)) and Proposition 6: at n = 7,
     f = 1 an adversary keeps the honest diameter from shrinking, so the bound 1 is the
     supremum and MVE is not an averaging agreement there), ``inf`` for d >= 2."""
-    _check(n, f, 6, "MVE agreement")
+    _check_kappa(n, f, "MVE agreement")
     return mve_range_factor(n, f) if d == 1 else math.inf
 
 
@@ -198,22 +247,22 @@ def mve_mean_contraction(n: int, f: int, d: int) -> float:
     (the least-range subset, its mean), so this is MDA's constant; ``inf`` for d >= 2 (the
     flat subset of ``proofs/mve.md`` Proposition 5 breaks it). ``proofs/mve.md``, Theorem 7
     (under (N), (U))."""
-    _check(n, f, 6, "MVE agreement")
+    _check_kappa(n, f, "MVE agreement")
     return mve_range_factor(n, f) * mda_contraction(n, f) if d == 1 else math.inf
 
 
 def mve_mean_bias(n: int, f: int, d: int) -> float:
     """MVE with ``center="mean"``, 1-D: ``|y_j - x̄| <= (γ·f/(n-2f) + 2f/(n-f))·Δ(x)`` with
     ``γ = 1``: MDA's ``β``; ``inf`` for d >= 2. ``proofs/mve.md``, Theorem 7."""
-    _check(n, f, 6, "MVE agreement")
+    _check_kappa(n, f, "MVE agreement")
     if d != 1:
         return math.inf
     return mve_range_factor(n, f) * f / (n - 2 * f) + 2 * f / (n - f)
 
 
 def mve_mean_averaging_constant(n: int, f: int, d: int) -> float:
-    """MVE with ``center="mean"``, 1-D: ``C = bias/(1 - γκ)`` when ``γκ < 1`` (always for
-    n >= 6f+1, since ``κ <= 4f/(n-f) < 1`` and ``γ = 1``): MDA's ``C_MDA``, 1.143 at n = 7,
+    """MVE with ``center="mean"``, 1-D: ``C = bias/(1 - γκ)`` when ``γκ < 1`` (everywhere in
+    MVE's region ``κ(n,f) < 1``, since ``γ = 1``): MDA's ``C_MDA``, 1.143 at n = 7,
     f = 1 and 1.465 at n = 13, f = 2; ``inf`` for d >= 2. ``proofs/mve.md``, Theorem 7."""
     k = mve_mean_contraction(n, f, d)
     return mve_mean_bias(n, f, d) / (1 - k) if k < 1 else math.inf
@@ -225,7 +274,7 @@ def mve_averaging_constant(n: int, f: int, d: int) -> float:
     not sum; see ``proofs/mve.md`` for the counterexamples and the gap to the lower bound
     ``f/(n-f)``. (The ``center="mean"`` variant has one in 1-D:
     ``mve_mean_averaging_constant``.)"""
-    _check(n, f, 6, "MVE agreement")
+    _check_kappa(n, f, "MVE agreement")
     return math.inf
 
 
@@ -256,7 +305,14 @@ def rounds_for_target(
         )
     if lam == 0:
         return 1
-    return max(1, math.ceil(math.log(ratio / scale) / math.log(lam)))
+    # the least T >= 1 with scale·λ^T <= ratio; the logarithms give it up to rounding, so the
+    # candidate is moved to the exact boundary of the condition as evaluated
+    t = max(1, math.ceil(math.log(ratio / scale) / math.log(lam)))
+    while t > 1 and scale * lam ** (t - 1) <= ratio:
+        t -= 1
+    while scale * lam**t > ratio:
+        t += 1
+    return t
 
 
 def contraction(protocol: str, n: int, f: int, d: int) -> float | None:
@@ -283,3 +339,69 @@ def averaging_constant(protocol: str, n: int, f: int, d: int) -> float | None:
     if protocol == "mda":
         return mda_averaging_constant(n, f)
     return None
+
+
+# -- resilience: where the proven contraction is below 1 ---------------------------------------
+
+PROVEN_CONTRACTION = ("trimmed-mean", "mda", "mve")
+"""The protocols whose resilience comes from a proven per-round contraction."""
+
+
+def resilience_factor(protocol: str, n: int, f: int) -> float | None:
+    """The proven per-round contraction whose being below 1 is ``protocol``'s resilience, at
+    ``n >= 3f+1`` (``None`` for a protocol without one: median, krum, mean, any other name).
+
+    trimmed-mean: ``λ = f/(n-2f)`` (per coordinate, proofs/trimmed_mean.md Theorem 1);
+    mda: ``κ(n,f)`` (proofs/mda.md Theorem 1); mve: ``κ(n,f)`` as well: MVE's ellipsoid centre
+    has no contraction (proofs/mve.md Proposition 6), and its only proven one is the mean
+    variant's 1-D contraction, MDA's κ (proofs/mve.md Theorem 7), so MVE gets MDA's region.
+    """
+    _check(n, f, 3, f"the {protocol} protocol")
+    if protocol == "trimmed-mean":
+        return f / (n - 2 * f)
+    if protocol in ("mda", "mve"):
+        return _kappa(n, f)
+    return None
+
+
+def resilient(protocol: str, n: int, f: int) -> bool:
+    """The one resilience rule: ``n >= 3f+1`` (the witness gather) and, for a protocol with a
+    proven contraction, that contraction below 1 (:func:`resilience_factor`). A protocol
+    without one is a baseline that claims nothing and runs wherever the witness gather runs
+    (its rule's own view-size need is checked by ``agreement.protocol.check_resilience``)."""
+    if n < 1 or f < 0 or n < 3 * f + 1:
+        return False
+    k = resilience_factor(protocol, n, f)
+    return k is None or k < 1
+
+
+def min_n(protocol: str, f: int) -> int:
+    """The smallest n at which :func:`resilient` holds: ``3f+1`` for trimmed-mean (λ < 1 iff
+    n >= 3f+1) and for the protocols without a proven contraction; :func:`mda_min_n` for mda
+    and mve. The region is upward closed (λ and κ decrease in n)."""
+    if f < 0:
+        raise ValueError(f"f must be >= 0, got {f}")
+    if protocol in ("mda", "mve"):
+        return mda_min_n(f)
+    return 3 * f + 1
+
+
+def resilience_table(f_max: int = 10) -> list[dict[str, float]]:
+    """MDA's smallest n per f (f = 1..f_max) with κ and C_MDA there (proofs/mda.md,
+    "Resilience"): ``python -c "from agreement.constants import *; print_resilience_table()"``.
+    """
+    rows = []
+    for f in range(1, f_max + 1):
+        n = mda_min_n(f)
+        rows.append({"f": f, "n": n, "n/f": n / f, "kappa_below": _kappa(n - 1, f),
+                     "kappa": mda_contraction(n, f), "C_MDA": mda_averaging_constant(n, f)})
+    return rows
+
+
+def print_resilience_table(f_max: int = 10) -> None:
+    """Print :func:`resilience_table` as a Markdown table."""
+    print("| f | smallest n | n/f | κ(n-1, f) | κ(n, f) | C_MDA(n, f) |")
+    print("|---|---|---|---|---|---|")
+    for r in resilience_table(f_max):
+        print(f"| {r['f']} | {r['n']} | {r['n/f']:.2f} | {r['kappa_below']:.4f} | "
+              f"{r['kappa']:.4f} | {r['C_MDA']:.3f} |")

@@ -9,17 +9,26 @@ At honest node ``i``, with input ``x_i^0``::
 
 Named configurations (:data:`CONFIGS`):
 
-=============  =========  =================  ===========  ===================================
-name           gather     rule               resilience   guarantee
-=============  =========  =================  ===========  ===================================
-trimmed-mean   witness    TM_f               n >= 3f+1    λ = f/(n-2f) per coordinate, C_TM
-mda            witness    MDA_f              n >= 6f+1    κ(n,f) < 4f/(n-2f) per round, C_MDA
-mve            witness    MVE_f              n >= 6f+1    none: refuted (``proofs/mve.md``)
-median         witness    coordinate median  n >= 3f+1    none claimed (baseline)
-krum           witness    Krum_f             n >= 3f+1    none claimed (baseline)
-mean           witness    mean               n >= 3f+1    none claimed (no robustness)
-=============  =========  =================  ===========  ===================================
+=============  =========  =================  ============  ==================================
+name           gather     rule               resilience    guarantee
+=============  =========  =================  ============  ==================================
+trimmed-mean   witness    TM_f               λ < 1:        λ = f/(n-2f) per coordinate, C_TM
+                                             n >= 3f+1
+mda            witness    MDA_f              κ(n,f) < 1:   κ(n,f) per round, C_MDA
+                                             n >= 5, 10,
+                                             14 at f=1,2,3
+mve            witness    MVE_f              as mda        none: refuted (``proofs/mve.md``);
+                                                           mean variant, 1-D: MDA's κ
+median         witness    coordinate median  n >= 3f+1     none claimed (baseline)
+krum           witness    Krum_f             n >= 3f+3     none claimed (baseline)
+mean           witness    mean               n >= 3f+1     none claimed (no robustness)
+=============  =========  =================  ============  ==================================
 
+One rule (:func:`check_resilience`): a protocol's resilience is where its proven per-round
+contraction is below 1 (:func:`agreement.constants.resilient`; trimmed-mean: ``λ < 1`` iff
+``n >= 3f+1``; mda and mve: ``κ(n,f) < 1``, :func:`agreement.constants.mda_min_n`); a
+protocol without a proven contraction is a baseline that runs wherever the witness gather
+runs (``n >= 3f+1``) with views large enough for its rule (krum: ``n-f >= 2f+3``).
 The constants are :mod:`agreement.constants`, proven (or refuted, for MVE) in ``proofs/``.
 A configuration below its resilience condition raises ``ValueError`` unless ``unsafe=True``.
 Messages of later rounds are accepted up to round T-1 and buffered by the gather (views
@@ -30,6 +39,7 @@ honest nodes still get the echoes, readies and fetch replies they need.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +47,9 @@ import numpy as np
 
 from broadcast import View
 from netsim.messages import Message, valid_vector
-from netsim.protocol import Protocol, Step, require_resilience
+from netsim.protocol import Protocol, Step
 
+from . import constants
 from .constants import rounds_for_target
 from .gathers import make_gather
 from .rules import get_rule
@@ -46,24 +57,47 @@ from .rules import get_rule
 
 @dataclass(frozen=True)
 class Config:
-    """A named protocol: gather, rule and resilience condition ``n >= k·f + 1``."""
+    """A named protocol: gather and rule. Its resilience is the one rule of
+    :func:`check_resilience` (where its proven contraction is below 1); :meth:`min_n` and
+    :attr:`resilience_text` state it."""
 
     name: str
     gather: str
     rule: str
-    resilience: int
     guarantee: str
+
+    def min_n(self, f: int) -> int:
+        """The smallest n at which this protocol runs with f faults without ``unsafe``:
+        :func:`agreement.constants.min_n` (where the proven contraction is below 1, or the
+        witness gather's ``3f+1``), raised until a view of ``n-f`` values is large enough for
+        the rule (krum: ``2f+3``)."""
+        n = constants.min_n(self.name, f)
+        need = get_rule(self.rule, f).min_size()
+        return max(n, need + f)
+
+    @property
+    def resilience_text(self) -> str:
+        """The resilience condition in words, for help strings."""
+        if self.name == "trimmed-mean":
+            return "λ = f/(n-2f) < 1: n >= 3f+1"
+        if self.name in ("mda", "mve"):
+            firsts = ", ".join(f"{constants.mda_min_n(f)} at f={f}" for f in (1, 2, 3))
+            return f"κ(n,f) < 1: n >= {firsts}, ..."
+        c = self.min_n(1) - 3  # the witness gather's 3f+1, or the rule's view-size need
+        if all(self.min_n(f) == 3 * f + c for f in (2, 3, 10)):
+            return f"n >= 3f+{c}"
+        return "n >= " + ", ".join(f"{self.min_n(f)} at f={f}" for f in (1, 2, 3)) + ", ..."
 
 
 CONFIGS: dict[str, Config] = {
     c.name: c
     for c in (
-        Config("trimmed-mean", "witness", "trimmed-mean", 3, "THEORY §5.1, proofs/trimmed_mean.md"),
-        Config("mda", "witness", "mda", 6, "THEORY §5.3, proofs/mda.md"),
-        Config("mve", "witness", "mve", 6, "none: THEORY §5.2's claim refuted, proofs/mve.md"),
-        Config("median", "witness", "median", 3, "none (baseline)"),
-        Config("krum", "witness", "krum", 3, "none (baseline)"),
-        Config("mean", "witness", "mean", 3, "none (no robustness)"),
+        Config("trimmed-mean", "witness", "trimmed-mean", "THEORY §5.1, proofs/trimmed_mean.md"),
+        Config("mda", "witness", "mda", "THEORY §5.3, proofs/mda.md"),
+        Config("mve", "witness", "mve", "none: THEORY §5.2's claim refuted, proofs/mve.md"),
+        Config("median", "witness", "median", "none (baseline)"),
+        Config("krum", "witness", "krum", "none (baseline)"),
+        Config("mean", "witness", "mean", "none (no robustness)"),
     )
 }
 
@@ -76,6 +110,42 @@ def get_config(name: str) -> Config:
         raise ValueError(
             f"unknown protocol {name!r}; known: {', '.join(sorted(CONFIGS))}"
         ) from None
+
+
+def check_resilience(protocol: str, n: int, f: int, *, unsafe: bool = False) -> None:
+    """The one resilience rule, for every protocol of :data:`CONFIGS`.
+
+    A protocol runs where ``n >= 3f+1`` (the witness gather) and its proven per-round
+    contraction is below 1 (:func:`agreement.constants.resilient`): trimmed-mean
+    ``λ = f/(n-2f) < 1`` (iff ``n >= 3f+1``, proofs/trimmed_mean.md); mda and mve
+    ``κ(n,f) < 1`` (from n = 5 at f = 1, 10 at f = 2, 14 at f = 3; proofs/mda.md,
+    "Resilience"). A protocol without a proven contraction (median, krum, mean) is a
+    baseline that claims nothing and runs wherever the witness gather runs, with views of
+    ``n-f`` values large enough for its rule. Below: ``ValueError`` naming the condition and
+    the smallest n for this f; with ``unsafe`` a ``RuntimeWarning`` instead. Unknown
+    protocol names, ``n < 1``, ``f < 0`` and ``f >= n`` always raise.
+    """
+    cfg = get_config(protocol)
+    what = f"the {protocol} protocol"
+    if n < 1 or f < 0:
+        raise ValueError(f"{what} needs n >= 1 and f >= 0, got n={n}, f={f}")
+    if f >= n:
+        raise ValueError(f"{what} needs f < n, got n={n}, f={f}")
+    least = cfg.min_n(f)
+    if n >= least:
+        return
+    if n < 3 * f + 1:
+        msg = f"{what} needs n >= 3f+1 (the witness gather; n={n}, f={f})"
+    elif protocol in ("mda", "mve"):
+        msg = (f"{what} needs κ(n,f) < 1 (proofs/mda.md): κ({n},{f}) = "
+               f"{constants.resilience_factor(protocol, n, f):.4f} >= 1")
+    else:
+        msg = (f"{what} needs views of >= {get_rule(cfg.rule, f).min_size()} vectors, i.e. "
+               f"n - f >= {least - f}")
+    msg += f"; the smallest n for f={f} is {least}"
+    if not unsafe:
+        raise ValueError(msg + "; pass unsafe=True to run it anyway")
+    warnings.warn(msg + "; running with unsafe=True", RuntimeWarning, stacklevel=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +193,7 @@ class AveragingAgreement(Protocol):
         unsafe: bool = False,
     ) -> None:
         cfg = get_config(protocol)
-        require_resilience(n, f, cfg.resilience, f"the {protocol} protocol", unsafe)
+        check_resilience(protocol, n, f, unsafe=unsafe)
         x = np.asarray(x)
         if x.ndim != 1 or x.dtype not in (np.float32, np.float64):
             raise ValueError("the input must be a 1-D float32 or float64 vector")

@@ -204,9 +204,9 @@ def run(
                 f"the round-level engine runs value attacks ({', '.join(VALUE_ATTACKS)}) and "
                 f"silent; {byzantine!r} is a protocol-level strategy: use engine='message'"
             )
-        from netsim.protocol import require_resilience
+        from .protocol import check_resilience
 
-        require_resilience(n, f, cfg.resilience, f"the {protocol} protocol", unsafe)
+        check_resilience(protocol, n, f, unsafe=unsafe)
         eng = RoundEngine(
             n, f, cfg.rule, gather=gather or cfg.gather,
             attack="silent" if byzantine == "none" else str(byzantine), views=views,

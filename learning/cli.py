@@ -84,8 +84,12 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
                    help="momentum before agreement instead: nodes agree on momentum vectors "
                         "(the defence against time-coupled attacks such as alie)")
     p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--rounds", default="log",
-                   help="gradient agreement rounds: 'log' (ceil(log2 t)) or an integer")
+    p.add_argument("--rounds", default="proven",
+                   help="gradient agreement rounds per step: 'proven' (default: the least "
+                        "count whose proven contraction reaches THEORY §6's target 2^-N_t, "
+                        "N_t = ceil(log2 t); trimmed-mean and mda only), 'log' (N_t rounds: "
+                        "the paper's count, NOT covered by the theorem's guarantee) or a fixed "
+                        "integer (no guarantee either)")
     p.add_argument("--param-rounds", type=int, default=1)
     p.add_argument("--split", default="dirichlet", choices=SPLITS)
     p.add_argument("--alpha", type=float, default=1.0, help="Dirichlet concentration")
@@ -103,7 +107,14 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
 
 
 def _config(a: argparse.Namespace, **over: Any) -> TrainConfig:
-    rounds: int | str = a.rounds if a.rounds == "log" else int(a.rounds)
+    if a.rounds in ("proven", "log"):
+        rounds: int | str = a.rounds
+    else:
+        try:
+            rounds = int(a.rounds)
+        except ValueError:
+            raise ValueError(f"--rounds must be proven, log or an integer >= 1, got "
+                             f"{a.rounds!r}") from None
     momentum = a.momentum if a.momentum is not None else (0.0 if a.worker_momentum else 0.9)
     kw = dict(
         dataset=a.dataset, data_dir=a.data_dir, model=a.model, hidden=a.hidden, n=a.n, f=a.f,
@@ -128,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     epilog = (
         f"attacks:\n{attacks}\n  protocol-level (--engine message): "
         f"{', '.join(PROTOCOL_STRATEGIES)}\n\n"
-        f"protocols (learn): {', '.join(f'{c.name} (n >= {c.resilience}f+1)' for c in CONFIGS.values())}\n"  # noqa: E501
+        f"protocols (learn): {', '.join(f'{c.name} ({c.resilience_text})' for c in CONFIGS.values())}\n"  # noqa: E501
         "rules (server): any rule of agreement.rules (mean, median, trimmed-mean, krum, "
         "geometric-median, mda, ...)"
     )
@@ -204,6 +215,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     print(f"  messages {res.messages:,}  bytes {res.bytes:,}  ({res.traffic})")
     print(f"  wall time {res.wall_time:.2f} s  ({res.step_time * 1e3:.2f} ms/step, "
           f"{res.agreement_rounds} agreement rounds)")
+    if res.gradient_rounds:
+        g = res.gradient_rounds
+        print(f"  gradient rounds per step ({cfg.rounds}): {g[0]} at step 1 .. {g[-1]} at step "
+              f"{len(g)}, {sum(g) / len(g):.1f} on average")
     if res.distance_to_optimum is not None:
         print(f"  ||θ̄ - θ*|| {res.distance_to_optimum:.4g}  ||∇L̄(θ̄)|| {res.grad_norm:.4g}")
     return 0
@@ -272,5 +287,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sweep(args)
         return cmd_grid(args, demo=args.command == "demo")
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(str(exc))}", file=sys.stderr)
         return 2
+
+
+def cli_message(text: str) -> str:
+    """An API error message in command-line terms (flags instead of Python keywords)."""
+    for api, flag in (('rounds="proven"', "--rounds proven"), ('rounds="log"', "--rounds log"),
+                      ("rounds='proven'", "--rounds proven"),
+                      ("an integer number of rounds", "--rounds INTEGER"),
+                      ("rounds must be 'proven'", "--rounds must be 'proven'"),
+                      ("unsafe=True", "--unsafe")):
+        text = text.replace(api, flag)
+    return text

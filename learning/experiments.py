@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .learn import TrainConfig, TrainResult, train
+from .learn import PROVEN_PROTOCOLS, TrainConfig, TrainResult, train
 
 ATTACKS_ALL = ("none", "sign-flip", "gaussian", "label-flip", "alie", "ipm", "mimic",
                "dissensus", "nan")
@@ -25,9 +25,20 @@ DEMO_METHODS = ("dsgd", "server:trimmed-mean", "learn:trimmed-mean")
 
 
 def method_config(base: TrainConfig, method: str) -> TrainConfig:
-    """``base`` with the method (and protocol/rule) of ``method``."""
+    """``base`` with the method (and protocol/rule) of ``method``.
+
+    ``learn:P`` for a protocol without a proven contraction (median, krum, mean, mve) when
+    ``base.rounds == "proven"``: no proven round count exists, so this baseline runs
+    ``rounds="log"`` (N_t rounds, no guarantee); its row says so (``rounds: log``) and the
+    Markdown table marks it (:func:`pivot_markdown`)."""
     kind, _, proto = method.partition(":")
-    if kind in ("learn", "server"):
+    if kind == "learn":
+        proto = proto or "trimmed-mean"
+        rounds = base.rounds
+        if rounds == "proven" and proto not in PROVEN_PROTOCOLS:
+            rounds = "log"
+        return replace(base, method=kind, protocol=proto, rounds=rounds)
+    if kind == "server":
         return replace(base, method=kind, protocol=proto or "trimmed-mean")
     if kind in ("dsgd", "local") and not proto:
         return replace(base, method=kind)
@@ -68,7 +79,14 @@ def pivot_markdown(rows: list[dict[str, Any]], row_key: str = "attack",
     rvals = list(dict.fromkeys(r[row_key] for r in rows))
     cvals = list(dict.fromkeys(r[col_key] for r in rows))
     cell = {(r[row_key], r[col_key]): _cell(r) for r in rows}
-    out = [f"| {row_key} | " + " | ".join(str(c) for c in cvals) + " |",
+    # a LEARN column whose gradient-round schedule is not the proven one says which it is
+    sched = {r[col_key]: r.get("rounds") for r in rows if col_key == "method"
+             and str(r[col_key]).startswith("learn") and r.get("rounds") != "proven"}
+
+    def head(c: Any) -> str:
+        return f"{c} (rounds {sched[c]})" if sched.get(c) is not None else str(c)
+
+    out = [f"| {row_key} | " + " | ".join(head(c) for c in cvals) + " |",
            "|---|" + "---|" * len(cvals)]
     for rv in rvals:
         out.append(f"| {rv} | " + " | ".join(cell.get((rv, c), "") for c in cvals) + " |")

@@ -4,7 +4,7 @@ Every honest node ``j`` starts from the same ``θ_0`` (one seed). At step ``t = 
 
     g_j  = ∇ℓ(θ_j; local mini-batch)                       (worker momentum: m_j = β_w·m_j + g_j,
                                                              and m_j is agreed on instead of g_j)
-    ĝ_j  = AvgAgree_{N_t}(g)     N_t = max(1, ceil(log2 t)) rounds, or a fixed count
+    ĝ_j  = AvgAgree_{T_t}(g)     T_t rounds: by default the proven count (below)
     u_j  = ĝ_j + wd·θ_j          (SGD momentum: b_j = β·b_j + u_j, u_j = b_j)
     θ_j <- θ_j - η_t·u_j
     θ_j <- AvgAgree_1(θ)         one round on the parameters
@@ -17,8 +17,25 @@ torch tensors stay on their device) or at the message level (:func:`agreement.ru
 ``engine="message"``: the sans-IO protocols in netsim's simulator, every message through the
 codec). With a C-averaging agreement the honest models agree (``Δ2(θ) <= δ``) and
 ``||∇L̄(θ̄)|| <= (1+δ)·C·K`` (THEORY §2, §6; K bounds the heterogeneity of honest gradients).
-The resilience of the protocol (trimmed-mean n >= 3f+1, mda/mve n >= 6f+1) is checked unless
-``unsafe``.
+The resilience of the protocol (where its proven contraction is below 1: trimmed-mean
+n >= 3f+1, mda/mve κ(n,f) < 1, i.e. n >= 5, 10, 14 at f = 1, 2, 3;
+:func:`agreement.protocol.check_resilience`) is checked unless ``unsafe``.
+
+Gradient rounds per step (``rounds``):
+
+- ``"proven"`` (default): THEORY §6 needs the gradient agreement of step t to contract the
+  honest ℓ2 diameter by ``2^-N_t``, ``N_t = max(1, ceil(log2 t))``. The rounds are the least
+  T that the protocol's proven constants guarantee for that target,
+  ``agreement.constants.rounds_for_target(protocol, n, f, d, 2^-N_t, 1.0)``: trimmed-mean
+  ``min(√d, √(n-1))·λ^T <= 2^-N_t`` with ``λ = f/(n-2f)`` (proofs/trimmed_mean.md, Cor. 4),
+  i.e. ``T = ceil((N_t + ½·log2 min(d, n-1)) / log2(1/λ))``; mda ``κ^T <= 2^-N_t``
+  (proofs/mda.md). 19 rounds at t = 64 for n = 10, f = 3 with d >= 9 (6 with ``"log"``).
+  The count only changes when N_t does (cached per N_t). A protocol without a proven
+  contraction (median, krum, mean, mve) has no such count: ``rounds="log"`` or an integer.
+- ``"log"``: ``N_t`` raw rounds, the paper's count. The theorem's guarantee does NOT cover
+  it: N_t rounds contract by ``λ^N_t``, not ``2^-N_t`` (e.g. 2.4-2.7x too few rounds at
+  n = 7, f = 2 and n = 10, f = 3).
+- an integer: that many rounds at every step (no guarantee either).
 
 Baselines in the same harness (same data, model, seeds, attacks):
 
@@ -39,6 +56,7 @@ honest mean ``θ̄`` (the adversary is omniscient) and send what the attack make
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -48,13 +66,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from agreement import get_config
+from agreement import constants, get_config
 from agreement.attacks import split as split_values
 from agreement.attacks import split_sides
 from agreement.engine import RoundEngine
+from agreement.protocol import check_resilience
 from agreement.rules import get_rule
 from netsim.adversary import STRATEGIES
-from netsim.protocol import require_resilience
 
 from .attacks import ATTACKS, AttackHook, check_attack
 from .data import Dataset, NodeData, load_dataset, split
@@ -63,6 +81,46 @@ from .models import Swarm, diameter, make_model
 METHODS = ("learn", "dsgd", "server", "local")
 PROTOCOL_STRATEGIES = tuple(sorted(set(STRATEGIES) - {"honest", "silent"}))
 """netsim's protocol-level Byzantine strategies (message engine only)."""
+
+
+def log_target(t: int) -> int:
+    """``N_t = max(1, ceil(log2 t))`` (THEORY §6): step t's gradient agreement should contract
+    the honest ℓ2 diameter by ``2^-N_t``."""
+    if t < 1:
+        raise ValueError(f"steps count from 1, got t={t}")
+    return max(1, math.ceil(math.log2(t))) if t > 1 else 1
+
+
+PROVEN_PROTOCOLS = ("trimmed-mean", "mda")
+"""The protocols with a proven contraction, hence a proven round count (``rounds="proven"``)."""
+
+
+def check_proven(protocol: str) -> None:
+    """``ValueError`` unless ``protocol`` has a proven contraction, i.e. a proven round count
+    for ``rounds="proven"``."""
+    if protocol not in PROVEN_PROTOCOLS:
+        get_config(protocol)  # an unknown name: the list of names
+        raise ValueError(
+            f'rounds="proven" needs a proven contraction, and the {protocol} protocol has none '
+            f'(agreement.constants.rounds_for_target): pass rounds="log" (N_t = ceil(log2 t) '
+            "rounds, not covered by the theorem's guarantee) or an integer number of rounds"
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def proven_rounds(protocol: str, n: int, f: int, d: int, halvings: int) -> int:
+    """The least T whose proven guarantee contracts the honest ℓ2 diameter by ``2^-halvings``:
+    ``agreement.constants.rounds_for_target(protocol, n, f, d, 2^-halvings, 1.0)`` (module
+    doc). Cached: in LEARN it changes only when N_t does."""
+    check_proven(protocol)
+    try:
+        return constants.rounds_for_target(protocol, n, f, d, delta=2.0**-halvings,
+                                           input_diameter=1.0)
+    except ValueError as exc:  # below the protocol's resilience (an unsafe run)
+        raise ValueError(
+            f"{exc}: below its resilience no round count is proven; with unsafe=True pass "
+            'rounds="log" or an integer number of rounds'
+        ) from None
 
 
 @dataclass
@@ -86,7 +144,7 @@ class TrainConfig:
     momentum: float = 0.9
     worker_momentum: float = 0.0
     weight_decay: float = 5e-4
-    rounds: int | str = "log"
+    rounds: int | str = "proven"
     param_rounds: int = 1
     engine: str = "round"
     views: str = "random"
@@ -130,17 +188,29 @@ class TrainConfig:
                 f"({self.momentum}) and worker_momentum ({self.worker_momentum}), the other 0 "
                 "(both compound to an effective step of lr/((1-β)(1-β_w)))"
             )
-        if self.rounds != "log" and (not isinstance(self.rounds, int) or self.rounds < 1):
-            raise ValueError(f"rounds must be 'log' or an integer >= 1, got {self.rounds!r}")
+        if self.rounds not in ("proven", "log") and (
+                not isinstance(self.rounds, int) or isinstance(self.rounds, bool)
+                or self.rounds < 1):
+            raise ValueError(
+                f"rounds must be 'proven', 'log' or an integer >= 1, got {self.rounds!r}")
+        if self.method == "learn" and self.rounds == "proven":
+            check_proven(self.protocol)
         if self.param_rounds < 0:
             raise ValueError("param_rounds must be >= 0")
         if self.views not in ("random", "omniscient"):
             raise ValueError(f"unknown views {self.views!r}; known: omniscient, random")
 
-    def rounds_at(self, t: int) -> int:
-        """``N_t = max(1, ceil(log2 t))`` or the fixed count."""
+    def rounds_at(self, t: int, d: int | None = None) -> int:
+        """Gradient agreement rounds at step ``t`` (module doc): ``"proven"``:
+        :func:`proven_rounds` for the target ``2^-N_t`` in dimension ``d`` (needed);
+        ``"log"``: ``N_t = max(1, ceil(log2 t))`` (not covered by the theorem); or the fixed
+        count."""
+        if self.rounds == "proven":
+            if d is None:
+                raise ValueError("rounds='proven' needs the dimension d of the gradients")
+            return proven_rounds(self.protocol, self.n, self.f, d, log_target(t))
         if self.rounds == "log":
-            return max(1, math.ceil(math.log2(t))) if t > 1 else 1
+            return log_target(t)
         return int(self.rounds)
 
     def lr_at(self, t: int) -> float:
@@ -169,6 +239,7 @@ class TrainResult:
     step_time: float  # mean wall time of a step, evaluation excluded, first 5 steps skipped
     history: list[dict[str, float | None]]
     agreement_rounds: int
+    gradient_rounds: list[int] = field(default_factory=list)  # per step (method learn)
     faults: int = 0
     distance_to_optimum: float | None = None
     grad_norm: float | None = None
@@ -185,7 +256,8 @@ class TrainResult:
             "model": cfg["model"], "alpha": cfg["alpha"], "engine": cfg["engine"],
             "device": cfg["device"], "messages": self.messages, "bytes": self.bytes,
             "traffic": self.traffic, "faults": self.faults,
-            "agreement_rounds": self.agreement_rounds, "wall_time": self.wall_time,
+            "agreement_rounds": self.agreement_rounds, "rounds": cfg.get("rounds"),
+            "gradient_rounds": self.gradient_rounds, "wall_time": self.wall_time,
             "step_time": self.step_time, "history": self.history,
         }
         if self.distance_to_optimum is not None:
@@ -208,7 +280,7 @@ def calibrate_round(n: int, f: int, d: int, protocol: str, dtype: str = "float32
     if key not in _CALIBRATION:
         x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
         res = run(x, f=f, protocol=protocol, rounds=1, engine="message", byzantine="honest",
-                  seed=0, unsafe=unsafe)
+                  scheduler="random", seed=0, unsafe=unsafe)
         _CALIBRATION[key] = (res.messages, res.bytes)
     return _CALIBRATION[key]
 
@@ -318,8 +390,7 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     honest_ids = [i for i in range(n) if i not in set(byz_ids)]
     h, b = len(honest_ids), len(byz_ids)
     if cfg.method == "learn":
-        conf = get_config(cfg.protocol)
-        require_resilience(n, f, conf.resilience, f"the {cfg.protocol} protocol", cfg.unsafe)
+        check_resilience(cfg.protocol, n, f, unsafe=cfg.unsafe)
     server_rule = get_rule(cfg.protocol, f) if cfg.method == "server" else None
 
     ds, model = prepare(cfg)
@@ -379,6 +450,7 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     losses: list[float] = []
     t0 = time.perf_counter()
     step_times: list[float] = []
+    gradient_rounds: list[int] = []
     for t in range(1, cfg.steps + 1):
         ts = time.perf_counter()
         lr = cfg.lr_at(t)
@@ -395,7 +467,8 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
             send = g
         own = send[h:]
         if cfg.method == "learn":
-            ghat = agree_g(send[:h], own, cfg.rounds_at(t))
+            gradient_rounds.append(cfg.rounds_at(t, d))
+            ghat = agree_g(send[:h], own, gradient_rounds[-1])
         elif cfg.method == "server":
             if cfg.attack == "dissensus" and attacked:
                 vals, _ = _two_sided(send[:h], b, scale)
@@ -481,7 +554,8 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
         test_loss=ev["test_loss"], diameter=ev["diameter"], messages=int(messages),
         bytes=int(nbytes), traffic=traffic, wall_time=wall,
         step_time=float(np.mean(step_times[5:] if len(step_times) > 10 else step_times)),
-        history=history, agreement_rounds=rounds_total, faults=faults,
+        history=history, agreement_rounds=rounds_total, gradient_rounds=gradient_rounds,
+        faults=faults,
         final_params=theta[:h].detach().clone(),
     )
     if ds.task in ("regression", "binary"):
@@ -510,4 +584,5 @@ def asdict_safe(cfg: TrainConfig) -> list[tuple[str, Any]]:
     return out
 
 
-__all__ = ["METHODS", "TrainConfig", "TrainResult", "calibrate_round", "train"]
+__all__ = ["METHODS", "PROVEN_PROTOCOLS", "TrainConfig", "TrainResult", "calibrate_round",
+           "check_proven", "log_target", "proven_rounds", "train"]

@@ -6,8 +6,9 @@
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
 
 :meth:`CollaborativeSGD.step` is THEORY.md §6 at this node: it flattens the gradients into one
-vector, runs averaging agreement on it with the other nodes (``N_t = max(1, ceil(log2 t))``
-rounds, or a fixed count), applies the agreed gradient (momentum, weight decay), then runs
+vector, runs averaging agreement on it with the other nodes (by default the rounds proven to
+contract by ``2^-N_t``, ``N_t = max(1, ceil(log2 t))``; or ``N_t`` raw rounds, or a fixed
+count: see ``rounds``), applies the agreed gradient (momentum, weight decay), then runs
 one agreement round on the parameters and writes them back. Agreement is the real sans-IO
 protocol (:class:`agreement.AveragingAgreement`: reliable broadcast, witnesses, the rule),
 the same code the simulator runs; every message goes through the one codec
@@ -36,7 +37,6 @@ faults and counts all of them by kind.
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -47,9 +47,12 @@ import numpy as np
 import torch
 
 from agreement import AveragingAgreement, Decision
+from agreement.protocol import check_resilience
 from netsim.codec import DecodeError, decode, encode
 from netsim.messages import Message
 from netsim.protocol import ALL, Fault, Step
+
+from .learn import check_proven, log_target, proven_rounds
 
 
 class Network(Protocol):
@@ -315,11 +318,19 @@ class CollaborativeSGD(torch.optim.Optimizer):
     node:
         This node's :class:`Network` endpoint (or an :class:`AgreementNode`).
     f:
-        The Byzantine bound (the protocol's resilience, e.g. n >= 3f+1, is checked).
+        The Byzantine bound (the protocol's resilience, where its proven contraction is below
+        1: :func:`agreement.protocol.check_resilience`, is checked here).
     protocol:
         An agreement protocol of :data:`agreement.CONFIGS`.
     rounds:
-        ``"log"`` (``N_t = max(1, ceil(log2 t))``) or a fixed number of gradient rounds.
+        Gradient agreement rounds per step. ``"proven"`` (default): the least count whose
+        proven contraction reaches THEORY §6's target ``2^-N_t`` (``N_t = max(1,
+        ceil(log2 t))``) in the model's dimension d: :func:`learning.learn.proven_rounds`,
+        i.e. ``agreement.constants.rounds_for_target(protocol, n, f, d, 2^-N_t, 1.0)``
+        (trimmed-mean and mda only; another protocol raises ``ValueError``). ``"log"``:
+        ``N_t`` raw rounds, the paper's count, which the theorem's guarantee does NOT cover.
+        Or a fixed integer (no guarantee either). :attr:`rounds_log` lists the rounds run at
+        every step (:attr:`last_rounds` the latest).
     param_rounds:
         Agreement rounds on the parameters after each step (default 1; 0 to skip).
     worker_momentum:
@@ -330,20 +341,28 @@ class CollaborativeSGD(torch.optim.Optimizer):
     """
 
     def __init__(self, params: Iterable[Any], lr: float, *, node: Network | AgreementNode,
-                 f: int, protocol: str = "trimmed-mean", rounds: int | str = "log",
+                 f: int, protocol: str = "trimmed-mean", rounds: int | str = "proven",
                  param_rounds: int = 1, momentum: float = 0.0, weight_decay: float = 0.0,
                  worker_momentum: float = 0.0, gradient_hook: Any = None,
                  timeout: float = 120.0, unsafe: bool = False) -> None:
         if lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr}")
-        if rounds != "log" and (not isinstance(rounds, int) or rounds < 1):
-            raise ValueError(f"rounds must be 'log' or an integer >= 1, got {rounds!r}")
+        if rounds not in ("proven", "log") and (
+                not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1):
+            raise ValueError(
+                f"rounds must be 'proven', 'log' or an integer >= 1, got {rounds!r}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
         if len(self.param_groups) != 1:
             raise ValueError("CollaborativeSGD takes one parameter group")
         self.node = node if isinstance(node, AgreementNode) else AgreementNode(
             node, f, protocol=protocol, timeout=timeout, unsafe=unsafe)
+        check_resilience(self.node.protocol, self.node.n, self.node.f,
+                         unsafe=self.node.unsafe)
+        self.d = sum(p.numel() for p in self.param_groups[0]["params"])
+        if rounds == "proven":
+            check_proven(self.node.protocol)
         self.rounds = rounds
+        self.rounds_log: list[int] = []  # the gradient agreement rounds run at every step
         self.param_rounds = param_rounds
         self.worker_momentum = worker_momentum
         self.gradient_hook = gradient_hook
@@ -352,9 +371,18 @@ class CollaborativeSGD(torch.optim.Optimizer):
         self._buf: torch.Tensor | None = None
 
     def rounds_at(self, t: int) -> int:
+        """Gradient agreement rounds of step ``t`` (see ``rounds``)."""
+        if self.rounds == "proven":
+            return proven_rounds(self.node.protocol, self.node.n, self.node.f, self.d,
+                                 log_target(t))
         if self.rounds == "log":
-            return max(1, math.ceil(math.log2(t))) if t > 1 else 1
+            return log_target(t)
         return int(self.rounds)
+
+    @property
+    def last_rounds(self) -> int | None:
+        """The gradient agreement rounds of the latest step (``None`` before the first)."""
+        return self.rounds_log[-1] if self.rounds_log else None
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
@@ -375,7 +403,9 @@ class CollaborativeSGD(torch.optim.Optimizer):
         send = self.gradient_hook(g) if self.gradient_hook is not None else g
         host = send.detach().to("cpu", torch.float64 if send.dtype == torch.float64
                                 else torch.float32).numpy()
-        ghat = torch.as_tensor(self.node.agree(host, self.rounds_at(t), 2 * t),
+        rounds = self.rounds_at(t)
+        self.rounds_log.append(rounds)
+        ghat = torch.as_tensor(self.node.agree(host, rounds, 2 * t),
                                dtype=g.dtype, device=g.device)
         theta = torch.nn.utils.parameters_to_vector(ps)
         if group["weight_decay"]:

@@ -325,11 +325,10 @@ def run_node_command(args: argparse.Namespace) -> int:
 def run_launch(args: argparse.Namespace) -> int:
     from agreement.cli import _jsonable, _print_human, _report
     from agreement.inputs import make_inputs
-    from agreement.protocol import get_config
+    from agreement.protocol import check_resilience
     from agreement.run import _finish
 
     from .launch import LaunchError, launch
-    from .protocol import require_resilience
 
     if args.insecure_loopback_plaintext:
         _plaintext_warning()
@@ -340,8 +339,7 @@ def run_launch(args: argparse.Namespace) -> int:
     else:
         byz = sorted({int(t) for t in args.byzantine_ids.split(",") if t.strip()})
     try:
-        require_resilience(args.n, args.f, get_config(args.protocol).resilience,
-                           f"the {args.protocol} protocol")
+        check_resilience(args.protocol, args.n, args.f)
         x = make_inputs(args.inputs, args.n, args.dim, args.seed).astype(args.dtype)
         res = launch(
             x, f=args.f, protocol=args.protocol, rounds=args.rounds, byzantine_ids=byz,

@@ -66,11 +66,11 @@ class TwoWorlds:
 
 
 def smallest_n(protocol: str, f: int) -> int:
-    """The least n for which ``protocol`` runs with f faults (its resilience ``n >= k·f+1``,
+    """The least n for which ``protocol`` runs with f faults (``Config.min_n``: its resilience,
     and views of ``n-f`` values large enough for its rule)."""
     cfg = get_config(protocol)
     rule = get_rule(cfg.rule, f)
-    n = cfg.resilience * f + 1
+    n = cfg.min_n(f)
     while n - f < rule.min_size():
         n += 1
     return n

@@ -76,7 +76,7 @@ def test_plot(capsys, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--protocol", "mda", "--n", "12", "--f", "2"], "n >= 6f+1"),
+    (["--protocol", "mda", "--n", "9", "--f", "2"], "κ(9,2) = 1.0000"),
     (["--protocol", "trimmed-mean", "--n", "9", "--f", "3"], "--unsafe"),
     (["--engine", "round", "--byzantine", "equivocate"], "protocol-level strategy"),
 ])

@@ -156,13 +156,19 @@ def test_first_quorum_gather() -> None:
 
 
 def test_resilience_conditions() -> None:
+    """Resilience = where the proven contraction is below 1 (agreement.protocol.
+    check_resilience): MDA from κ(n,f) < 1 (n = 10 at f = 2), no longer THEORY's 6f+1."""
     x = np.zeros(3)
-    with pytest.raises(ValueError, match=r"n >= 6f\+1"):
-        AveragingAgreement(0, 12, 2, x, protocol="mda", rounds=3)
+    AveragingAgreement(0, 10, 2, x, protocol="mda", rounds=3)  # κ(10,2) = 6/7 < 1
+    AveragingAgreement(0, 5, 1, x, protocol="mda", rounds=3)  # κ(5,1) = 5/6 < 1
+    with pytest.raises(ValueError, match=r"κ\(9,2\) = 1\.0000.*smallest n for f=2 is 10"):
+        AveragingAgreement(0, 9, 2, x, protocol="mda", rounds=3)
+    with pytest.raises(ValueError, match=r"κ\(13,3\).*smallest n for f=3 is 14"):
+        AveragingAgreement(0, 13, 3, x, protocol="mve", rounds=3)
     with pytest.raises(ValueError, match=r"n >= 3f\+1"):
         AveragingAgreement(0, 9, 3, x, protocol="trimmed-mean", rounds=3)
     with pytest.warns(RuntimeWarning):
-        AveragingAgreement(0, 12, 2, x, protocol="mda", rounds=3, unsafe=True)
+        AveragingAgreement(0, 9, 2, x, protocol="mda", rounds=3, unsafe=True)
     with pytest.raises(ValueError, match="unknown protocol"):
         AveragingAgreement(0, 7, 2, x, protocol="nope", rounds=3)
     with pytest.raises(ValueError, match="finite"):

@@ -26,8 +26,11 @@ def test_acceptance_digits_alie_trimmed_mean():
                             protocol="trimmed-mean", steps=300, seed=0))
     assert res.accuracy_mean >= 0.85, res.as_dict()
     assert res.accuracy_min >= 0.85
-    assert res.agreement_rounds == sum(max(1, math.ceil(math.log2(t))) for t in range(1, 301)) \
-        + 300
+    # the proven schedule (default): rounds_for_target per step, then 1 parameter round
+    proven = [constants.rounds_for_target("trimmed-mean", 10, 3, 4810, 2.0 ** -max(
+        1, math.ceil(math.log2(t))), 1.0) for t in range(1, 301)]
+    assert res.gradient_rounds == proven
+    assert res.agreement_rounds == sum(proven) + 300
 
 
 def test_digits_alie_trimmed_mean_short():
@@ -92,7 +95,7 @@ def test_message_engine_runs_the_protocol():
 
 
 def test_resilience_and_bad_input():
-    with pytest.raises(ValueError, match="6f\\+1"):
+    with pytest.raises(ValueError, match=r"κ\(10,3\).*smallest n for f=3 is 14"):
         train(TrainConfig(protocol="mda", n=10, f=3, steps=1))
     with pytest.raises(ValueError, match="unknown attack"):
         train(TrainConfig(attack="nope", steps=1))
@@ -105,7 +108,75 @@ def test_resilience_and_bad_input():
     with pytest.raises(ValueError, match="worker momentum"):  # both compound: divergence
         TrainConfig(momentum=0.9, worker_momentum=0.9).validate()
     with pytest.warns(RuntimeWarning, match="unsafe"):
-        res = train(TrainConfig(protocol="mda", n=7, f=2, steps=3, hidden=4, unsafe=True))
+        res = train(TrainConfig(protocol="mda", n=7, f=2, steps=3, hidden=4, unsafe=True,
+                                rounds="log"))
+    assert np.isfinite(res.test_loss)
+    # below the resilience no round count is proven: a clear error, not a made-up count
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match='rounds="log"'):
+        train(TrainConfig(protocol="mda", n=7, f=2, steps=3, hidden=4, unsafe=True))
+
+
+def _proven(protocol: str, n: int, f: int, d: int, steps: int) -> list[int]:
+    return [constants.rounds_for_target(protocol, n, f, d, delta=2.0 ** -max(
+        1, math.ceil(math.log2(t))), input_diameter=1.0) for t in range(1, steps + 1)]
+
+
+def test_default_schedule_is_the_proven_count_per_step():
+    cfg = TrainConfig(n=10, f=3, steps=9, hidden=8, attack="alie", eval_every=9)
+    assert cfg.rounds == "proven"
+    res = train(cfg)
+    d = 64 * 8 + 8 + 8 * 10 + 10  # the digits MLP with 8 hidden units
+    assert res.gradient_rounds == _proven("trimmed-mean", 10, 3, d, 9)
+    # λ = 3/4 and min(√d, √(n-1)) = 3: T = ceil((N_t + log2 3) / log2(4/3)), 7 at t = 1, 2
+    assert res.gradient_rounds[:3] == [7, 7, 9]
+    assert res.as_dict()["gradient_rounds"] == res.gradient_rounds
+    assert res.agreement_rounds == sum(res.gradient_rounds) + 9
+
+
+def test_proven_count_at_64_steps_digits_mlp():
+    """(10,3) trimmed mean, the digits MLP (d = 4810): N_64 = 6 and
+    3·(3/4)^T <= 2^-6 first at T = 19 (18.27 rounded up), against 6 raw rounds."""
+    cfg = TrainConfig(n=10, f=3, steps=64)
+    assert [cfg.rounds_at(t, 4810) for t in (1, 2, 32, 33, 64)] == [7, 7, 16, 19, 19]
+    assert cfg.rounds_at(64, 4810) == constants.rounds_for_target(
+        "trimmed-mean", 10, 3, 4810, 2.0**-6, 1.0) == 19
+    assert 3 * 0.75**19 <= 2.0**-6 < 3 * 0.75**18
+
+
+def test_log_and_integer_rounds_still_work():
+    common = dict(n=7, f=2, steps=6, hidden=4, eval_every=6)
+    log = train(TrainConfig(rounds="log", **common))
+    assert log.gradient_rounds == [1, 1, 2, 2, 3, 3]
+    fixed = train(TrainConfig(rounds=2, **common))
+    assert fixed.gradient_rounds == [2] * 6 and fixed.agreement_rounds == 12 + 6
+    with pytest.raises(ValueError, match="'proven', 'log' or an integer"):
+        TrainConfig(rounds="fast").validate()
+    with pytest.raises(ValueError, match="'proven', 'log' or an integer"):
+        TrainConfig(rounds=0).validate()
+
+
+@pytest.mark.parametrize("protocol", ["median", "krum", "mean", "mve"])
+def test_proven_rounds_need_a_proven_contraction(protocol):
+    n = 12 if protocol == "krum" else 10
+    with pytest.raises(ValueError, match=f'rounds="proven".*{protocol}.*rounds="log"'):
+        train(TrainConfig(protocol=protocol, n=n, f=2, steps=1, hidden=4))
+    res = train(TrainConfig(protocol=protocol, n=n, f=2, steps=2, hidden=4, rounds="log",
+                            eval_every=2))
+    assert res.gradient_rounds == [1, 1]
+    # the baselines need no round count
+    train(TrainConfig(method="server", protocol="median", n=10, f=2, steps=1, hidden=4))
+
+
+def test_mda_trains_at_10_2_without_unsafe():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = train(TrainConfig(protocol="mda", n=10, f=2, steps=3, hidden=4, attack="alie",
+                                eval_every=3))
+    # κ(10,2) = 6/7: T = ceil(N_t / log2(7/6)) = 5 for N_t = 1, 9 for N_t = 2
+    assert res.gradient_rounds == _proven("mda", 10, 2, res.final_params.shape[1], 3) \
+        == [5, 5, 9]
     assert np.isfinite(res.test_loss)
 
 

@@ -3,6 +3,7 @@ sans-IO agreement protocol through the codec."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -13,8 +14,10 @@ from torch import nn
 from learning.optim import AgreementNode, CollaborativeSGD, InProcessNetwork
 
 
-def _run(n, f, steps, hooks=None, garbage_from=None, protocol="trimmed-mean", d=6, seed=0):
-    """Node j minimises ½||θ - x_j||² with CollaborativeSGD; returns honest θ and x."""
+def _run(n, f, steps, hooks=None, garbage_from=None, protocol="trimmed-mean", d=6, seed=0,
+         rounds="proven", logs=None):
+    """Node j minimises ½||θ - x_j||² with CollaborativeSGD; returns honest θ and x (and, in
+    ``logs``, each node's per-step gradient rounds)."""
     net = InProcessNetwork(n)
     xs = np.random.default_rng(seed).standard_normal((n, d))
     out: dict[int, np.ndarray] = {}
@@ -24,7 +27,7 @@ def _run(n, f, steps, hooks=None, garbage_from=None, protocol="trimmed-mean", d=
         try:
             theta = nn.Parameter(torch.zeros(d, dtype=torch.float64))
             opt = CollaborativeSGD([theta], lr=0.5, node=net.endpoint(i), f=f,
-                                   protocol=protocol, timeout=30,
+                                   protocol=protocol, timeout=30, rounds=rounds,
                                    gradient_hook=(hooks or {}).get(i))
             target = torch.as_tensor(xs[i])
             for _ in range(steps):
@@ -33,6 +36,8 @@ def _run(n, f, steps, hooks=None, garbage_from=None, protocol="trimmed-mean", d=
                 opt.step()
             opt.serve(0.3)
             out[i] = theta.detach().numpy().copy()
+            if logs is not None:
+                logs[i] = (list(opt.rounds_log), opt.last_rounds)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -65,6 +70,47 @@ def test_threads_agree_and_average():
     C = constants.averaging_constant("trimmed-mean", n, f, xs.shape[1])
     assert np.linalg.norm(thetas.mean(0) - xs[honest].mean(0)) <= (1 + diam) * C * spread
     assert net.messages > 0 and net.bytes > 0
+
+
+def test_default_rounds_are_the_proven_count():
+    """λ = 1/2 at (4,1), d = 6: min(√6, √3)·2^-T <= 2^-N_t, so T = N_t + 1."""
+    from agreement import constants
+
+    logs: dict[int, tuple[list[int], int]] = {}
+    _run(4, 1, steps=5, logs=logs)
+    want = [constants.rounds_for_target("trimmed-mean", 4, 1, 6, 2.0 ** -max(
+        1, math.ceil(math.log2(t))), 1.0) for t in range(1, 6)]
+    assert want == [2, 2, 3, 3, 4]
+    for i in range(4):
+        assert logs[i] == (want, 4)
+
+
+def test_log_and_integer_rounds():
+    logs: dict[int, tuple[list[int], int]] = {}
+    _run(4, 1, steps=5, rounds="log", logs=logs)
+    assert logs[1] == ([1, 1, 2, 2, 3], 3)
+    _run(4, 1, steps=3, rounds=2, logs=logs)
+    assert logs[2] == ([2, 2, 2], 2)
+
+
+def test_proven_needs_a_proven_contraction_and_mda_runs_at_10_2():
+    net = InProcessNetwork(10)
+    p = nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match=r'rounds="proven".*median.*rounds="log"'):
+        CollaborativeSGD([p], lr=0.1, node=net.endpoint(0), f=2, protocol="median")
+    CollaborativeSGD([p], lr=0.1, node=net.endpoint(0), f=2, protocol="median", rounds="log")
+    with pytest.raises(ValueError, match=r"κ\(9,2\)"):
+        CollaborativeSGD([p], lr=0.1, node=InProcessNetwork(9).endpoint(0), f=2,
+                         protocol="mda")
+    import warnings
+
+    logs: dict[int, tuple[list[int], int]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # MDA at n = 10, f = 2 needs no unsafe
+        out, xs, _ = _run(10, 2, steps=1, protocol="mda", d=2, logs=logs)
+    assert logs[5] == ([5], 5)  # κ(10,2) = 6/7: ceil(1 / log2(7/6)) = 5
+    thetas = np.stack([out[i] for i in range(10)])
+    assert np.ptp(thetas, axis=0).max() < np.ptp(xs, axis=0).max()
 
 
 def test_malformed_frames_are_faults_not_crashes():
