@@ -42,7 +42,13 @@ from .rules import get_rule
 
 def valid_rows(values: Any) -> Any:
     """Row-wise :func:`netsim.messages.valid_vector` (numpy or torch, on the values' device):
-    finite entries and, for float64, a squared norm <= 2^1000. Invalid rows enter no view."""
+    finite entries and, for float64, a squared norm <= 2^1000. Invalid rows enter no view.
+
+    The engine judges Byzantine rows in the session's dtype (the honest values'): they are
+    converted to it first (:func:`session_rows`), as the message path only accepts vectors
+    of exactly that dtype, so a Byzantine node's best is its value rounded to the session's
+    dtype, and a value that overflows it (a float64 1e100 in a float32 session) is ±inf,
+    hence invalid, in both."""
     if type(values).__module__.startswith("torch"):
         import torch
 
@@ -55,6 +61,16 @@ def valid_rows(values: Any) -> Any:
         with np.errstate(over="ignore", invalid="ignore"):
             ok &= np.einsum("ij,ij->i", values, values) <= MAX_SQUARED_NORM
     return ok
+
+
+def session_rows(rows: Any, like: Any) -> Any:
+    """``rows`` in the dtype (and, for torch, on the device) of ``like``, the honest values:
+    a value that overflows the dtype becomes ±inf (no warning), which :func:`valid_rows`
+    refuses."""
+    if type(like).__module__.startswith("torch"):
+        return rows.to(dtype=like.dtype, device=like.device)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(rows).astype(like.dtype, copy=False)
 
 
 def check_views(masks: np.ndarray, n: int, f: int, gather: str, versions: np.ndarray) -> None:
@@ -167,7 +183,8 @@ class RoundEngine:
         """Choose the round's Byzantine values and every honest node's view."""
         h = honest.shape[0]
         byz, byz_ids, byz_side = self._byzantine_rows(honest)
-        values = np.concatenate([honest, byz.astype(honest.dtype, copy=False)])
+        byz = session_rows(byz, honest)  # validity is judged in the session's dtype
+        values = np.concatenate([honest, byz])
         node_of_row = np.array(self.honest + byz_ids, dtype=np.int64)
         m = values.shape[0]
         valid = np.ones(m, dtype=bool)
@@ -249,11 +266,11 @@ class RoundEngine:
         if is_torch:
             import torch
 
-            byz = byz.to(dtype=honest.dtype, device=honest.device)
+            byz = session_rows(byz, honest)
             valid_byz = valid_rows(byz).cpu().numpy()
             values = torch.cat([honest, byz[torch.as_tensor(valid_byz, device=byz.device)]])
         else:
-            byz = np.asarray(byz, dtype=honest.dtype)
+            byz = session_rows(byz, honest)
             valid_byz = valid_rows(byz)
             values = np.concatenate([honest, byz[valid_byz]])
         ids = np.array(self.honest + [self.byzantine[k] for k in np.flatnonzero(valid_byz)],

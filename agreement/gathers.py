@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from broadcast import View, WitnessGather
-from netsim.messages import Message, Send, valid_vector
+from netsim.messages import Message, Send, session_dtype, vector_problem
 from netsim.protocol import ALL, EMPTY, Fault, Protocol, Step, require_resilience
 
 
@@ -28,8 +28,11 @@ class FirstQuorumGather(Protocol):
     """Plain sends; the view of a round is the first ``n-f`` valid vectors received.
 
     Each peer's first ``SEND`` per round counts; a second is a fault (``duplicate`` or
-    ``equivocation``), as are non-finite or wrong-dimension vectors (``invalid-value``) and
-    rounds beyond ``max_round`` (``future-round``). Needs ``n >= 2f+1``, so that a view of
+    ``equivocation``), as are invalid vectors (``invalid-value``, its detail saying why:
+    :func:`netsim.messages.vector_problem`: non-finite, a squared norm above 2^1000, or not
+    of the session's ``dim`` and ``dtype`` when they are set) and rounds beyond ``max_round``
+    (``future-round``). Memory: at most one vector per peer and round, rounds ``<=
+    max_round``. Needs ``n >= 2f+1``, so that a view of
     ``n-f`` vectors holds at least ``n-2f >= 1`` honest ones.
     """
 
@@ -41,6 +44,7 @@ class FirstQuorumGather(Protocol):
         *,
         session: int = 0,
         dim: int | None = None,
+        dtype: object = None,
         max_round: int = 0,
         unsafe: bool = False,
     ) -> None:
@@ -48,6 +52,7 @@ class FirstQuorumGather(Protocol):
         self.node_id, self.n, self.f = node_id, n, f
         self.session = session
         self.dim = dim
+        self.dtype: np.dtype | None = None if dtype is None else session_dtype(dtype)
         self.max_round = max_round
         self.received: dict[int, dict[int, np.ndarray]] = {}
         self.views: dict[int, View] = {}
@@ -57,13 +62,14 @@ class FirstQuorumGather(Protocol):
 
     def gather(self, rnd: int, vector: np.ndarray) -> Step:
         msg = Send((self.session, rnd, self.node_id), vector)
-        if not self._valid(msg.vector):
-            raise ValueError("cannot send a non-finite vector or one of the wrong dimension")
+        why = vector_problem(msg.vector, self.dtype, self.dim)
+        if why is not None:
+            raise ValueError(f"cannot send an invalid vector ({why})")
         self.set_max_round(rnd)
         return Step([(ALL, msg)])
 
     def _valid(self, v: np.ndarray) -> bool:
-        return (self.dim is None or v.shape[0] == self.dim) and valid_vector(v)
+        return vector_problem(v, self.dtype, self.dim) is None
 
     def start(self, now: float) -> Step:
         return EMPTY
@@ -84,9 +90,10 @@ class FirstQuorumGather(Protocol):
             same = got[sender].tobytes() == vec.tobytes()
             kind = "duplicate" if same else "equivocation"
             return Step(faults=[Fault(sender, kind, f"round {rnd}")])
-        if not self._valid(vec):
+        why = vector_problem(vec, self.dtype, self.dim)
+        if why is not None:
             got[sender] = vec  # remembered so that a retry is a fault, never a view member
-            return Step(faults=[Fault(sender, "invalid-value", f"round {rnd}")])
+            return Step(faults=[Fault(sender, "invalid-value", f"round {rnd}: {why}")])
         got[sender] = vec
         if rnd in self.views:
             return EMPTY
@@ -106,13 +113,14 @@ GATHERS: dict[str, Callable[..., Any]] = {
 
 def make_gather(
     name: str, node_id: int, n: int, f: int, *, session: int, dim: int | None,
-    max_round: int, unsafe: bool,
+    max_round: int, unsafe: bool, dtype: object = None,
 ) -> WitnessGather | FirstQuorumGather:
-    """Build a gather by name (``witness`` or ``first-quorum``)."""
+    """Build a gather by name (``witness`` or ``first-quorum``); only vectors of the
+    session's ``dim`` and ``dtype`` (when given) are valid, hence in a view."""
     if name == "witness":
-        return WitnessGather(node_id, n, f, session=session, dim=dim, window=0,
+        return WitnessGather(node_id, n, f, session=session, dim=dim, dtype=dtype, window=0,
                              rounds=max_round + 1, unsafe=unsafe)
     if name == "first-quorum":
-        return FirstQuorumGather(node_id, n, f, session=session, dim=dim, max_round=max_round,
-                                 unsafe=unsafe)
+        return FirstQuorumGather(node_id, n, f, session=session, dim=dim, dtype=dtype,
+                                 max_round=max_round, unsafe=unsafe)
     raise ValueError(f"unknown gather {name!r}; known: {', '.join(sorted(GATHERS))}")

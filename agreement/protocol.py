@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 
 from broadcast import View
-from netsim.messages import Message, valid_vector
-from netsim.protocol import Protocol, Step
+from netsim.messages import Message, valid_vector, vector_problem
+from netsim.protocol import Fault, Protocol, Step
 
 from . import constants
 from .constants import rounds_for_target
@@ -165,7 +165,9 @@ class AveragingAgreement(Protocol):
     node_id, n, f:
         This node, the number of nodes, the Byzantine bound.
     x:
-        This node's input vector (1-D float32/float64, finite).
+        This node's input vector (1-D float32/float64, finite, a squared norm <= 2^1000).
+        Its dtype and dimension are the session's: a peer's vector of another dtype or
+        dimension is an invalid value (a fault ``invalid-value``), never in a view.
     protocol:
         A name from :data:`CONFIGS`; ``gather`` and ``rule`` override its parts.
     rounds:
@@ -195,8 +197,12 @@ class AveragingAgreement(Protocol):
         cfg = get_config(protocol)
         check_resilience(protocol, n, f, unsafe=unsafe)
         x = np.asarray(x)
-        if x.ndim != 1 or x.dtype not in (np.float32, np.float64):
-            raise ValueError("the input must be a 1-D float32 or float64 vector")
+        if x.ndim != 1 or x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
+            raise ValueError(f"the input must be a 1-D float32 or float64 vector, got dtype "
+                             f"{x.dtype} and shape {x.shape}: convert it with "
+                             "np.asarray(x, dtype=np.float32) (or float64)")
+        if x.dtype.byteorder == ">":  # the wire is little-endian: one session dtype
+            x = x.astype(x.dtype.newbyteorder("<"))
         if not valid_vector(x):
             raise ValueError("the input vector must be finite, with a squared norm <= 2^1000 "
                              "(||x|| <= ~3.3e150): netsim.messages.valid_vector")
@@ -217,8 +223,10 @@ class AveragingAgreement(Protocol):
                 f"rule {self.rule.name} needs views of >= {self.rule.min_size()} vectors, "
                 f"but a view may hold only n-f = {n - f}"
             )
+        self.dim = d
+        self.dtype = x.dtype
         self.gatherer = make_gather(
-            gather or cfg.gather, node_id, n, f, session=session, dim=d,
+            gather or cfg.gather, node_id, n, f, session=session, dim=d, dtype=x.dtype,
             max_round=rounds - 1, unsafe=unsafe,
         )
         self.history: list[np.ndarray] = [x]
@@ -238,6 +246,10 @@ class AveragingAgreement(Protocol):
         return self.gatherer.gather(0, self.history[0])
 
     def handle(self, sender: int, message: Message, now: float) -> Step:
+        """Handle one message from ``sender``. Raises on no message a peer can send: what a
+        peer gets wrong is a :class:`~netsim.protocol.Fault` of the gather (invalid values,
+        of another dtype or dimension included, future rounds, forged origins, duplicates,
+        bad reports) or of the round (``invalid-rule-output``, see :meth:`_advance`)."""
         step = self.gatherer.handle(sender, message, now)
         if not step.outputs:
             return step
@@ -249,16 +261,59 @@ class AveragingAgreement(Protocol):
         return out
 
     def _advance(self, step: Step) -> None:
-        """Apply the rule to every view that is ready for the current round."""
+        """Apply the rule to every view that is ready for the current round:
+        ``x^{r+1} = rule(V^r)``.
+
+        A rule output that is not a valid vector of the session (:func:`netsim.messages.
+        vector_problem`: non-finite, a squared norm above 2^1000, another dtype or shape),
+        or a rule that refuses the view (``ValueError``, ``ArithmeticError``), is a fault
+        ``invalid-rule-output`` of the round whose sender is this node, and the node keeps
+        its current value: ``x^{r+1} = x^r``. Why this fallback:
+
+        - safety: ``x^r`` is valid by induction (the input is checked in ``__init__``, and
+          every later value is a valid rule output or this fallback), so the next broadcast
+          never raises and the decision is a valid vector of the session's dtype; and
+          ``x^r`` is this node's own honest value, so if every honest value of round ``r``
+          lies in the honest inputs' bounding box ``B`` (trimmed mean's outputs lie in the
+          per-coordinate range of the view's honest values, THEORY §5.1), so does
+          ``x^{r+1}``: by induction the decision stays in ``B``;
+        - liveness: the node still gathers round ``r+1`` with a value, so the others' views
+          still fill (a node that stopped would count against the f faults);
+        - the cost: this node's value does not contract in that round, so the round's proven
+          contraction (proofs/*.md) does not cover it; the fault says so. It cannot fire for
+          the proven rules on views of valid values except at the float64 norm bound: their
+          outputs lie in the view's per-coordinate range (trimmed mean, median) or are means
+          of its rows (MDA), hence finite in the session's dtype, and only a coordinate-wise
+          output of float64 values within a factor ``sqrt(|V|)`` of ``||v|| = 2^500`` can
+          exceed the squared-norm bound. It fires for ``mean`` (no robustness) when one
+          valid float32 value near 3e38 makes the mean overflow.
+        """
         while self.decision is None and self.round in self.views:
             r = self.round
-            y = np.asarray(self.rule(self.views[r].matrix()), dtype=self.history[0].dtype)
+            y = self._rule_output(r, step)
             self.history.append(y)
             if r + 1 == self.rounds:
                 self.decision = y
                 step.outputs.append(Decision(self.session, self.rounds, y))  # type: ignore[attr-defined]
             else:
                 step.extend(self.gatherer.gather(r + 1, y))
+
+    def _rule_output(self, r: int, step: Step) -> np.ndarray:
+        """``rule(V^r)`` if it is a valid vector of the session, else ``x^r`` and a fault
+        (see :meth:`_advance`)."""
+        try:
+            with np.errstate(all="ignore"):
+                y = np.asarray(self.rule(self.views[r].matrix()))
+            why = vector_problem(y, self.dtype, self.dim)
+        except (ValueError, ArithmeticError) as exc:
+            why = f"the rule raised {type(exc).__name__}: {exc}"
+        if why is None:
+            return y
+        step.faults.append(Fault(  # type: ignore[attr-defined]
+            self.node_id, "invalid-rule-output",
+            f"round {r}: rule {self.rule.name} gave an invalid vector ({why}); "
+            "kept this node's current value"))
+        return self.history[-1]
 
     def view_origins(self) -> dict[int, tuple[int, ...]]:
         """The origins of this node's view in each round it completed."""

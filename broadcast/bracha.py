@@ -17,8 +17,11 @@ answers one FETCH per peer and instance for values it holds, also after it has d
 Guarantees (n >= 3f+1, any schedule with eventual delivery between honest nodes):
 validity (an honest origin's valid value is delivered by every honest node), agreement (no
 two honest nodes deliver different values), integrity (at most one delivery per instance),
-totality (if one honest node delivers, every honest node does). Only *valid* values (finite,
-of the expected dimension) are ever echoed, hence ever delivered.
+totality (if one honest node delivers, every honest node does). Only *valid* values
+(:func:`netsim.messages.valid_vector`: finite, a squared norm ``<= 2^1000``, of the session's
+dtype and dimension when they are set) are ever echoed, hence ever delivered: an invalid
+VALUE is a fault ``invalid-value`` whose detail says why (e.g. ``dtype float64, the session's
+is float32``).
 
 Memory is bounded under any behaviour of the peers: per instance, each peer is counted at
 most once as an echoer, once as a readier and once as a fetcher, and at most two values are
@@ -42,7 +45,8 @@ from netsim.messages import (
     Reply,
     Value,
     digest,
-    valid_vector,
+    session_dtype,
+    vector_problem,
 )
 from netsim.protocol import ALL, EMPTY, Fault, Protocol, Step, require_resilience
 
@@ -105,6 +109,10 @@ class ReliableBroadcast(Protocol):
         The session id every instance of this object belongs to.
     dim:
         If given, only vectors of this dimension are valid.
+    dtype:
+        If given (float32 or float64), only vectors of exactly this dtype are valid: a
+        session has one dtype, its honest inputs' (no conversion is made, so a float64
+        value can never overflow a float32 view).
     max_round:
         Instances of later rounds are refused (fault ``future-round``); see
         :meth:`set_max_round`.
@@ -124,6 +132,7 @@ class ReliableBroadcast(Protocol):
         *,
         session: int = 0,
         dim: int | None = None,
+        dtype: object = None,
         max_round: int = 0,
         value: np.ndarray | None = None,
         expect: tuple[InstanceId, ...] = (),
@@ -135,6 +144,7 @@ class ReliableBroadcast(Protocol):
         self.node_id, self.n, self.f = node_id, n, f
         self.session = session
         self.dim = dim
+        self.dtype: np.dtype | None = None if dtype is None else session_dtype(dtype)
         self.max_round = max_round
         self.value = value
         self.expect = tuple(expect)
@@ -151,16 +161,20 @@ class ReliableBroadcast(Protocol):
 
     def valid(self, vector: np.ndarray) -> bool:
         """External validity: :func:`netsim.messages.valid_vector` (finite, a squared norm
-        ``<= 2^1000``), and of dimension ``dim`` when one is set."""
-        if self.dim is not None and vector.shape[0] != self.dim:
-            return False
-        return valid_vector(vector)
+        ``<= 2^1000``), of dimension ``dim`` and dtype ``dtype`` when they are set."""
+        return vector_problem(vector, self.dtype, self.dim) is None
+
+    def problem(self, vector: np.ndarray) -> str | None:
+        """Why ``vector`` is not valid here (:func:`netsim.messages.vector_problem`)."""
+        return vector_problem(vector, self.dtype, self.dim)
 
     def broadcast(self, rnd: int, vector: np.ndarray) -> Step:
-        """Start this node's instance ``(session, rnd, node_id)`` with value ``vector``."""
+        """Start this node's instance ``(session, rnd, node_id)`` with value ``vector``
+        (the caller's own value: an invalid one is the caller's error, ``ValueError``)."""
         msg = Value((self.session, rnd, self.node_id), vector)
-        if not self.valid(msg.vector):
-            raise ValueError("cannot broadcast a non-finite vector or one of the wrong dimension")
+        why = self.problem(msg.vector)
+        if why is not None:
+            raise ValueError(f"cannot broadcast an invalid vector ({why})")
         self.set_max_round(rnd)
         return Step([(ALL, msg)])
 
@@ -222,8 +236,9 @@ class ReliableBroadcast(Protocol):
             kind = "equivocation" if digest(msg.vector) not in inst.store else "duplicate"
             return Step(faults=[Fault(sender, kind, f"second VALUE for {msg.instance}")])
         inst.got_value = True
-        if not self.valid(msg.vector):
-            return Step(faults=[Fault(sender, "invalid-value", f"{msg.instance}")])
+        why = self.problem(msg.vector)
+        if why is not None:
+            return Step(faults=[Fault(sender, "invalid-value", f"{msg.instance}: {why}")])
         h = digest(msg.vector)
         inst.store[h] = msg.vector
         step = Step([(ALL, Echo(msg.instance, h))])
@@ -311,7 +326,8 @@ class ReliableBroadcast(Protocol):
         h = digest(msg.vector)
         if h != inst.want:
             return Step(faults=[Fault(sender, "bad-reply", f"digest mismatch {msg.instance}")])
-        if not self.valid(msg.vector):  # pragma: no cover - needs a digest collision
-            return Step(faults=[Fault(sender, "invalid-value", f"{msg.instance}")])
+        why = self.problem(msg.vector)
+        if why is not None:  # pragma: no cover - needs a digest collision
+            return Step(faults=[Fault(sender, "invalid-value", f"{msg.instance}: {why}")])
         inst.store[h] = msg.vector
         return self._deliver(msg.instance, inst, h, Step())

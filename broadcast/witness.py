@@ -69,8 +69,9 @@ class WitnessGather(Protocol):
 
     Parameters
     ----------
-    node_id, n, f, session, dim, unsafe:
-        As for :class:`broadcast.bracha.ReliableBroadcast` (``n >= 3f+1``).
+    node_id, n, f, session, dim, dtype, unsafe:
+        As for :class:`broadcast.bracha.ReliableBroadcast` (``n >= 3f+1``): only values of
+        the session's dimension and dtype (when set) are delivered, hence in a view.
     window:
         How many rounds beyond the current one peers may already send messages for.
     value:
@@ -91,6 +92,7 @@ class WitnessGather(Protocol):
         *,
         session: int = 0,
         dim: int | None = None,
+        dtype: object = None,
         window: int = 2,
         value: np.ndarray | None = None,
         rounds: int = 1,
@@ -103,7 +105,7 @@ class WitnessGather(Protocol):
         self.value = value
         self.rounds = rounds
         self.rb = ReliableBroadcast(
-            node_id, n, f, session=session, dim=dim, max_round=max(window, rounds - 1),
+            node_id, n, f, session=session, dim=dim, dtype=dtype, max_round=max(window, rounds - 1),
             unsafe=unsafe,
         )
         self.state: dict[int, _Round] = {}

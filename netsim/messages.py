@@ -66,19 +66,52 @@ MAX_SQUARED_NORM = 2.0**1000
 """The largest squared norm of a valid float64 vector (``||v|| <= 2^500 ≈ 3.3e150``)."""
 
 
-def valid_vector(vector: np.ndarray) -> bool:
+def session_dtype(dtype: object) -> np.dtype:
+    """The little-endian float32/float64 dtype that ``dtype`` names (a session's dtype is
+    compared with the wire's, which is always little-endian). ``ValueError`` otherwise."""
+    dt = np.dtype(dtype)  # type: ignore[call-overload]
+    if dt.kind != "f" or dt.itemsize not in (4, 8):
+        raise ValueError(f"a session's dtype must be float32 or float64, got {dt}")
+    return dt.newbyteorder("<")
+
+
+def vector_problem(
+    vector: np.ndarray, dtype: np.dtype | None = None, dim: int | None = None
+) -> str | None:
+    """Why ``vector`` is not a valid value of a session of ``dtype`` and dimension ``dim``
+    (``None``: not constrained), or ``None`` when it is valid (:func:`valid_vector`).
+
+    The reasons, in the order checked: ``dtype float64, the session's is float32`` (a value
+    of another dtype never enters a view: a float64 1e100 in a float32 view would make a
+    rule's float32 output overflow to inf), ``dimension 5, the session's is 3``,
+    ``non-finite`` and ``squared norm above 2^1000``."""
+    if dtype is not None and vector.dtype != dtype:
+        return f"dtype {vector.dtype.name}, the session's is {np.dtype(dtype).name}"
+    if vector.ndim != 1:
+        return f"shape {vector.shape}, not a 1-D vector"
+    if dim is not None and vector.shape[0] != dim:
+        return f"dimension {vector.shape[0]}, the session's is {dim}"
+    if not np.isfinite(vector).all():
+        return "non-finite"
+    if vector.dtype == np.float64:
+        with np.errstate(over="ignore"):
+            if not np.dot(vector, vector) <= MAX_SQUARED_NORM:
+                return "squared norm above 2^1000"
+    return None
+
+
+def valid_vector(
+    vector: np.ndarray, dtype: np.dtype | None = None, dim: int | None = None
+) -> bool:
     """The value validity of Jungle's protocols: every entry finite, and (float64) a squared
-    norm ``Σ v_i² <= 2^1000`` (``||v|| <= ~3.3e150``). Larger vectors cannot be compared
+    norm ``Σ v_i² <= 2^1000`` (``||v|| <= ~3.3e150``); when given, of the session's ``dtype``
+    (exactly: no conversion) and dimension ``dim``. Larger vectors cannot be compared
     through float64 squared distances (Gram matrices, their centring and sums over a view
     would overflow, or a rescaling would lose every other vector's digits), and no honest
     vector is that large, so they are invalid values, like NaN. (A float32 vector's squared
-    norm is always far below the bound.)"""
-    if not np.isfinite(vector).all():
-        return False
-    if vector.dtype == np.float64:
-        with np.errstate(over="ignore"):
-            return bool(np.dot(vector, vector) <= MAX_SQUARED_NORM)
-    return True
+    norm is always far below the bound.) :func:`vector_problem` says why a vector is not
+    valid."""
+    return vector_problem(vector, dtype, dim) is None
 
 
 def vectors_equal(a: np.ndarray, b: np.ndarray) -> bool:
