@@ -11,10 +11,15 @@ Body layout (all integers little-endian)::
 A frame on a stream is ``length u32 | body`` with ``length <= max_frame``.
 
 Guarantees: :func:`decode` either returns a message whose :func:`encode` is exactly the input,
-or raises :class:`DecodeError` (never another exception); it never allocates more than the
-body it was given (vectors are zero-copy, read-only views of the body). Only float32 and
-float64 vectors are accepted and the element count must match the byte length exactly. No
-pickle, no eval, no variable-length integers.
+or raises :class:`DecodeError` (never another exception). Allocation is bounded before any
+field is unpacked: vectors are zero-copy, read-only views of the body (nothing is allocated
+for them), and a REPORT listing more than ``max_origins`` origins (the cluster's n: the
+runtime, the simulator and the optimizer's driver pass it; default
+:data:`DEFAULT_MAX_ORIGINS`) is refused (``bad-report``) before its origins are unpacked, so
+a decoded REPORT costs at most ~40 bytes of Python objects per allowed origin (a tuple slot
+and an int), whatever the body claims. Only float32 and float64 vectors are accepted and the
+element count must match the byte length exactly. No pickle, no eval, no variable-length
+integers.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ MAGIC = b"JG"
 VERSION = 1
 DEFAULT_MAX_FRAME = 1 << 28
 """Default maximum body size: 256 MiB (a float32 vector of 67M coordinates)."""
+DEFAULT_MAX_ORIGINS = 1024
+"""Default bound on a REPORT's origins when the caller does not pass the cluster's n (an
+honest report lists n-f origins). Without it a 131 KB body of 65535 origins unpacks into
+~2.6 MB of Python ints; with it a report costs at most ~40 KB."""
 
 _HEAD = struct.Struct("<2sBB")
 _INST = struct.Struct("<IIH")
@@ -106,8 +115,15 @@ def _new(cls: type[Message], **fields: object) -> Message:
     return obj
 
 
-def decode(body: bytes | bytearray | memoryview, max_size: int = DEFAULT_MAX_FRAME) -> Message:
-    """Decode one message body. Raises :class:`DecodeError` on anything malformed."""
+def decode(
+    body: bytes | bytearray | memoryview,
+    max_size: int = DEFAULT_MAX_FRAME,
+    max_origins: int = DEFAULT_MAX_ORIGINS,
+) -> Message:
+    """Decode one message body. Raises :class:`DecodeError` on anything malformed.
+
+    ``max_size`` bounds the body; ``max_origins`` (give the cluster's n) bounds a REPORT's
+    origins, checked before they are unpacked."""
     if not isinstance(body, bytes):
         try:
             body = bytes(body)
@@ -150,6 +166,8 @@ def decode(body: bytes | bytearray | memoryview, max_size: int = DEFAULT_MAX_FRA
     session, rnd, k = _REP.unpack_from(body, HEADER_SIZE)
     if size != HEADER_SIZE + _REP.size + 2 * k:
         raise DecodeError("bad-length", f"report of {k} origins in {size} bytes")
+    if k > max_origins:  # before unpacking: k Python ints would cost ~36 bytes each
+        raise DecodeError("bad-report", f"{k} origins, more than n = {max_origins}")
     origins = struct.unpack_from(f"<{k}H", body, HEADER_SIZE + _REP.size)
     if any(a >= b for a, b in itertools.pairwise(origins)):
         raise DecodeError("bad-report", "origins not strictly increasing")

@@ -399,7 +399,7 @@ class Simulator:
                     )
                 if type(payload) is bytes:
                     try:
-                        msg = decode(payload, max_frame)
+                        msg = decode(payload, max_frame, self.n)  # REPORTs <= n
                     except DecodeError as exc:
                         if dst in nodes:
                             self._fault(dst, Fault(src, "malformed", exc.reason))

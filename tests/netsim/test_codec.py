@@ -149,7 +149,7 @@ def test_round_trip_is_exact(m: Message) -> None:
     assert isinstance(data, bytes)
     assert wire_size(m) == len(data)
     assert data[:2] == MAGIC and data[2] == VERSION and data[3] == m.KIND
-    m2 = decode(data)
+    m2 = decode(data, max_origins=2**16 - 1)  # the largest report a u16 count can say
     assert type(m2) is type(m)
     assert m2 == m and hash(m2) == hash(m)
     assert encode(m2) == data
@@ -167,8 +167,8 @@ def test_round_trip_is_exact(m: Message) -> None:
         assert (m2.session, m2.round, m2.origins) == (m.session, m.round, m.origins)
         assert type(m2.origins) is tuple
     # every buffer type gives the same message
-    assert decode(bytearray(data)) == m
-    assert decode(memoryview(data)) == m
+    assert decode(bytearray(data), max_origins=2**16 - 1) == m
+    assert decode(memoryview(data), max_origins=2**16 - 1) == m
 
 
 @settings(max_examples=200, deadline=None)
@@ -413,6 +413,31 @@ def test_huge_count_with_short_body_is_bad_length_without_allocating(kind, code)
         assert exc.value.reason == "bad-length"
 
     assert _peak_alloc(attempt) < 64 * 1024  # a 32 GiB claim allocates (next to) nothing
+
+
+@pytest.mark.parametrize("n", [4, 10, 100])
+def test_report_with_more_origins_than_n_is_refused_before_unpacking(n: int) -> None:
+    """A full 131 KB REPORT of 65535 origins: refused (``bad-report``) when the cluster has
+    n nodes, with a peak allocation far below what unpacking it costs (measured: ~2.6 MB
+    for 65535 Python ints and their tuple; the bound asserted here is 16 KB)."""
+    data = encode(Report(0, 0, tuple(range(2**16 - 1))))
+    assert len(data) > 131_000
+
+    def refuse() -> None:
+        with pytest.raises(DecodeError) as exc:
+            decode(data, max_origins=n)
+        assert exc.value.reason == "bad-report"
+
+    refused = _peak_alloc(refuse)
+    unpacked = _peak_alloc(lambda: decode(data, max_origins=2**16 - 1))
+    assert refused < 16 * 1024, refused
+    assert unpacked > 1_000_000, unpacked  # what the bound prevents
+    # the default bound refuses it too, and an honest report of n-f origins still decodes
+    with pytest.raises(DecodeError, match="bad-report"):
+        decode(data)
+    ok = encode(Report(0, 0, tuple(range(n - 1))))
+    assert decode(ok, max_origins=n).origins == tuple(range(n - 1))
+    assert _peak_alloc(lambda: decode(ok, max_origins=n)) < 16 * 1024 + 40 * n
 
 
 def test_report_claiming_many_origins_with_short_body() -> None:
