@@ -37,6 +37,7 @@ faults and counts all of them by kind.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -51,8 +52,11 @@ from agreement.protocol import check_resilience
 from netsim.codec import DecodeError, decode, encode
 from netsim.messages import Message
 from netsim.protocol import ALL, Fault, Step
+from netsim.runtime import ProtocolError, describe_message
 
 from .learn import check_proven, log_target, proven_rounds
+
+logger = logging.getLogger(__name__)
 
 
 class Network(Protocol):
@@ -188,10 +192,30 @@ class TransportNetwork:
         self._portal.call(self.transport.send, target, bytes(body))
 
     def recv(self, timeout: float | None) -> tuple[int, bytes] | None:
-        try:
-            return self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        """The next delivered message, or None after ``timeout``. If the transport's event
+        loop task ended with an exception, that is logged and raised as ``RuntimeError``
+        (instead of waiting, silently, for messages that can no longer come)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._check_transport()
+            left = None if end is None else end - time.monotonic()
+            try:
+                return self._q.get(timeout=0.1 if left is None else max(0.0, min(left, 0.1)))
+            except queue.Empty:
+                if left is not None and left <= 0.1:
+                    self._check_transport()
+                    return None
+
+    def _check_transport(self) -> None:
+        fut = self._future
+        if fut is None or not fut.done() or fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            logger.error("node %d: the transport stopped: %r", self.node_id, exc,
+                         exc_info=(type(exc), exc, exc.__traceback__))
+            raise RuntimeError(f"node {self.node_id}: the transport stopped "
+                               f"({type(exc).__name__}: {exc})") from exc
 
     @property
     def faults(self) -> list[Fault]:
@@ -207,7 +231,15 @@ class TransportNetwork:
 
 class AgreementNode:
     """Runs successive averaging agreements (one per session) at one node over a
-    :class:`Network`, keeping its recent sessions alive to serve slower peers."""
+    :class:`Network`, keeping its recent sessions alive to serve slower peers.
+
+    Hostile input is a recorded fault (:attr:`faults`, :attr:`fault_counts`). A protocol
+    that raises (a bug) never dies silently: the exception is logged (logger
+    ``learning.optim``) with the node, the session and the message (type, instance,
+    sender), and :meth:`agree` / :meth:`serve` raise :class:`netsim.runtime.ProtocolError`
+    with that information; the node is then stopped (:attr:`error`; every later call raises
+    it again).
+    """
 
     def __init__(self, network: Network, f: int, *, protocol: str = "trimmed-mean",
                  timeout: float = 120.0, window: int = 8, unsafe: bool = False,
@@ -225,6 +257,7 @@ class AgreementNode:
         self.fault_counts: dict[str, int] = {}  # every fault, by kind
         self.max_fault_log = 1000
         self.t0 = time.monotonic()
+        self.error: ProtocolError | None = None
 
     def _fault(self, flt: Fault) -> None:
         self.fault_counts[flt.kind] = self.fault_counts.get(flt.kind, 0) + 1
@@ -233,6 +266,23 @@ class AgreementNode:
 
     def _now(self) -> float:
         return time.monotonic() - self.t0
+
+    def _handle(self, proto: AveragingAgreement, sender: int | None, msg: Message | None,
+                session: int) -> None:
+        """``proto.handle(sender, msg)`` (``proto.start`` when ``msg`` is None) and its step
+        applied; an exception is logged and raised as :class:`ProtocolError`."""
+        try:
+            if msg is None:
+                step = proto.start(self._now())
+            else:
+                step = proto.handle(sender, msg, self._now())  # type: ignore[arg-type]
+        except Exception as exc:
+            err = ProtocolError(self.node_id, session, sender,
+                                "start" if msg is None else describe_message(msg), exc)
+            logger.error("%s", err, exc_info=(type(exc), exc, exc.__traceback__))
+            self.error = err
+            raise err from exc
+        self._apply(step, session)
 
     def _apply(self, step: Step, session: int) -> None:
         for flt in step.faults:
@@ -252,18 +302,18 @@ class AgreementNode:
         proto = self.sessions.get(session)
         for msg in local:  # to itself: delivered locally, never on the wire
             if proto is not None:
-                self._apply(proto.handle(self.node_id, msg, self._now()), session)
+                self._handle(proto, self.node_id, msg, session)
 
     def _route(self, sender: int, body: bytes, current: int) -> None:
         try:
-            msg = decode(body)
+            msg = decode(body, max_origins=self.n)
         except DecodeError as exc:
             self._fault(Fault(sender, "malformed", exc.reason))
             return
         session = msg.instance[0] if hasattr(msg, "instance") else msg.session  # type: ignore[attr-defined]
         proto = self.sessions.get(session)
         if proto is not None:
-            self._apply(proto.handle(sender, msg, self._now()), session)
+            self._handle(proto, sender, msg, session)
         elif current < session <= current + self.window:
             buf = self.pending.setdefault(session, [])
             if len(buf) < 64 * self.n * self.n:
@@ -275,16 +325,19 @@ class AgreementNode:
 
     def agree(self, x: np.ndarray, rounds: int, session: int) -> np.ndarray:
         """Averaging agreement on ``x`` for ``rounds`` rounds in ``session``; blocks until
-        this node decides (``TimeoutError`` after ``timeout`` seconds without a message)."""
+        this node decides (``TimeoutError`` after ``timeout`` seconds without a message;
+        :class:`ProtocolError` if the protocol raised, now or in an earlier call)."""
+        if self.error is not None:
+            raise self.error
         proto = AveragingAgreement(self.node_id, self.n, self.f, x, protocol=self.protocol,
                                    rounds=rounds, session=session, unsafe=self.unsafe,
                                    rule_params=self.rule_params)
         self.sessions[session] = proto
         for old in [s for s in self.sessions if s <= session - self.window]:
             del self.sessions[old]
-        self._apply(proto.start(self._now()), session)
+        self._handle(proto, None, None, session)
         for sender, msg in self.pending.pop(session, []):
-            self._apply(proto.handle(sender, msg, self._now()), session)
+            self._handle(proto, sender, msg, session)
         while not proto.done:
             got = self.net.recv(self.timeout)
             if got is None:
@@ -297,7 +350,10 @@ class AgreementNode:
 
     def serve(self, seconds: float) -> None:
         """Keep answering peers (echoes, readies, fetch replies) for ``seconds``: call it
-        after the last step so that slower nodes can finish."""
+        after the last step so that slower nodes can finish (:class:`ProtocolError` as in
+        :meth:`agree`)."""
+        if self.error is not None:
+            raise self.error
         end = time.monotonic() + seconds
         current = max(self.sessions, default=0)
         while (left := end - time.monotonic()) > 0:

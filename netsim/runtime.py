@@ -18,9 +18,17 @@ What it does, exactly as the simulator does for one node (DESIGN.md, "The core i
   ``r`` done);
 - outputs are collected in order with their times; :attr:`decided` is set when the
   protocol is ``done``, and then a DONE is sent to every peer;
-- :meth:`run` returns once the protocol is done, everything sent is acknowledged, and every
-  peer said it is done, or ``linger`` seconds after the decision (a node keeps serving
-  slower peers, which may still need its echoes and fetch replies, for that long).
+- a protocol that raises (a bug: hostile input is a fault, never an exception) never dies
+  silently: the exception is logged (logger ``netsim.runtime``) with the node, the session
+  and the message that triggered it (type, instance, sender), the node stops handling
+  messages, and :meth:`Runtime.run` raises :class:`ProtocolError` carrying that information
+  (its ``__cause__`` is the protocol's exception), neither a hang nor a bare traceback from
+  inside the transport's tasks;
+- :meth:`run` returns once the protocol is done, every peer said it is done (a peer that
+  decided needs nothing more from anyone) and acknowledged this node's own DONE (so that it
+  can stop too), or ``linger`` seconds after the decision: a node keeps serving slower
+  peers, which may still need its echoes and fetch replies, until they all decided or for
+  that long (a peer that never says DONE, crashed or Byzantine, costs the full linger).
 
 Metrics count like the simulator's (:class:`netsim.simulator.Metrics`): one message of
 ``len(body)`` bytes per addressed peer; the transport's own counters
@@ -29,6 +37,7 @@ Metrics count like the simulator's (:class:`netsim.simulator.Metrics`): one mess
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +50,50 @@ from .messages import KIND_NAMES, Message
 from .protocol import ALL, EMPTY, Fault, Protocol, Step
 from .simulator import Metrics
 from .transport import Network
+
+logger = logging.getLogger(__name__)
+
+
+def describe_message(message: object) -> str:
+    """``value (session, round, origin)``-style one-line description of a wire message."""
+    if isinstance(message, Message):
+        inst = getattr(message, "instance", None)
+        return f"{message.NAME} {inst}" if inst is not None else message.NAME
+    if isinstance(message, bytes | bytearray):
+        return f"raw bytes ({len(message)})"
+    return type(message).__name__
+
+
+class ProtocolError(RuntimeError):
+    """A protocol raised instead of returning a step (hostile input must be a Fault, so this
+    is a bug of the protocol, reported with what triggered it).
+
+    ``node_id``, ``session`` (the protocol's ``session`` attribute, else the message's, else
+    ``None``), ``sender`` (``None`` for ``start``), ``message`` (its description: type and
+    instance, or ``"start"``); ``__cause__`` is the protocol's exception.
+    """
+
+    def __init__(self, node_id: int, session: int | None, sender: int | None,
+                 message: str, cause: BaseException) -> None:
+        self.node_id, self.session, self.sender, self.message = node_id, session, sender, message
+        src = "" if sender is None else f" from node {sender}"
+        super().__init__(
+            f"node {node_id}, session {session}: the protocol raised "
+            f"{type(cause).__name__}({cause}) handling {message}{src}; the node stopped")
+
+    @classmethod
+    def of(cls, protocol: object, node_id: int, sender: int | None, message: object,
+           cause: BaseException) -> ProtocolError:
+        """Build the error for ``protocol`` at ``node_id`` and log it (with the traceback)."""
+        session = getattr(protocol, "session", None)
+        if session is None:
+            inst = getattr(message, "instance", None)
+            session = inst[0] if isinstance(inst, tuple) else getattr(message, "session", None)
+        what = "start" if message is None else describe_message(message)
+        err = cls(node_id, session, sender, what, cause)
+        err.__cause__ = cause
+        logger.error("%s", err, exc_info=(type(cause), cause, cause.__traceback__))
+        return err
 
 
 @dataclass
@@ -104,9 +157,11 @@ class Runtime:
         self._local: deque[Message | bytes] = deque()
         self._t0 = 0.0
         self._done_announced = False
+        self._done_seq: dict[int, int] = {}  # per peer: one past the number of our DONE
         self._progress = anyio.Event()
         self.round_times: list[float] = []
         self.stopped = False
+        self.error: ProtocolError | None = None
 
     # -- time and bookkeeping -------------------------------------------------------------
     def now(self) -> float:
@@ -151,10 +206,27 @@ class Runtime:
         for flt in step.faults:
             self._fault(flt)
 
+    def _fail(self, sender: int | None, message: object, exc: Exception) -> None:
+        """The protocol raised: log it, stop the node, and make :meth:`run` raise."""
+        self.error = ProtocolError.of(self.protocol, self.node_id, sender, message, exc)
+        self._local.clear()
+        self.stop()
+
+    def _call(self, sender: int, message: Message) -> None:
+        """``protocol.handle`` and its step applied; an exception (from the protocol, or a
+        step it returned that cannot be applied, e.g. an invalid target) becomes
+        :attr:`error` and stops the node."""
+        if self.error is not None:
+            return
+        try:
+            step = self.protocol.handle(sender, message, self.now())
+            if step is not EMPTY:
+                self._apply(step)
+        except Exception as exc:
+            self._fail(sender, message, exc)
+
     def _handle(self, sender: int, message: Message) -> None:
-        step = self.protocol.handle(sender, message, self.now())
-        if step is not EMPTY:
-            self._apply(step)
+        self._call(sender, message)
         self._drain_local()
 
     def _drain_local(self) -> None:
@@ -162,14 +234,13 @@ class Runtime:
             msg = self._local.popleft()
             if isinstance(msg, bytes | bytearray):
                 try:
-                    msg = decode(bytes(msg), self.max_frame)
+                    msg = decode(bytes(msg), self.max_frame, self.n)
                 except DecodeError as exc:
                     self._fault(Fault(self.node_id, "malformed", exc.reason))
                     continue
-            step = self.protocol.handle(self.node_id, msg, self.now())
-            if step is not EMPTY:
-                self._apply(step)
-        self._check_done()
+            self._call(self.node_id, msg)
+        if self.error is None:
+            self._check_done()
 
     def _check_done(self) -> None:
         r = getattr(self.protocol, "round", None)
@@ -180,14 +251,17 @@ class Runtime:
             self._done_announced = True
             self.decided_at = self.now()
             self.network.announce_done()
+            self._done_seq = {p: ob.next_seq for p, ob in self.network.outboxes.items()}
             self.decided.set()
         self._notify()
 
     async def _deliver(self, sender: int, body: bytes) -> None:
         # the only checkpoint is before the protocol handles the message (see transport)
         await self.network.backpressure()
+        if self.error is not None:
+            return
         try:
-            msg = decode(body, self.max_frame)
+            msg = decode(body, self.max_frame, self.n)
         except DecodeError as exc:
             self._fault(Fault(sender, "malformed", exc.reason))
             return
@@ -203,23 +277,31 @@ class Runtime:
 
     # -- the run --------------------------------------------------------------------------
     def finished(self, linger: float) -> bool:
-        """Done, and (all peers done and all sent acknowledged, or ``linger`` elapsed)."""
+        """Done, and (all peers done and our DONE acknowledged by all, or ``linger``
+        elapsed). Data sent after our DONE need not be acknowledged: every peer decided."""
         if self.decided_at is None:
             return False
-        if len(self.network.peer_done) == len(self.network.peers) and self.network.flushed:
-            return True
+        if len(self.network.peer_done) == len(self.network.peers):
+            obs = self.network.outboxes
+            if all(obs[p].cut is not None or obs[p].acked >= k
+                   for p, k in self._done_seq.items()):
+                return True
         return self.now() - self.decided_at >= linger
 
     async def run(self, *, linger: float = 5.0, timeout: float | None = None) -> NodeReport:
         """Run until :meth:`finished` (see the module docstring); ``timeout`` (seconds) bounds
-        the whole run with ``TimeoutError``."""
+        the whole run with ``TimeoutError``. Raises :class:`ProtocolError` (logged) if the
+        protocol raised."""
         t_wall, t_cpu = time.perf_counter(), time.process_time()
         self._t0 = anyio.current_time()
         self.network.on_peer_done = self._peer_done
         with anyio.fail_after(timeout):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.network.run, self._deliver)
-                self._apply(self.protocol.start(self.now()))
+                try:
+                    self._apply(self.protocol.start(self.now()))
+                except Exception as exc:
+                    self._fail(None, None, exc)
                 self._drain_local()
                 while self.decided_at is None and not self.stopped:
                     await self._progress.wait()
@@ -227,6 +309,8 @@ class Runtime:
                 while not self.finished(linger) and not self.stopped:
                     await anyio.sleep(0.01)
                 tg.cancel_scope.cancel()
+        if self.error is not None:
+            raise self.error
         return self.report(time.perf_counter() - t_wall, time.process_time() - t_cpu)
 
     def report(self, wall: float = 0.0, cpu: float = 0.0) -> NodeReport:

@@ -195,3 +195,72 @@ def test_network_strategies_refuse_omniscient_ones():
         make_network_strategy("omniscient")
     f = Fault(0, "x")
     assert f.sender == 0
+
+
+class Raising(Numbered):
+    """A buggy protocol: its ``handle`` raises on the first message from node ``bad_from``."""
+
+    def __init__(self, i: int, n: int, bad_from: int) -> None:
+        super().__init__(i, n, k=3, d=2)
+        self.session = 7
+        self.bad_from = bad_from
+
+    def handle(self, sender: int, message, now: float) -> Step:  # type: ignore[override]
+        if sender == self.bad_from:
+            raise ZeroDivisionError("a bug in handle")
+        return super().handle(sender, message, now)
+
+
+async def test_a_protocol_exception_is_logged_and_stops_the_node_with_a_clear_error(
+        tmp_path, anyio_backend, caplog):
+    """The runtime never dies silently: the exception is logged with the node, the session
+    and the message (type, instance, sender), and ``run`` raises ``ProtocolError`` with that
+    information (the protocol's exception as its cause), within the time limit."""
+    from netsim.runtime import ProtocolError, Runtime
+
+    n = 3
+    caplog.set_level("ERROR", logger="netsim.runtime")
+    bad = Raising(0, n, bad_from=2)
+    with anyio.fail_after(LIMIT):
+        async with LocalCluster(n, tmp_path) as cluster:
+            others = [Numbered(i, n, k=3, d=2) for i in (1, 2)]
+
+            async def peer(p: Numbered) -> None:
+                await Runtime(p, cluster.networks[p.node_id]).run(linger=0.5, timeout=LIMIT)
+
+            errors: list[BaseException] = []
+            try:  # the peers run beside it in the test's own task group
+                async with anyio.create_task_group() as tg:
+                    for p in others:
+                        tg.start_soon(peer, p)
+                    try:
+                        await Runtime(bad, cluster.networks[0]).run(linger=0.5)
+                    finally:
+                        tg.cancel_scope.cancel()
+            except* ProtocolError as group:
+                errors.extend(group.exceptions)
+    assert len(errors) == 1, errors  # Runtime.run itself raised a ProtocolError
+    err = errors[0]
+    assert isinstance(err, ProtocolError)
+    assert (err.node_id, err.session, err.sender) == (0, 7, 2)
+    assert err.message.startswith("send (0, ") and err.message.endswith(", 2)")
+    assert isinstance(err.__cause__, ZeroDivisionError)
+    assert "node 0, session 7" in str(err) and "from node 2" in str(err)
+    assert "ZeroDivisionError(a bug in handle)" in str(err)
+    logged = [r for r in caplog.records if r.name == "netsim.runtime"]
+    assert len(logged) == 1 and logged[0].levelname == "ERROR"
+    assert "node 0, session 7" in logged[0].getMessage() and logged[0].exc_info is not None
+
+
+async def test_a_protocol_exception_in_start_is_a_protocol_error(tmp_path, anyio_backend):
+    from netsim.runtime import ProtocolError, Runtime
+
+    class BadStart(Numbered):
+        def start(self, now: float) -> Step:
+            raise RuntimeError("no start")
+
+    with anyio.fail_after(LIMIT):
+        async with LocalCluster(2, tmp_path, f=0) as cluster:
+            with pytest.raises(ProtocolError, match="handling start") as exc:
+                await Runtime(BadStart(0, 2, k=1, d=1), cluster.networks[0]).run(linger=0.1)
+    assert exc.value.sender is None and exc.value.session is None
