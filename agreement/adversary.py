@@ -9,6 +9,9 @@ the first-quorum gather (plain SENDs) each Byzantine node equivocates, the low v
 lower half of the honest nodes and the high value to the upper half; under reliable
 broadcast, which would reduce such an equivocation to at most one delivered value, half of
 the Byzantine nodes broadcast the low value and half the high one.
+
+:class:`TargetedViews`, the scheduler that pairs with the two-sided attacks, lives in
+:mod:`netsim.schedulers` (registered there as ``targeted``); it is re-exported here.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from typing import Any
 import numpy as np
 
 from netsim.adversary import CoreStrategy, Emission
-from netsim.messages import Message, Ready, Report, Send, Value
+from netsim.messages import Message, Send, Value
 from netsim.protocol import ALL
-from netsim.schedulers import Scheduler
+from netsim.schedulers import TargetedViews, split_sides
 
-from .attacks import ATTACKS, TWO_SIDED, attack_values, split_sides
+from .attacks import ATTACKS, TWO_SIDED, attack_values
+
+__all__ = ["TargetedViews", "ValueAttack"]
 
 
 class ValueAttack(CoreStrategy):
@@ -90,59 +95,3 @@ class ValueAttack(CoreStrategy):
             v = vals[sides.get(d, 0), k].astype(dtype)
             out.append((byz, d, cls(msg.instance, v)))
         return out
-
-
-class TargetedViews(Scheduler):
-    """A scheduler that makes honest views differ as much as the witness gather allows.
-
-    The message-level counterpart of the round engine's ``omniscient`` views. Honest nodes are
-    split in two sides along their widest direction (recomputed each round from their
-    current vectors: the scheduler reads the adversary's omniscient context); the Byzantine
-    nodes are split in a low and a high half, as :class:`ValueAttack` does. Delays per hop:
-    honest instances ``[0, 0.3]`` (delivered first, so every report names honest origins
-    only); Byzantine instances ``[0.3, 0.6]``, except their READYs to the other side, which
-    take ``slow + [0, 1]``; reports ``2 + [0, 0.5]`` (views form after each side has its own
-    Byzantine values and before it can have the other side's). Each side's view then holds
-    the honest values plus its own side's Byzantine values. It only delays: every message is
-    eventually delivered.
-    """
-
-    name = "targeted"
-
-    def __init__(self, slow: float = 5.0) -> None:
-        super().__init__()
-        self.slow = slow
-        self.ctx: Any = None
-        self._sides: dict[int, dict[int, int]] = {}
-
-    def bind(self, ctx: Any) -> None:
-        """Receive the adversary's omniscient context (called by the simulator)."""
-        self.ctx = ctx
-
-    def _side_of(self, rnd: int) -> dict[int, int]:
-        sides = self._sides.get(rnd)
-        if sides is None:
-            ids = self.ctx.honest_ids
-            rows = []
-            for i in ids:
-                hist = getattr(self.ctx.honest[i], "history", None)
-                rows.append(hist[min(rnd, len(hist) - 1)] if hist else self.ctx.inputs[i])
-            side, _ = split_sides(np.stack(rows).astype(np.float64))
-            sides = self._sides[rnd] = {i: int(s) for i, s in zip(ids, side, strict=True)}
-        return sides
-
-    def delay(self, src, dst, message, now, rng):  # type: ignore[override]
-        if self.healed or message is None or self.ctx is None:
-            return rng.random()
-        if isinstance(message, Report):
-            return 2.0 + 0.5 * rng.random()
-        _, rnd, origin = message.instance
-        byz = self.ctx.byzantine
-        if origin not in byz:
-            return 0.3 * rng.random()
-        if type(message) is Ready and dst not in byz:
-            k = byz.index(origin)
-            origin_side = 0 if k < (len(byz) + 1) // 2 else 1
-            if self._side_of(rnd).get(dst, origin_side) != origin_side:
-                return self.slow + rng.random()
-        return 0.3 + 0.3 * rng.random()

@@ -3,8 +3,8 @@
 Each attack is a function ``attack(honest, f, rng, **params) -> (f, d) array`` of the honest
 vectors of the round (an ``(h, d)`` numpy array: the adversary is omniscient) that returns
 one vector per Byzantine node. ``split`` and ``omniscient`` also use *where* values go: they
-return per-side vectors (see :func:`split_sides`), which the message level turns into
-equivocation and the round level into a choice of views.
+return per-side vectors (see :func:`netsim.schedulers.split_sides`, re-exported here),
+which the message level turns into equivocation and the round level into a choice of views.
 
 At the message level (:class:`agreement.adversary.ValueAttack`) a Byzantine node runs an
 honest core and replaces the vector it sends each round; at the round level
@@ -18,6 +18,11 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+
+from netsim.schedulers import split_sides
+
+__all__ = ["ATTACKS", "TWO_SIDED", "alie", "alie_z", "attack_values", "nan", "outlier", "push",
+           "split", "split_sides"]
 
 Attack = Callable[..., np.ndarray]
 
@@ -69,27 +74,6 @@ def nan(honest: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
     v = np.full((f, honest.shape[1]), np.nan)
     v[:, ::2] = np.inf
     return v
-
-
-def split_sides(honest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order the honest nodes along the direction of their widest pair, and return
-    ``(side, u)``: ``side[j]`` is 0 for the lower half and 1 for the upper, ``u`` the unit
-    direction."""
-    h = honest.shape[0]
-    if h < 2:
-        return np.zeros(h, dtype=int), np.zeros(honest.shape[1])
-    g = honest @ honest.T
-    sq = np.diag(g)
-    dist = sq[:, None] + sq[None, :] - 2 * g
-    a, b = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    u = honest[b] - honest[a]
-    norm = float(np.linalg.norm(u))
-    u = u / norm if norm > 0 else u
-    proj = honest @ u
-    order = np.argsort(proj, kind="stable")
-    side = np.zeros(h, dtype=int)
-    side[order[h // 2:]] = 1
-    return side, u
 
 
 def split(

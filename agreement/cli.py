@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from netsim.adversary import STRATEGIES
-from netsim.schedulers import SCHEDULERS
+from netsim.schedulers import SCHEDULER_HELP, SCHEDULERS
 
 from . import constants
 from .attacks import ATTACKS
 from .inputs import INPUTS, make_inputs
 from .protocol import CONFIGS
-from .run import AgreementResult, run
+from .run import DEFAULT_BYZANTINE, DEFAULT_SCHEDULER, DEFAULT_VIEWS, AgreementResult, run
 
 VALUE_ATTACK_HELP = {
     "push": "every Byzantine value just above the honest maximum (drags one way)",
@@ -42,7 +42,8 @@ def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
         "value attacks (both engines):\n"
         + "\n".join(f"  {k:<11} {v}" for k, v in VALUE_ATTACK_HELP.items())
         + f"\n\nprotocol-level strategies (message engine): {', '.join(strategies)}"
-        + f"\n\nschedulers (message engine): {', '.join(sorted([*SCHEDULERS, 'targeted']))}"
+        + "\n\nschedulers (message engine):\n"
+        + "\n".join(f"  {k:<11} {SCHEDULER_HELP[k]}" for k in sorted(SCHEDULERS))
         + f"\n\ninput generators: {', '.join(sorted(INPUTS))}"
     )
     p = sub.add_parser(
@@ -64,21 +65,21 @@ def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=None, help="rounds T (default: from --delta)")
     p.add_argument("--delta", type=float, default=None,
                    help="target honest diameter; T from the protocol's proven contraction")
-    p.add_argument("--byzantine", default="split",
+    p.add_argument("--byzantine", default=DEFAULT_BYZANTINE,
                    choices=sorted({"none", *ATTACKS, "omniscient", *strategies}),
                    metavar="STRATEGY", help="value attack or protocol-level strategy "
-                   "(default split); 'none' for an all-honest run")
-    p.add_argument("--scheduler", default="targeted",
-                   choices=sorted([*SCHEDULERS, "targeted"]), metavar="SCHEDULER",
-                   help="delivery schedule (default targeted: each side of the honest nodes "
-                   "gets its own Byzantine values fast and the other side's late)")
+                   f"(default {DEFAULT_BYZANTINE}); 'none' for an all-honest run")
+    p.add_argument("--scheduler", default=DEFAULT_SCHEDULER,
+                   choices=sorted(SCHEDULERS), metavar="SCHEDULER",
+                   help=f"delivery schedule (default {DEFAULT_SCHEDULER}: each side of the "
+                   "honest nodes gets its own Byzantine values fast and the other side's late)")
     p.add_argument("--inputs", default="gaussian", choices=sorted(INPUTS), metavar="GEN",
                    help="input generator (default gaussian)")
     p.add_argument("--seed", type=int, default=0, help="the one seed of the run (default 0)")
     p.add_argument("--engine", default="message", choices=["message", "round"],
                    help="message level (the truth) or round level (fast)")
     p.add_argument("--views", default=None, choices=["random", "omniscient"],
-                   help="round engine: how the adversary picks views")
+                   help=f"round engine: how the adversary picks views (default {DEFAULT_VIEWS})")
     p.add_argument("--gather", default=None, choices=["witness", "first-quorum"],
                    help="override the protocol's gather")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -215,6 +216,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(rep, sort_keys=True, default=_jsonable))
     else:
         _print_human(rep)
+        if not res.views_differed:
+            print("warning: the honest views never differed (views_differed: false): the run "
+                  "tests no contraction; attack with --byzantine split and --scheduler "
+                  "targeted (message engine) or --views omniscient (round engine)")
     return 0
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .adversary import STRATEGIES, make_strategy
-from .schedulers import SCHEDULERS, make_scheduler
+from .schedulers import SCHEDULER_HELP, SCHEDULERS, make_scheduler
 from .simulator import SimResult, Simulator
 
 _STRATEGY_HELP = {
@@ -41,13 +41,7 @@ _STRATEGY_HELP = {
     "bad-reply": "honest core that answers FETCH with wrong vectors",
     "garbage": "malformed frames: random bytes, bad lengths, unknown kinds, bit flips",
 }
-_SCHEDULER_HELP = {
-    "fifo": "every message takes one time unit (global send order)",
-    "random": "independent uniform delays in [0, 1] (arbitrary reordering)",
-    "heavy-tail": "Pareto delays: most messages fast, a few very late",
-    "partition": "two halves of the honest nodes cut off from each other until t = 10",
-    "starve": "all messages to one honest node held until the others are done",
-}
+_SCHEDULER_HELP = SCHEDULER_HELP
 
 
 def _listing(title: str, items: dict[str, str]) -> str:

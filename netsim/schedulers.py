@@ -6,6 +6,10 @@ released when the scheduler heals (at ``heal_at`` in virtual time, if set) or, a
 when nothing else is left to deliver. A run can also be cut before healing (a safety run).
 
 Every random choice uses the simulator's one ``random.Random`` passed in as ``rng``.
+
+A scheduler is part of the adversary: the simulator calls :meth:`Scheduler.bind` with its
+omniscient :class:`~netsim.simulator.AdversaryContext` before the run, so a scheduler may
+read every honest node's state (:class:`TargetedViews` does; the others ignore it).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .messages import Message
+import numpy as np
+
+from .messages import Message, Ready, Report
 
 Hold = None
 """Returned by :meth:`Scheduler.delay` to hold a message until the scheduler heals."""
@@ -37,6 +43,10 @@ class Scheduler:
 
     def setup(self, n: int, honest: tuple[int, ...], byzantine: tuple[int, ...]) -> None:
         """Called once by the simulator before the run."""
+
+    def bind(self, ctx: Any) -> None:
+        """Receive the adversary's omniscient context (called once by the simulator, after
+        :meth:`setup` and after the honest nodes are built). Default: ignored."""
 
     def delay(
         self, src: int, dst: int, message: Message | None, now: float, rng: random.Random
@@ -144,6 +154,122 @@ class Starve(Scheduler):
         return rng.random()
 
 
+def split_sides(honest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``h`` points in two halves along the direction of their widest pair.
+
+    With ``(a, b) = argmax_{j,k} ||x_j - x_k||_2`` and ``u = (x_b - x_a)/||x_b - x_a||``,
+    the points are ordered by their projection ``<x_j, u>`` (stably) and return
+    ``(side, u)``: ``side[j]`` is 0 for the lower ``floor(h/2)`` points and 1 for the upper
+    ``ceil(h/2)``, ``u`` the unit direction (zero when every point is equal, or ``h < 2``).
+    The adversary uses it to push the honest nodes apart ("dissensus"): the value attacks of
+    :mod:`agreement.attacks`, the round engine's omniscient views and :class:`TargetedViews`.
+    """
+    honest = np.asarray(honest)
+    h = honest.shape[0]
+    if h < 2:
+        return np.zeros(h, dtype=int), np.zeros(honest.shape[1])
+    g = honest @ honest.T
+    sq = np.diag(g)
+    dist = sq[:, None] + sq[None, :] - 2 * g
+    a, b = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    u = honest[b] - honest[a]
+    norm = float(np.linalg.norm(u))
+    u = u / norm if norm > 0 else u
+    proj = honest @ u
+    order = np.argsort(proj, kind="stable")
+    side = np.zeros(h, dtype=int)
+    side[order[h // 2:]] = 1
+    return side, u
+
+
+class TargetedViews(Scheduler):
+    """A scheduler that makes honest views differ as much as the witness gather allows.
+
+    The message-level counterpart of the round engine's ``omniscient`` views (and the
+    default of ``agreement.run`` and ``python -m netsim simulate``). Honest nodes are split
+    in two sides along their widest direction (:func:`split_sides`, recomputed each round
+    from their current vectors: the scheduler reads the adversary's omniscient context);
+    the Byzantine nodes are split in a low half (the first ``ceil(b/2)`` Byzantine ids) and
+    a high half, as the value attacks do. Delays per hop: honest instances ``[0, 0.3]``
+    (delivered first, so every report names honest origins only); Byzantine instances
+    ``[0.3, 0.6]``, except their READYs to the other side, which take ``slow + [0, 1]``;
+    reports ``2 + [0, 0.5]`` (views form after each side has its own Byzantine values and
+    before it can have the other side's). Each side's view then holds the honest values
+    plus its own side's Byzantine values. It only delays: every message is eventually
+    delivered.
+
+    **Other protocols.** Targeting needs per-round vectors: it applies when every honest
+    node exposes a ``history`` list of equal-length 1-D vectors (``history[r]``: its vector
+    entering round ``r``), as the agreement protocols do. For any other protocol (a single
+    reliable broadcast, one witness round), for a message without an instance id, and when
+    no context is bound (a scheduler used outside the simulator), every message gets a plain
+    uniform delay in ``[0, 1]`` (as ``random``).
+    """
+
+    name = "targeted"
+
+    def __init__(self, slow: float = 5.0) -> None:
+        super().__init__()
+        if not slow >= 0:
+            raise ValueError(f"need slow >= 0, got {slow!r}")
+        self.slow = slow
+        self.ctx: Any = None
+        self.targeting = False
+        self._sides: dict[int, dict[int, int]] = {}
+
+    def bind(self, ctx: Any) -> None:
+        """Receive the adversary's omniscient context (called by the simulator) and decide
+        whether the run's protocol can be targeted (see the class doc)."""
+        self.ctx = ctx
+        self.targeting = _has_histories(ctx)
+
+    def _side_of(self, rnd: int) -> dict[int, int]:
+        sides = self._sides.get(rnd)
+        if sides is None:
+            ids = self.ctx.honest_ids
+            rows = []
+            for i in ids:
+                hist = self.ctx.honest[i].history
+                rows.append(np.asarray(hist[min(rnd, len(hist) - 1)], dtype=np.float64))
+            if len({r.shape for r in rows}) > 1:  # not comparable: no side to favour
+                sides = {}
+            else:
+                side, _ = split_sides(np.stack(rows))
+                sides = {i: int(s) for i, s in zip(ids, side, strict=True)}
+            self._sides[rnd] = sides
+        return sides
+
+    def delay(self, src, dst, message, now, rng):  # type: ignore[override]
+        if self.healed or not self.targeting or message is None:
+            return rng.random()
+        if isinstance(message, Report):
+            return 2.0 + 0.5 * rng.random()
+        instance = getattr(message, "instance", None)
+        if instance is None:
+            return rng.random()
+        _, rnd, origin = instance
+        byz = self.ctx.byzantine
+        if origin not in byz:
+            return 0.3 * rng.random()
+        if type(message) is Ready and dst not in byz:
+            k = byz.index(origin)
+            origin_side = 0 if k < (len(byz) + 1) // 2 else 1
+            if self._side_of(rnd).get(dst, origin_side) != origin_side:
+                return self.slow + rng.random()
+        return 0.3 + 0.3 * rng.random()
+
+
+def _has_histories(ctx: Any) -> bool:
+    """Every honest node has a non-empty ``history`` list of 1-D vectors (agreement)."""
+    if ctx is None or not ctx.honest_ids:
+        return False
+    for i in ctx.honest_ids:
+        hist = getattr(ctx.honest.get(i), "history", None)
+        if not isinstance(hist, list) or not hist or np.ndim(hist[0]) != 1:
+            return False
+    return True
+
+
 PriorityFn = Callable[[int, int, "Message | None", float, random.Random], "float | None"]
 
 
@@ -173,8 +299,22 @@ SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     "heavy-tail": HeavyTail,
     "partition": Partition,
     "starve": Starve,
+    "targeted": TargetedViews,
 }
 """Schedulers constructible by name (``reorder`` needs a function, so it is API-only)."""
+
+SCHEDULER_HELP: dict[str, str] = {
+    "fifo": "every message takes one time unit (global send order)",
+    "random": "independent uniform delays in [0, 1] (arbitrary reordering)",
+    "heavy-tail": "Pareto delays: most messages fast, a few very late",
+    "partition": "two halves of the honest nodes cut off from each other until t = 10",
+    "starve": "all messages to one honest node held until the others are done",
+    "targeted": "agreement: each honest side gets its own Byzantine values first, the other "
+    "side's late (views differ most); other protocols: as random",
+}
+"""One line per scheduler of :data:`SCHEDULERS`, for the command lines' listings."""
+
+assert set(SCHEDULER_HELP) == set(SCHEDULERS)
 
 
 def make_scheduler(name: str, **params: Any) -> Scheduler:

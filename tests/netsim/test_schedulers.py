@@ -20,8 +20,10 @@ from netsim.schedulers import (
     Reorder,
     Scheduler,
     Starve,
+    TargetedViews,
     UniformDelay,
     make_scheduler,
+    split_sides,
 )
 from netsim.simulator import SimResult, SimulationError, Simulator
 
@@ -291,7 +293,7 @@ def test_an_invalid_delay_is_an_error(bad) -> None:
 
 def test_make_scheduler_by_name() -> None:
     expected = {"fifo": Fifo, "random": UniformDelay, "heavy-tail": HeavyTail,
-                "partition": Partition, "starve": Starve}
+                "partition": Partition, "starve": Starve, "targeted": TargetedViews}
     assert set(SCHEDULERS) == set(expected)
     for name, cls in expected.items():
         s = make_scheduler(name)
@@ -309,3 +311,52 @@ def test_make_scheduler_unknown_name_lists_the_names() -> None:
     assert "chaos" in msg
     for name in SCHEDULERS:
         assert name in msg
+
+
+def test_targeted_is_registered_and_targets_agreement_views() -> None:
+    """``make_scheduler("targeted")`` in the simulator, on the agreement protocol: the honest
+    views of a round differ (the scheduler read the omniscient context), and the run ends."""
+    from agreement import AveragingAgreement
+    from agreement.adversary import TargetedViews as Reexported
+    from agreement.adversary import ValueAttack
+
+    assert Reexported is TargetedViews
+    n, f, rounds = 7, 2, 3
+    x = np.random.default_rng(3).standard_normal((n, 4))
+    sched = make_scheduler("targeted")
+    sim = Simulator(
+        n, f, lambda i, xi: AveragingAgreement(i, n, f, xi, rounds=rounds), dict(enumerate(x)),
+        byzantine=[0, 1], strategy=ValueAttack("split"), scheduler=sched, seed=4,
+    )
+    res = sim.run()
+    assert sched.targeting and all(res.done.values())
+    for r in range(rounds):
+        origins = {frozenset(sim.nodes[i].views[r].origins) for i in sim.honest}
+        assert len(origins) > 1, f"round {r}: every honest view was the same"
+
+
+def test_targeted_degrades_to_random_delays_for_other_protocols() -> None:
+    """On a protocol without per-round vectors (one reliable broadcast) ``targeted`` is the
+    ``random`` scheduler, draw for draw: the same trace; unbound, it is a uniform delay."""
+    runs = []
+    for sched in (make_scheduler("targeted"), make_scheduler("random")):
+        sim, buf = rb_sim(7, 2, sched, seed=9)
+        res = sim.run()
+        assert all(res.done.values())
+        runs.append(buf.getvalue())
+    assert runs[0] == runs[1] and runs[0]
+    t = TargetedViews()
+    assert not t.targeting
+    d = t.delay(0, 1, Send((0, 0, 0), VEC), 0.0, random.Random(1))
+    assert 0 <= d <= 1
+
+
+def test_split_sides_halves_along_the_widest_pair() -> None:
+    pts = np.array([[0.0, 0.0], [10.0, 0.0], [1.0, 5.0], [9.0, -5.0], [5.0, 0.1]])
+    side, u = split_sides(pts)
+    assert np.isclose(np.linalg.norm(u), 1.0)
+    assert side.sum() == 3  # ceil(5/2) upper
+    proj = pts @ u
+    assert proj[side == 0].max() <= proj[side == 1].min()
+    side1, u1 = split_sides(pts[:1])
+    assert side1.tolist() == [0] and not u1.any()
