@@ -264,3 +264,40 @@ async def test_a_protocol_exception_in_start_is_a_protocol_error(tmp_path, anyio
             with pytest.raises(ProtocolError, match="handling start") as exc:
                 await Runtime(BadStart(0, 2, k=1, d=1), cluster.networks[0]).run(linger=0.1)
     assert exc.value.sender is None and exc.value.session is None
+
+
+async def test_a_float64_value_in_a_float32_session_is_a_fault_over_tls(tmp_path, anyio_backend):
+    """The reported failure end to end: node 3 runs ``mean`` honestly but with a float64 input
+    of 1e100 in a float32 session. Before, the value entered the honest float32 views, the
+    mean overflowed to inf and the next broadcast raised out of ``handle()``, which ended the
+    honest nodes' runtimes. Now it is an ``invalid-value`` fault and they decide."""
+    n, f, rounds, d = 4, 1, 2, 3
+    x = np.random.default_rng(4).standard_normal((n, d)).astype(np.float32)
+    nodes: list[Protocol] = [AveragingAgreement(i, n, f, x[i], protocol="mean", rounds=rounds)
+                             for i in range(n - 1)]
+    nodes.append(AveragingAgreement(n - 1, n, f, np.full(d, 1e100), protocol="mean",
+                                    rounds=rounds))
+    from netsim.runtime import Runtime
+
+    reports: list = [None] * (n - 1)
+    with anyio.fail_after(LIMIT):
+        async with LocalCluster(n, tmp_path) as cluster, anyio.create_task_group() as outer:
+            # node 3 refuses the float32 values (not its session's dtype): it never decides,
+            # so it runs beside the honest nodes until they are done
+            outer.start_soon(Runtime(nodes[-1], cluster.networks[-1]).run)
+
+            async def one(i: int) -> None:
+                reports[i] = await Runtime(nodes[i], cluster.networks[i]).run(linger=0.5)
+
+            async with anyio.create_task_group() as tg:
+                for i in range(n - 1):
+                    tg.start_soon(one, i)
+            outer.cancel_scope.cancel()
+    assert not nodes[-1].done
+    for p, rep in zip(nodes[:-1], reports, strict=True):
+        assert p.done and p.decision.dtype == np.float32  # type: ignore[attr-defined]
+        y = p.decision  # type: ignore[attr-defined]
+        assert np.all(x[:-1].min(0) <= y) and np.all(y <= x[:-1].max(0))
+        assert rep.fault_counts.get("invalid-value", 0) >= 1
+        assert all(flt.sender == n - 1 for flt in rep.faults)
+        assert any("dtype float64" in flt.detail for flt in rep.faults)
