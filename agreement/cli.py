@@ -16,6 +16,15 @@ from typing import Any
 import numpy as np
 
 from netsim.adversary import STRATEGIES
+from netsim.cli_args import (
+    ArgumentParser,
+    CommandLineError,
+    check_output_path,
+    fail,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 from netsim.schedulers import SCHEDULER_HELP, SCHEDULERS
 
 from . import constants
@@ -59,11 +68,13 @@ def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--protocol", default="trimmed-mean", choices=sorted(CONFIGS),
                    metavar="PROTOCOL", help="see the list below (default trimmed-mean)")
-    p.add_argument("--n", type=int, default=10, help="number of nodes (default 10)")
-    p.add_argument("--f", type=int, default=3, help="Byzantine bound f (default 3)")
-    p.add_argument("--dim", type=int, default=50, help="vector dimension d (default 50)")
-    p.add_argument("--rounds", type=int, default=None, help="rounds T (default: from --delta)")
-    p.add_argument("--delta", type=float, default=None,
+    p.add_argument("--n", type=positive_int, default=10, help="number of nodes (default 10)")
+    p.add_argument("--f", type=nonneg_int, default=3, help="Byzantine bound f (default 3)")
+    p.add_argument("--dim", type=positive_int, default=50,
+                   help="vector dimension d (default 50)")
+    p.add_argument("--rounds", type=positive_int, default=None,
+                   help="rounds T (default: from --delta, else 10)")
+    p.add_argument("--delta", type=positive_float, default=None,
                    help="target honest diameter; T from the protocol's proven contraction")
     p.add_argument("--byzantine", default=DEFAULT_BYZANTINE,
                    choices=sorted({"none", *ATTACKS, "omniscient", *strategies}),
@@ -190,9 +201,41 @@ def _print_human(rep: dict[str, Any]) -> None:
     print(f"wall time: {rep['wall_time']:.3f} s")
 
 
+_FLAGS = (
+    ("unsafe=True", "--unsafe"),
+    ("engine='message'", "--engine message"),
+    ("give a fixed number of rounds", "give --rounds instead of --delta"),
+    ("byzantine_ids", "Byzantine ids"),
+)
+
+
+def cli_message(text: object) -> str:
+    """An API error message in ``simulate``'s terms (``--unsafe``, ``--engine message``,
+    ``--rounds``), not Python keywords: the one translation of this command line."""
+    out = str(text)
+    for api, flag in _FLAGS:
+        out = out.replace(api, flag)
+    return out
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone, as :class:`CommandLineError` naming the flags."""
+    if args.f >= args.n:
+        raise CommandLineError(f"--f {args.f} must be below --n {args.n}")
+    if args.engine == "round" and args.trace:
+        raise CommandLineError("--trace needs --engine message (the round engine sends no "
+                               "messages)")
+    check_output_path("--plot", args.plot)
+    check_output_path("--trace", args.trace)
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     if args.rounds is None and args.delta is None:
         args.rounds = 10
+    try:
+        _check_args(args)
+    except CommandLineError as exc:
+        return fail(exc)
     x = make_inputs(args.inputs, args.n, args.dim, args.seed)
     progress = None
     if not args.json and sys.stderr.isatty():
@@ -206,11 +249,15 @@ def run_simulate(args: argparse.Namespace) -> int:
             progress=progress,
         )
     except (ValueError, NotImplementedError) as exc:
-        print(f"error: {str(exc).replace('unsafe=True', '--unsafe')}", file=sys.stderr)
-        return 2
+        return fail(cli_message(exc))
+    except OSError as exc:  # the --trace file could not be written after all
+        return fail(f"--trace {args.trace}: {exc.strerror or exc}")
     rep = _report(res, args)
     if args.plot:
-        _plot(res, args.plot)
+        try:
+            _plot(res, args.plot)
+        except OSError as exc:
+            return fail(f"--plot {args.plot}: {exc.strerror or exc}")
         rep["plot"] = args.plot
     if args.json:
         print(json.dumps(rep, sort_keys=True, default=_jsonable))
@@ -232,8 +279,8 @@ def _jsonable(o: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agreement",
-                                     description="Averaging agreement under attack.")
+    parser = ArgumentParser(prog="python -m agreement",
+                            description="Averaging agreement under attack.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_simulate_parser(sub)
     args = parser.parse_args(argv)

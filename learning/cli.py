@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from agreement import CONFIGS
+from netsim.cli_args import (
+    ArgumentParser,
+    fail,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 from .attacks import ATTACKS
 from .data import DATASETS, SPLITS
@@ -57,11 +64,11 @@ def _attack_params(items: Sequence[str]) -> dict[str, Any]:
     for it in items:
         key, sep, val = it.partition("=")
         if not sep:
-            raise SystemExit(f"--attack-param expects KEY=VALUE, got {it!r}")
+            raise ValueError(f"--attack-param expects KEY=VALUE, got {it!r}")
         try:
             out[key] = int(val) if key == "target" else float(val)
         except ValueError:
-            raise SystemExit(f"--attack-param {key}: not a number: {val!r}") from None
+            raise ValueError(f"--attack-param {key}: not a number: {val!r}") from None
     return out
 
 
@@ -69,12 +76,14 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-dir", default=None, help="local MNIST IDX / CIFAR-10 python files")
     p.add_argument("--model", default="mlp", choices=MODELS)
-    p.add_argument("--hidden", type=int, default=64, help="MLP hidden width (default 64)")
-    p.add_argument("--n", type=int, default=10, help="nodes (default 10)")
-    p.add_argument("--f", type=int, default=3, help="Byzantine nodes, ids 0..f-1 (default 3)")
-    p.add_argument("--steps", type=int, default=steps)
-    p.add_argument("--batch-size", type=int, default=32, help="per node (default 32)")
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--hidden", type=positive_int, default=64,
+                   help="MLP hidden width (default 64)")
+    p.add_argument("--n", type=positive_int, default=10, help="nodes (default 10)")
+    p.add_argument("--f", type=nonneg_int, default=3,
+                   help="Byzantine nodes, ids 0..f-1 (default 3)")
+    p.add_argument("--steps", type=positive_int, default=steps)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="per node (default 32)")
+    p.add_argument("--lr", type=positive_float, default=0.1)
     p.add_argument("--lr-schedule", default="constant", choices=("constant", "step", "cosine"))
     p.add_argument("--lr-decay-every", type=int, default=100)
     p.add_argument("--lr-gamma", type=float, default=0.2)
@@ -130,7 +139,7 @@ def _config(a: argparse.Namespace, **over: Any) -> TrainConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="python -m learning",
         description="LEARN: collaborative SGD from averaging agreement (THEORY.md §6).",
     )
@@ -280,6 +289,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    device = getattr(args, "device", "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        return fail(f"--device {device}: {exc}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return fail(f"--device {device}: CUDA is not available here (use --device cpu)")
     try:
         if args.command == "train":
             return cmd_train(args)
@@ -297,6 +313,11 @@ def cli_message(text: str) -> str:
                       ("rounds='proven'", "--rounds proven"),
                       ("an integer number of rounds", "--rounds INTEGER"),
                       ("rounds must be 'proven'", "--rounds must be 'proven'"),
-                      ("unsafe=True", "--unsafe")):
+                      ("unsafe=True", "--unsafe"),
+                      ("needs n >= 1 and 0 <= f < n", "needs --n >= 1 and 0 <= --f < --n"),
+                      ("steps and batch_size must", "--steps and --batch-size must"),
+                      ("lr must", "--lr must"), ("param_rounds must", "--param-rounds must"),
+                      ("momentum values must", "--momentum and --worker-momentum must"),
+                      ("worker_momentum (", "--worker-momentum (")):
         text = text.replace(api, flag)
     return text

@@ -25,6 +25,16 @@ from typing import Any
 import numpy as np
 
 from .adversary import STRATEGIES, make_strategy
+from .cli_args import (
+    ArgumentParser,
+    CommandLineError,
+    check_output_path,
+    fail,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 from .schedulers import SCHEDULER_HELP, SCHEDULERS, make_scheduler
 from .simulator import SimResult, Simulator
 
@@ -49,18 +59,36 @@ def _listing(title: str, items: dict[str, str]) -> str:
     return title + ":\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in sorted(items.items()))
 
 
-def _positive(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
+_positive = positive_int
+_nonneg = nonneg_int
+
+_FLAGS = (
+    ("; pass unsafe=True to run it anyway", ""),  # no command but simulate has --unsafe
+    ("unsafe=True", "--unsafe"),
+    ("byzantine_ids", "--byzantine-ids"),
+    ("engine='message'", "--engine message"),
+)
 
 
-def _nonneg(text: str) -> int:
-    v = int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+def cli_message(text: object) -> str:
+    """An API error message in this command line's terms (its flags, not Python keywords):
+    the one translation of netsim's command line (``simulate`` has its own, with --unsafe)."""
+    out = str(text)
+    for api, flag in _FLAGS:
+        out = out.replace(api, flag)
+    return out
+
+
+def _parse_ids(text: str | None, flag: str = "--byzantine-ids") -> list[int] | None:
+    """``"0,3"`` -> ``[0, 3]``; :class:`CommandLineError` naming ``flag`` otherwise."""
+    if text is None:
+        return None
+    try:
+        return sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise CommandLineError(
+            f"{flag} must be comma-separated integers, got {text!r}"
+        ) from None
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -87,7 +115,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="delivery schedule (default random); see the list below",
     )
     p.add_argument("--seed", type=int, default=0, help="the one seed of the run (default 0)")
-    p.add_argument("--dim", type=_nonneg, default=8, help="vector dimension (default 8)")
+    p.add_argument("--dim", type=_positive, default=8, help="vector dimension (default 8)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trace", metavar="FILE", help="write a JSON-lines trace of deliveries")
     p.add_argument(
@@ -106,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     epilog = _listing("strategies", _STRATEGY_HELP) + "\n\n" + _listing(
         "schedulers", _SCHEDULER_HELP
     )
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m netsim",
         description="Jungle's adversarial network simulator.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -143,7 +171,7 @@ _PLAINTEXT_HELP = (
 
 
 def _add_network_parsers(sub: Any) -> None:
-    from .node import NETWORK_STRATEGIES
+    from .node import DEFAULT_LINGER, NETWORK_STRATEGIES
 
     k = sub.add_parser(
         "keys", help="write a cluster CA, node certificates and cluster.toml",
@@ -158,7 +186,8 @@ def _add_network_parsers(sub: Any) -> None:
     k.add_argument("--hosts", default=None,
                    help="comma-separated host of each node (default 127.0.0.1 for all)")
     k.add_argument("--base-port", type=_positive, default=47000,
-                   help="node i listens on BASE_PORT + i (default 47000)")
+                   help="node i listens on BASE_PORT + i (default 47000; BASE_PORT + n - 1 "
+                   "must be at most 65535)")
 
     protos = ["trimmed-mean", "mda", "mve", "median", "krum", "mean"]
     nd = sub.add_parser(
@@ -181,9 +210,12 @@ def _add_network_parsers(sub: Any) -> None:
                     metavar="STRATEGY", help="run a Byzantine strategy instead: "
                     + ", ".join(NETWORK_STRATEGIES))
     nd.add_argument("--seed", type=int, default=0, help="seed of a Byzantine strategy")
-    nd.add_argument("--linger", type=float, default=5.0,
-                    help="seconds to keep serving after deciding (default 5)")
-    nd.add_argument("--timeout", type=float, default=600.0,
+    nd.add_argument("--linger", type=nonneg_float, default=DEFAULT_LINGER, metavar="SECONDS",
+                    help="after deciding, keep serving the peers that have not decided yet "
+                    "(they may still need this node's echoes and fetch replies) until every "
+                    "peer has announced its decision, or for at most SECONDS (default "
+                    f"{DEFAULT_LINGER:g}); see netsim.node")
+    nd.add_argument("--timeout", type=positive_float, default=600.0, metavar="SECONDS",
                     help="give up after this many seconds (default 600)")
     nd.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     nd.add_argument("--max-queue-mb", type=float, default=1024.0,
@@ -202,18 +234,25 @@ def _add_network_parsers(sub: Any) -> None:
     )
     la.add_argument("--n", type=_positive, default=7)
     la.add_argument("--f", type=_nonneg, default=2)
+    from agreement.inputs import INPUTS  # a front end may import upward
+
     la.add_argument("--protocol", default="trimmed-mean", choices=protos)
     la.add_argument("--dim", type=_positive, default=1000)
     la.add_argument("--rounds", type=_positive, default=10)
     la.add_argument("--byzantine", default="none", metavar="STRATEGY",
                     help="strategy of the f Byzantine nodes (ids 0..f-1), or none")
     la.add_argument("--byzantine-ids", default=None, help="comma-separated Byzantine ids")
-    la.add_argument("--inputs", default="gaussian", help="input generator (as simulate)")
+    la.add_argument("--inputs", default="gaussian", choices=sorted(INPUTS), metavar="GEN",
+                    help="input generator (as simulate; default gaussian)")
     la.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     la.add_argument("--seed", type=int, default=0)
     la.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
-    la.add_argument("--linger", type=float, default=2.0)
-    la.add_argument("--timeout", type=float, default=300.0)
+    la.add_argument("--linger", type=nonneg_float, default=DEFAULT_LINGER, metavar="SECONDS",
+                    help="each honest node serves its peers after deciding until every peer "
+                    f"has decided, or for at most SECONDS (default {DEFAULT_LINGER:g}: a node "
+                    "started or running up to that much later than the others still finishes)")
+    la.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
+                    help="bound on the whole run (default 300)")
     la.add_argument("--workdir", default=None, help="keep keys, inputs, outputs and logs here")
     la.add_argument("--json", action="store_true", help="print one JSON object")
     la.add_argument("--insecure-loopback-plaintext", action="store_true",
@@ -221,15 +260,27 @@ def _add_network_parsers(sub: Any) -> None:
 
 
 def run_keys(args: argparse.Namespace) -> int:
-    from .cluster import generate
+    from .cluster import MAX_PORT, generate
 
-    hosts = args.hosts.split(",") if args.hosts else None
+    hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
+    if hosts is not None and (len(hosts) != args.n or not all(hosts)):
+        return fail(f"--hosts needs {args.n} comma-separated hosts (one per node, --n "
+                    f"{args.n}), got {args.hosts!r}")
+    top = args.base_port + args.n - 1
+    if top > MAX_PORT:
+        return fail(f"--base-port {args.base_port} with --n {args.n} gives ports up to {top}; "
+                    f"the largest TCP port is {MAX_PORT} (use --base-port <= "
+                    f"{MAX_PORT - args.n + 1})")
+    if args.f is not None and args.n < 3 * args.f + 1:
+        return fail(f"--f {args.f} is too large for --n {args.n}: a cluster needs n >= 3f+1 "
+                    f"(at most --f {(args.n - 1) // 3}, or at least --n {3 * args.f + 1})")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        return fail(f"--out {args.out} exists and is not a folder")
     try:
         cfg = generate(args.n, args.out, f=args.f, hosts=hosts,
                        ports=[args.base_port + i for i in range(args.n)])
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:
+        return fail(f"--out {args.out}: {cli_message(exc)}")
     print(f"wrote a cluster of n={cfg.n} (f={cfg.f}) to {args.out}: ca.pem, ca.key "
           f"(keep it offline), node-<i>.pem/.key, cluster.toml")
     for e in cfg.nodes:
@@ -258,13 +309,31 @@ def run_node_command(args: argparse.Namespace) -> int:
         _plaintext_warning()
     try:
         cfg = load_config(args.config, plaintext=args.insecure_loopback_plaintext)
-        cfg.node(args.id)
+    except ValueError as exc:
+        return fail(f"--config {args.config}: {exc}")
+    if not 0 <= args.id < cfg.n:
+        return fail(f"--id {args.id}: node id {args.id} is not in range(n) = range({cfg.n}) "
+                    f"of --config {args.config}")
+    try:
+        cfg.check_node(args.id)
+    except ValueError as exc:
+        return fail(f"--config {args.config}: {exc}")
+    try:
         x = np.load(args.input, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError, EOFError) as exc:
+        return fail(f"--input {args.input}: cannot read a .npy array: {exc}")
+    if x.ndim != 1 or x.dtype not in (np.float32, np.float64) or x.size == 0:
+        return fail(f"--input {args.input}: need a non-empty 1-D float32 or float64 vector, "
+                    f"got dtype {x.dtype} and shape {x.shape}")
+    try:
+        for flag in ("--output", "--history", "--report"):
+            check_output_path(flag, getattr(args, flag[2:]))
+    except CommandLineError as exc:
+        return fail(exc)
     n = cfg.n
     f = cfg.f if args.f is None else args.f
+    if not f < n:
+        return fail(f"--f {f} must be below n = {n} of --config {args.config}")
 
     def factory(i: int, xi: Any) -> AveragingAgreement:
         return AveragingAgreement(i, n, f, xi, protocol=args.protocol, rounds=args.rounds)
@@ -276,8 +345,8 @@ def run_node_command(args: argparse.Namespace) -> int:
         else:
             proto = factory(args.id, x)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"{cli_message(exc)} (--protocol {args.protocol}, n = {n} from --config, "
+                    f"--f {f})")
     settings = TransportSettings(
         max_message=VECTOR_OVERHEAD + x.nbytes + 64,
         max_queue_bytes=int(args.max_queue_mb * 2**20),
@@ -302,17 +371,26 @@ def run_node_command(args: argparse.Namespace) -> int:
                               timeout=args.timeout, on_decided=on_decided,
                               stop_on_signals=True)
 
+    entry = cfg.node(args.id)
     try:
         rep = anyio.run(main, backend=args.backend)
     except TimeoutError:
-        print(f"error: node {args.id} did not finish within {args.timeout} s", file=sys.stderr)
-        return 3
+        return fail(f"node {args.id} did not finish within --timeout {args.timeout:g} s "
+                    "(are the other nodes running, with the same --config?)", 3)
+    except RuntimeError as exc:  # the runtime's ProtocolError (logged with its traceback)
+        return fail(f"node {args.id}: {exc}", 3)
+    except OSError as exc:  # listening (address in use, no such address) or writing output
+        return fail(f"node {args.id} ({entry.host}:{entry.port} of --config {args.config}): "
+                    f"{exc.strerror or exc}", 3)
     if args.report:
         out = rep.as_dict()
         out.update(byzantine=args.byzantine, decided_wall=decided_wall[0] if decided_wall
                    else None, backend=args.backend)
-        with open(args.report, "w") as fh:
-            json.dump(out, fh, sort_keys=True)
+        try:
+            with open(args.report, "w") as fh:
+                json.dump(out, fh, sort_keys=True)
+        except OSError as exc:
+            return fail(f"--report {args.report}: {exc.strerror or exc}", 3)
     return 0
 
 
@@ -326,12 +404,23 @@ def run_launch(args: argparse.Namespace) -> int:
 
     if args.insecure_loopback_plaintext:
         _plaintext_warning()
+    try:
+        ids = _parse_ids(args.byzantine_ids)
+    except CommandLineError as exc:
+        return fail(exc)
     if args.byzantine == "none":
+        if ids:
+            return fail(f"--byzantine-ids {args.byzantine_ids} needs a --byzantine STRATEGY "
+                        "(the default none runs every node honestly)")
         byz: list[int] = []
-    elif args.byzantine_ids is None:
-        byz = list(range(args.f))
     else:
-        byz = sorted({int(t) for t in args.byzantine_ids.split(",") if t.strip()})
+        byz = list(range(args.f)) if ids is None else ids
+        if len(byz) > args.f or any(not 0 <= b < args.n for b in byz):
+            return fail(f"--byzantine-ids {args.byzantine_ids}: at most --f {args.f} ids in "
+                        f"range(--n {args.n})")
+    if args.workdir is not None and os.path.exists(args.workdir) \
+            and not os.path.isdir(args.workdir):
+        return fail(f"--workdir {args.workdir} exists and is not a folder")
     try:
         check_resilience(args.protocol, args.n, args.f)
         x = make_inputs(args.inputs, args.n, args.dim, args.seed).astype(args.dtype)
@@ -341,9 +430,17 @@ def run_launch(args: argparse.Namespace) -> int:
             workdir=args.workdir, linger=args.linger, timeout=args.timeout,
             backend=args.backend, plaintext=args.insecure_loopback_plaintext,
         )
-    except (ValueError, LaunchError) as exc:
-        print(f"error: {str(exc).split('; pass unsafe=True')[0]}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        return fail(cli_message(exc))
+    except OSError as exc:
+        return fail(f"--workdir {args.workdir}: {exc.strerror or exc}")
+    except LaunchError as exc:  # a node failed: the first line, then the logs' tails
+        text = cli_message(exc)
+        fail(text, 3)
+        rest = text.split("\n", 1)[1:]
+        if rest:
+            print(rest[0], file=sys.stderr)
+        return 3
     hist = np.stack([res.histories[i] for i in res.honest], axis=1)  # (rounds+1, h, d)
     reps = res.reports
     faults: dict[str, int] = {}
@@ -382,16 +479,12 @@ def run_launch(args: argparse.Namespace) -> int:
 def _byzantine_ids(args: argparse.Namespace) -> list[int]:
     if args.byzantine == "none":
         return []
-    if args.byzantine_ids is None:
+    ids = _parse_ids(args.byzantine_ids)
+    if ids is None:
         return list(range(args.f))
-    try:
-        ids = sorted({int(x) for x in args.byzantine_ids.split(",") if x.strip()})
-    except ValueError:
-        raise SystemExit(
-            f"error: --byzantine-ids must be integers, got {args.byzantine_ids!r}"
-        ) from None
     if len(ids) > args.f or any(not 0 <= i < args.n for i in ids):
-        raise SystemExit(f"error: --byzantine-ids needs at most f={args.f} ids in range(n)")
+        raise CommandLineError(f"--byzantine-ids {args.byzantine_ids}: at most --f {args.f} "
+                               f"ids in range(--n {args.n})")
     return ids
 
 
@@ -405,7 +498,10 @@ def run_broadcast(args: argparse.Namespace) -> dict[str, Any]:
 
     n, f = args.n, args.f
     if not 0 <= args.origin < n:
-        raise SystemExit(f"error: --origin must be in range(n) = range({n})")
+        raise CommandLineError(f"--origin {args.origin} must be in range(--n {n})")
+    if not f < n:
+        raise CommandLineError(f"--f {f} must be below --n {n}")
+    check_output_path("--trace", args.trace)
     byz = _byzantine_ids(args)
     rng = np.random.default_rng(args.seed)
     vectors = {i: rng.standard_normal(args.dim) for i in range(n)}
@@ -523,8 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             rep = run_broadcast(args)
         except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return fail(cli_message(exc))
         if args.json:
             print(json.dumps(rep, sort_keys=True))
         else:

@@ -82,6 +82,9 @@ class ClusterConfig:
         ids = [e.id for e in self.nodes]
         if ids != list(range(self.n)):
             raise ValueError(f"cluster nodes must be ids 0..{self.n - 1} in order, got {ids}")
+        for e in self.nodes:
+            if not 0 <= e.port <= MAX_PORT:
+                raise ValueError(f"node {e.id}'s port {e.port} is not a TCP port (0..{MAX_PORT})")
         if self.plaintext:
             require_loopback(self)
 
@@ -103,6 +106,52 @@ class ClusterConfig:
         )
         return replace(self, nodes=nodes)
 
+    def check_node(self, i: int) -> None:
+        """Check what node ``i`` needs before it starts, with a ``ValueError`` naming the
+        file: the CA certificate, its own certificate and key can be read, its certificate's
+        fingerprint is the one the configuration pins for id ``i`` (else every peer would
+        refuse it, and it would wait for its timeout), and the CA's is ``ca_fingerprint``
+        (when given). Nothing to check in plaintext mode."""
+        if self.plaintext:
+            return
+        e = self.node(i)
+        if self.ca is None or e.cert is None or e.key is None:
+            raise ValueError(f"node {i} has no certificate/key files in the configuration")
+        pems = {}
+        for what, path in (("CA certificate", self.ca), ("certificate", e.cert),
+                           ("key", e.key)):
+            try:
+                pems[what] = Path(path).read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read node {i}'s {what} {path}: "
+                                 f"{exc.strerror or exc}") from None
+        try:
+            got = fingerprint_pem(pems["certificate"])
+        except (ValueError, IndexError, TypeError) as exc:
+            raise ValueError(f"node {i}'s certificate {e.cert} is not a PEM certificate: "
+                             f"{exc}") from None
+        if got != e.fingerprint.lower():
+            raise ValueError(
+                f"node {i}'s certificate {e.cert} has fingerprint {got}, but the configuration "
+                f"pins {e.fingerprint} for node {i}: a wrong certificate or a stale config"
+            )
+        if self.ca_fingerprint:
+            try:
+                ca_got = fingerprint_pem(pems["CA certificate"])
+            except (ValueError, IndexError, TypeError) as exc:
+                raise ValueError(f"the CA certificate {self.ca} is not a PEM certificate: "
+                                 f"{exc}") from None
+            if ca_got != self.ca_fingerprint.lower():
+                raise ValueError(
+                    f"the CA certificate {self.ca} has fingerprint {ca_got}, but the "
+                    f"configuration says ca_fingerprint = {self.ca_fingerprint}"
+                )
+        try:
+            self.ssl_contexts(i)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"node {i}'s certificate {e.cert} and key {e.key} do not load "
+                             f"into TLS: {exc}") from None
+
     def ssl_contexts(self, i: int) -> tuple[ssl.SSLContext, ssl.SSLContext] | None:
         """``(server, client)`` TLS contexts of node ``i`` (``None`` in plaintext mode)."""
         if self.plaintext:
@@ -112,6 +161,10 @@ class ClusterConfig:
             raise ValueError(f"node {i} has no certificate/key files in the configuration")
         ca_pem = Path(self.ca).read_bytes()
         return server_context(ca_pem, e.cert, e.key), client_context(ca_pem, e.cert, e.key)
+
+
+MAX_PORT = 65535
+"""The largest TCP port."""
 
 
 def require_loopback(cfg: ClusterConfig) -> None:
@@ -222,13 +275,21 @@ def generate(
     """Make a CA and ``n`` node certificates in ``out`` and write ``out/cluster.toml``.
 
     ``hosts`` default to 127.0.0.1; ``ports`` default to free loopback ports picked now.
-    ``f`` defaults to the largest with ``n >= 3f + 1``.
+    ``f`` defaults to the largest with ``n >= 3f + 1``; a larger one is refused (every
+    protocol's witness gather needs ``n >= 3f + 1``, THEORY.md §3). ``ValueError`` for a
+    bad argument, or an ``out`` that exists and is not a folder, before anything is written.
     """
     if n < 1:
         raise ValueError(f"need n >= 1 nodes, got {n}")
     f = (n - 1) // 3 if f is None else f
+    if f < 0 or n < 3 * f + 1:
+        raise ValueError(
+            f"a cluster of n={n} nodes tolerates at most f={(n - 1) // 3} Byzantine nodes "
+            f"(n >= 3f+1), got f={f}"
+        )
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder")
     hosts = hosts or ["127.0.0.1"] * n
     if len(hosts) != n:
         raise ValueError(f"need {n} hosts, got {len(hosts)}")
@@ -237,6 +298,13 @@ def generate(
             47000 + i for i in range(n)]
     if len(ports) != n:
         raise ValueError(f"need {n} ports, got {len(ports)}")
+    bad = [p for p in ports if not 0 <= p <= MAX_PORT]
+    if bad:
+        raise ValueError(f"ports must be in 0..{MAX_PORT}, got {bad[:3]}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot make the folder {out}: {exc.strerror or exc}") from None
     ca = make_ca()
     (out / "ca.pem").write_bytes(ca.cert_pem)
     write_private(out / "ca.key", ca.key_pem)

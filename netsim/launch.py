@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .cluster import generate
-from .node import make_network_strategy
+from .node import DEFAULT_LINGER, make_network_strategy
 
 
 class LaunchError(RuntimeError):
@@ -67,7 +67,7 @@ def launch(
     strategy: str | None = None,
     seed: int = 0,
     workdir: str | Path | None = None,
-    linger: float = 2.0,
+    linger: float = DEFAULT_LINGER,
     timeout: float = 300.0,
     backend: str = "asyncio",
     plaintext: bool = False,
@@ -76,8 +76,10 @@ def launch(
     """Run one agreement among ``n = len(inputs)`` node processes on 127.0.0.1.
 
     ``inputs[i]`` is node ``i``'s input (a Byzantine node's is the input of its honest-looking
-    cores). ``timeout`` bounds the whole run (:class:`LaunchError` after it, with every
-    process killed)."""
+    cores). ``linger``: each honest node serves its peers after deciding until every peer
+    has decided, or for at most ``linger`` seconds (:mod:`netsim.node`, "Lingering"), so a
+    node up to ``linger`` seconds behind the others still finishes. ``timeout`` bounds the
+    whole run (:class:`LaunchError` after it, with every process killed)."""
     x = np.asarray(inputs)
     if x.ndim != 2:
         raise ValueError(f"inputs must be an (n, d) array, got shape {x.shape}")

@@ -12,6 +12,18 @@ Strategies that only use their own cores, inputs and random source work unchange
 (:data:`NETWORK_STRATEGIES`); those that read honest state (the value attacks of
 ``agreement.adversary``, which compute each round's vector from the honest vectors) are
 refused with an error naming the ones supported.
+
+**Lingering.** A node that has decided keeps serving: slower honest nodes may still need
+its echoes, readies and fetch replies (with ``n - f`` nodes finished, a node that is behind
+may have no other source of ``n - f`` echoes). It stops as soon as it has evidence that no
+one needs it any more, namely every peer announced its decision (the transport's DONE, sent
+once a protocol is done; a decided node needs nothing more from anyone) and acknowledged
+this node's own DONE, or when :data:`DEFAULT_LINGER` seconds (``linger``) have passed since
+its decision, whichever is first (:meth:`netsim.runtime.Runtime.finished`). Which peers
+are honest is unknown to it, so a peer that never says DONE (crashed, or Byzantine) costs
+the whole linger; and a node started, or running, more than ``linger`` seconds behind the
+others may find nobody left to serve it. Byzantine processes (:class:`StrategyProtocol`)
+are done at once, so they announce DONE at their start and never hold anyone up.
 """
 
 from __future__ import annotations
@@ -37,6 +49,27 @@ NETWORK_STRATEGIES: tuple[str, ...] = (
 network, one Byzantine process each."""
 
 assert set(NETWORK_STRATEGIES) <= set(STRATEGIES)
+
+DEFAULT_LINGER = 30.0
+"""Seconds a node that decided keeps serving peers that have not (module doc): the default
+of :func:`run_node`, ``python -m netsim node --linger`` and ``python -m netsim launch``."""
+
+
+def _unwrap(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside nested task-group exception groups (a timeout, an OSError
+    of the listener, a protocol error), so callers see ``TimeoutError`` and not an
+    ``ExceptionGroup``; the group itself when it holds several."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup) -> None:
+        for e in g.exceptions:
+            if isinstance(e, BaseExceptionGroup):
+                walk(e)
+            else:
+                leaves.append(e)
+
+    walk(group)
+    return leaves[0] if len(leaves) == 1 else group
 
 
 class LocalAdversaryContext(AdversaryContext):
@@ -122,7 +155,7 @@ async def run_node(
     protocol: Protocol,
     *,
     settings: TransportSettings | None = None,
-    linger: float = 5.0,
+    linger: float = DEFAULT_LINGER,
     timeout: float | None = None,
     bind_host: str | None = None,
     on_decided: Callable[[Runtime], None] | None = None,
@@ -131,9 +164,10 @@ async def run_node(
     """Run ``protocol`` as node ``node_id`` of ``config`` until it is finished (see
     :meth:`netsim.runtime.Runtime.run`). ``on_decided(runtime)`` is called as soon as the
     protocol is done (e.g. to write the output before lingering). With
-    ``stop_on_signals``, SIGTERM or SIGINT ends the run early and still returns the report."""
-    import anyio
-
+    ``stop_on_signals``, SIGTERM or SIGINT ends the run early and still returns the report.
+    After deciding it serves the peers for up to ``linger`` seconds (module doc, "Lingering").
+    ``timeout`` raises ``TimeoutError``; a failure inside the node's tasks (e.g. an
+    ``OSError`` of its listener) is raised as itself, not as an exception group."""
     entry = config.node(node_id)
     net = Network(
         node_id, config.n,
@@ -143,6 +177,17 @@ async def run_node(
     )
     await net.listen(bind_host or entry.host, entry.port)
     rt = Runtime(protocol, net)
+    try:
+        return await _drive(rt, linger, timeout, on_decided, stop_on_signals)
+    except BaseExceptionGroup as group:
+        raise _unwrap(group) from None
+
+
+async def _drive(rt: Runtime, linger: float, timeout: float | None,
+                 on_decided: Callable[[Runtime], None] | None,
+                 stop_on_signals: bool) -> NodeReport:
+    import anyio
+
     if on_decided is None and not stop_on_signals:
         return await rt.run(linger=linger, timeout=timeout)
 

@@ -1,0 +1,100 @@
+"""What every Jungle command line shares for bad input: a one-line error and a flag's name.
+
+The rule (README, "Command lines"): bad input gets one line ``error: ...`` on stderr that
+names the flag to change, and a non-zero exit (2 for usage errors, as argparse), never a
+traceback.
+
+- :class:`ArgumentParser` is argparse with that one-line usage error (its subparsers
+  inherit it), instead of the usage block followed by ``prog: error: ...``;
+- the ``type=`` helpers (:func:`positive_int`, :func:`nonneg_int`, :func:`positive_float`,
+  :func:`nonneg_float`) refuse a value out of range, or not a number, with a message that
+  argparse prefixes with the flag (``argument --n: must be >= 1, got 0``);
+- :func:`check_output_path` refuses an output file whose folder does not exist *before*
+  a run, instead of a traceback after it;
+- :class:`CommandLineError` is raised by the commands' own checks (``str`` is the message,
+  with the flag); :func:`fail` prints it and returns the exit code.
+
+A front end module: the libraries never import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line on stderr,
+    ``error: MESSAGE (see `PROG --help`)``, with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+class CommandLineError(ValueError):
+    """A bad command line found by a command's own checks; the message names the flag."""
+
+
+def fail(message: object, code: int = 2) -> int:
+    """Print ``error: MESSAGE`` (its first line) on stderr and return ``code``."""
+    text = str(message).strip().splitlines()
+    print(f"error: {text[0] if text else type(message).__name__}", file=sys.stderr)
+    return code
+
+
+def _number(text: str, kind: type) -> int | float:
+    try:
+        v = kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if kind is float and v != v:  # NaN compares false with every bound
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    v = int(_number(text, int))
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    """An integer >= 0."""
+    v = int(_number(text, int))
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """A number > 0 (``inf`` allowed: no bound)."""
+    v = float(_number(text, float))
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def nonneg_float(text: str) -> float:
+    """A number >= 0 (``inf`` allowed)."""
+    v = float(_number(text, float))
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def check_output_path(flag: str, path: str | Path | None) -> None:
+    """Raise :class:`CommandLineError` naming ``flag`` unless ``path`` (a file to write) is
+    in an existing folder and is not itself a folder (``None``: nothing to check)."""
+    if path is None:
+        return
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise CommandLineError(f"{flag} {path}: the folder {parent} does not exist")
+    if p.is_dir():
+        raise CommandLineError(f"{flag} {path} is a folder; give a file name")
