@@ -1,22 +1,29 @@
-"""LEARN against plain D-SGD: time per training step, in the same process on the same device,
-and (``--accuracy``) the accuracy targets of the learning issue.
+"""LEARN against plain D-SGD: time per training step and accuracy, for both gradient-round
+schedules, in the same process on the same device, and (``--accuracy``) the accuracy targets
+of the learning issue.
 
-Run: ``python -m benchmarks.bench_learning [--device cuda] [--accuracy] [--quick]``.
+Run: ``python -m benchmarks.bench_learning [--device cuda] [--accuracy] [--quick]
+[--steps S] [--repeats R]``.
 
 Speed: digits, the MLP (64-64-10, d = 4810), n = 10, f = 3, batch 32 per node, 300 steps;
 the mean wall time of one step (evaluation excluded) of D-SGD (local step + plain average of
-the n parameter vectors) and of LEARN with the round-level engine (trimmed mean, random views;
-``N_t = ceil(log2 t)`` gradient rounds + 1 parameter round, i.e. 8.3 rounds per step on
-average over 300 steps; and fixed 1 + 1 rounds), attack-free and under ALIE. Target: LEARN
-<= 3x D-SGD. Accuracy: the compare grid (attacks x methods) and the ALIE z x Dirichlet α sweep.
-Writes BENCHMARKS.md section "learning".
+the n parameter vectors) and of LEARN with the round-level engine (trimmed mean, random views)
+under each gradient-round schedule: ``proven`` (the default: the least T whose proven
+contraction reaches THEORY §6's target 2^-N_t, ``T = ceil((N_t + ½·log2 min(d, n-1)) /
+log2(1/λ))`` with λ = f/(n-2f) = 3/4: 7 rounds at t = 1, 19 at t = 64, 26 at t = 300), ``log``
+(N_t = ceil(log2 t) rounds: not covered by the theorem) and a fixed 1, each + 1 parameter
+round; attack-free and under ALIE; with the final honest test accuracy of each run. Target:
+LEARN <= 3x D-SGD. Accuracy: the compare grid (attacks x methods) and the ALIE z x Dirichlet α
+sweep. Writes BENCHMARKS.md section "learning".
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import replace
+from typing import Any
 
 import torch
 
@@ -33,38 +40,46 @@ from learning.learn import TrainConfig, train
 
 def speed(device: str, steps: int, repeats: int) -> str:
     """Every configuration run ``repeats`` times, interleaved (so that a change of load on
-    the shared machine hits all of them alike); the best mean step time of each."""
+    the shared machine hits all of them alike); the best mean step time of each, and its
+    accuracy (the same in every repeat: the runs are deterministic)."""
     base = TrainConfig(device=device, steps=steps, eval_every=steps, seed=0)
     train(replace(base, steps=20))  # warm-up (imports, kernels, allocator)
     configs = [("D-SGD (plain average)", replace(base, method="dsgd"))]
+    names = {"proven": "proven (default)", "log": "log: ceil(log2 t)", 1: "fixed 1"}
     for attack in ("none", "alie"):
-        for rounds in ("log", 1):
-            label = ("LEARN trimmed-mean, "
-                     f"{'ceil(log2 t)' if rounds == 'log' else 1} gradient rounds + 1")
-            configs.append((label, replace(base, method="learn", attack=attack,
-                                           rounds=rounds)))
+        for rounds in ("proven", "log", 1):
+            configs.append((f"LEARN trimmed-mean, {names[rounds]}",
+                            replace(base, method="learn", attack=attack, rounds=rounds)))
     configs.append(("trusted server, trimmed mean", replace(base, method="server",
                                                              attack="alie")))
     best = [float("inf")] * len(configs)
-    per_step_rounds = [0.0] * len(configs)
+    results: list[Any] = [None] * len(configs)
     for _ in range(repeats):
         for k, (_, cfg) in enumerate(configs):
             res = train(cfg)
             best[k] = min(best[k], res.step_time)
-            per_step_rounds[k] = res.agreement_rounds / cfg.steps
+            results[k] = res
     dsgd = best[0]
     rows = []
     for k, (label, cfg) in enumerate(configs):
-        r = per_step_rounds[k]
+        res = results[k]
+        r = res.agreement_rounds / cfg.steps
+        g = res.gradient_rounds
         extra = (best[k] - dsgd) / r * 1e3 if r else None
-        rows.append([label, cfg.attack, f"{r:.1f}" if r else "-", f"{best[k] * 1e3:.2f}",
+        acc = f"{res.accuracy_mean:.3f} / {res.accuracy_min:.3f}"
+        rows.append([label, cfg.attack, f"{sum(g) / len(g):.1f} ({g[0]}..{g[-1]})" if g else "-",
+                     f"{r:.1f}" if r else "-", acc, f"{best[k] * 1e3:.2f}",
                      f"{extra:.2f}" if extra is not None else "-", f"{best[k] / dsgd:.1f}x"])
-    table = markdown_table(["method", "attack", "agreement rounds / step", "ms / step",
-                            "extra ms / round", "vs D-SGD"], rows)
-    return (f"### Time per step ({device}, torch threads: {torch.get_num_threads()})\n\n"
+    table = markdown_table(["method, gradient rounds", "attack",
+                            "gradient rounds / step (first..last)", "agreement rounds / step",
+                            "accuracy mean / min", "ms / step", "extra ms / round",
+                            "vs D-SGD"], rows)
+    return (f"### Time per step and accuracy ({device}, torch threads: "
+            f"{torch.get_num_threads()})\n\n"
             f"digits, MLP d = 4810, n = 10, f = 3, batch 32 per node, {steps} steps, mean step "
-            f"time without evaluation (first 5 steps skipped), best of {repeats} interleaved "
-            "runs. Target: LEARN <= 3x D-SGD.\n\n" + table)
+            "time without evaluation (first 5 steps skipped), best of "
+            f"{repeats} interleaved runs; honest test accuracy after the last step (seed 0). "
+            "Target: LEARN <= 3x D-SGD.\n\n" + table)
 
 
 def seeds_table(steps: int, seeds: tuple[int, ...]) -> str:
@@ -100,24 +115,36 @@ def accuracy(steps: int) -> str:
             "attack-free mean.\n\n" + seeds)
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (``uptime``)."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--accuracy", action="store_true", help="also the accuracy grid + sweep")
     ap.add_argument("--quick", action="store_true", help="60 steps, one repeat")
+    ap.add_argument("--steps", type=int, default=None, help="steps per run (default 300)")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     steps, repeats = (60, 1) if a.quick else (300, 3)
+    steps = a.steps or steps
+    repeats = a.repeats or repeats
     t0 = time.perf_counter()
+    load0 = _load()
     parts = [speed(a.device, steps, repeats)]
     if a.accuracy:
         parts.append(accuracy(steps))
     body = ("## Learning: LEARN vs D-SGD\n\n"
             f"Machine: {machine()}  \nCommand: `{command()}` "
             f"({time.perf_counter() - t0:.0f} s)  \n"
-            "Measured on an otherwise idle machine.\n\n"
+            f"Load average (1, 5, 15 min) at the start: {load0}; at the end: {_load()} "
+            f"({os.cpu_count()} logical cores: a load above what this run uses means other "
+            "work shared the machine and the times are upper bounds).\n\n"
             + "\n\n".join(parts))
     if not a.no_write:
         write_section("learning", body)
