@@ -97,6 +97,7 @@ class AgreementResult:
     views: list[dict[int, tuple[int, ...]]] = field(default_factory=list)
     byzantine_values: list[dict[int, np.ndarray]] = field(default_factory=list)
     complete: bool = True
+    gather: str = "witness"  # the proven bounds assume the witness gather (agreement.gathers)
 
     @property
     def views_differed(self) -> bool:
@@ -153,6 +154,7 @@ class AgreementResult:
             "faults_against_honest": self.faults_against_honest,
             "complete": self.complete,
             "views_differed": self.views_differed,
+            "gather": self.gather,
             "bounds": self.bounds(),
         }
 
@@ -233,7 +235,7 @@ def run(
     sched_name = scheduler if isinstance(scheduler, str) else getattr(scheduler, "name", "custom")
     common = dict(n=n, f=f, d=d, protocol=protocol, engine=engine, rounds=rounds, seed=seed,
                   byzantine=byz_name, byzantine_ids=byz_ids, scheduler=sched_name,
-                  honest=honest)
+                  honest=honest, gather=gather or cfg.gather)
     t0 = time.perf_counter()
     if engine == "round":
         if isinstance(byzantine, str) and byzantine not in (*VALUE_ATTACKS, "silent", "none"):

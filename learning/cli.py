@@ -318,6 +318,8 @@ def cli_message(text: str) -> str:
                       ("steps and batch_size must", "--steps and --batch-size must"),
                       ("lr must", "--lr must"), ("param_rounds must", "--param-rounds must"),
                       ("momentum values must", "--momentum and --worker-momentum must"),
-                      ("worker_momentum (", "--worker-momentum (")):
+                      ("worker_momentum (", "--worker-momentum ("),
+                      ("omniscient views run with the dissensus attack",
+                       "--views omniscient runs with --attack dissensus")):
         text = text.replace(api, flag)
     return text

@@ -386,6 +386,8 @@ def run_node_command(args: argparse.Namespace) -> int:
         out = rep.as_dict()
         out.update(byzantine=args.byzantine, decided_wall=decided_wall[0] if decided_wall
                    else None, backend=args.backend)
+        if not args.byzantine:  # the origins of this node's view in each round
+            out["views"] = {str(r): list(o) for r, o in proto.view_origins().items()}
         try:
             with open(args.report, "w") as fh:
                 json.dump(out, fh, sort_keys=True)
@@ -460,6 +462,8 @@ def run_launch(args: argparse.Namespace) -> int:
         bytes=sum(r["metrics"]["bytes"] for r in reps.values()), wall_time=res.wall_time,
         faults=dict(sorted(faults.items())), faults_against_honest=against_honest,
         complete=True,
+        views=[{i: tuple(reps[i].get("views", {}).get(str(r), ())) for i in res.honest}
+               for r in range(args.rounds)],
     )
     args.engine = "network"
     rep = _report(result, args)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .messages import Message, Ready, Report
+from .messages import Message, Ready, Report, Send
 
 Hold = None
 """Returned by :meth:`Scheduler.delay` to hold a message until the scheduler heals."""
@@ -195,8 +195,12 @@ class TargetedViews(Scheduler):
     ``[0.3, 0.6]``, except their READYs to the other side, which take ``slow + [0, 1]``;
     reports ``2 + [0, 0.5]`` (views form after each side has its own Byzantine values and
     before it can have the other side's). Each side's view then holds the honest values
-    plus its own side's Byzantine values. It only delays: every message is eventually
-    delivered.
+    plus its own side's Byzantine values. Under the first-quorum gather (plain SENDs, the
+    first ``n - f`` received form the view) Byzantine SENDs take ``[0, 0.1]`` (first in every
+    view), honest SENDs ``0.1 + [0, 0.2]`` to their own side and ``0.5 + [0, 0.3]`` to the
+    other: each view holds the Byzantine values (equivocated per side) and the honest values
+    nearest its side, as the round engine's omniscient first-quorum views. It only delays:
+    every message is eventually delivered.
 
     **Other protocols.** Targeting needs per-round vectors: it applies when every honest
     node exposes a ``history`` list of equal-length 1-D vectors (``history[r]``: its vector
@@ -249,6 +253,13 @@ class TargetedViews(Scheduler):
             return rng.random()
         _, rnd, origin = instance
         byz = self.ctx.byzantine
+        if type(message) is Send:  # first-quorum gather: the first n - f SENDs are the view
+            if origin in byz:
+                return 0.1 * rng.random()
+            sides = self._side_of(rnd)
+            if sides.get(dst, -1) == sides.get(origin, -2):
+                return 0.1 + 0.2 * rng.random()
+            return 0.5 + 0.3 * rng.random()
         if origin not in byz:
             return 0.3 * rng.random()
         if type(message) is Ready and dst not in byz:

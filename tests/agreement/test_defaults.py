@@ -78,3 +78,15 @@ def test_cli_reports_views_differed(capsys):
     assert "warning: the honest views never differed" in out
     assert netsim_main([*base, "--scheduler", "fifo", "--byzantine", "silent", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["views_differed"] is False
+
+
+def test_targeted_views_differ_under_the_first_quorum_gather_too():
+    """Plain SENDs: Byzantine values first, each side's honest values before the other's;
+    every view is n - f values with both Byzantine ones (equivocated per side)."""
+    n, f = 7, 2
+    x = make_inputs("gaussian", n, 3, 2)
+    res = run(x, f=f, rounds=3, gather="first-quorum", seed=2)
+    assert res.gather == "first-quorum" and res.as_dict()["gather"] == "first-quorum"
+    assert res.views_differed
+    for rnd in res.views:
+        assert all(len(o) == n - f and {0, 1} <= set(o) for o in rnd.values())
