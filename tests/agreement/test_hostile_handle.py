@@ -187,9 +187,10 @@ def _smallest_n(name: str, f: int) -> int:
     raise AssertionError(f"no n accepted for {name} at f={f}")
 
 
-TARGETS = ("rb", "witness", "first-quorum", *(f"agreement:{c}" for c in CONFIGS))
-_N1 = {t: (_smallest_n(t.split(":")[1], 1) if t.startswith("agreement:") else 4)
-       for t in TARGETS}
+TARGETS = ("rb", "witness", "first-quorum", *(f"agreement:{c}" for c in CONFIGS),
+           "agreement:trimmed-mean/first-quorum")
+_N1 = {t: (_smallest_n(t.split(":")[1].split("/")[0], 1) if t.startswith("agreement:")
+           else 4) for t in TARGETS}
 
 
 def _hostile_vector(kind: str, d: int, dtype: np.dtype, rng: _random.Random,
@@ -225,13 +226,14 @@ MESSAGE_KINDS = ("value", "send", "reply", "echo", "ready", "fetch", "report")
 @st.composite
 def _hostile_plan(draw: st.DrawFn, target: str) -> dict:
     f = draw(st.sampled_from([1, 2])) if target in ("rb", "witness", "first-quorum",
-                                                    "agreement:trimmed-mean") else 1
+                                                    "agreement:trimmed-mean",
+                                                    "agreement:trimmed-mean/first-quorum") else 1
     n = 3 * f + 1 if f > 1 else _N1[target]
     b = draw(st.integers(1, f))
     byz = sorted(draw(st.lists(st.integers(0, n - 1), min_size=b, max_size=b, unique=True)))
     # weighted towards what can reach a view: the Byzantine node's own instance of a round
     # of the session, sent to every honest node, as the vector message the gather uses
-    main = "send" if target in ("first-quorum", "agreement:first-quorum") else "value"
+    main = "send" if target.endswith("first-quorum") else "value"
     specs = draw(st.lists(st.tuples(
         st.sampled_from(byz),                                            # sender
         st.sampled_from([main] * 6 + list(MESSAGE_KINDS)),
@@ -264,8 +266,9 @@ def _build(target: str, n: int, f: int, d: int, dtype, rounds: int, x: np.ndarra
         elif target == "first-quorum":
             nodes[i] = FirstQuorumGather(i, n, f, dim=d, dtype=dtype, max_round=rounds - 1)
         else:
-            nodes[i] = AveragingAgreement(i, n, f, x[0, i], protocol=target.split(":")[1],
-                                          rounds=rounds)
+            name, _, gather = target.split(":")[1].partition("/")
+            nodes[i] = AveragingAgreement(i, n, f, x[0, i], protocol=name,
+                                          gather=gather or None, rounds=rounds)
     return nodes
 
 
@@ -418,7 +421,7 @@ def test_hostile_messages_are_faults_never_exceptions(target: str, data: st.Data
                         assert all(a.values[o].tobytes() == b.values[o].tobytes()
                                    for o in common)
     else:
-        name = target.split(":")[1]
+        name = target.split(":")[1].split("/")[0]
         lo, hi = x[0, honest].min(axis=0), x[0, honest].max(axis=0)
         for i in honest:
             p: AveragingAgreement = nodes[i]  # type: ignore[assignment]
