@@ -420,6 +420,13 @@ def run_launch(args: argparse.Namespace) -> int:
         if len(byz) > args.f or any(not 0 <= b < args.n for b in byz):
             return fail(f"--byzantine-ids {args.byzantine_ids}: at most --f {args.f} ids in "
                         f"range(--n {args.n})")
+    if args.byzantine != "none":
+        from .node import make_network_strategy
+
+        try:
+            make_network_strategy(args.byzantine)
+        except ValueError as exc:
+            return fail(f"--byzantine {args.byzantine}: {exc}")
     if args.workdir is not None and os.path.exists(args.workdir) \
             and not os.path.isdir(args.workdir):
         return fail(f"--workdir {args.workdir} exists and is not a folder")
