@@ -29,9 +29,11 @@ stricter in float32. The searches (``proofs.search``) measure ``max(a - 64·eps�
 and compare it with ``B·(1 + 1e-9)``: the same rule.
 
 Verdicts (:data:`Status`): ``holds``, ``violated``, ``no-claim`` (the protocol has no proven
-bound: median, krum, mean; MVE's ellipsoid centre in ``d >= 2``; or the run is below the
-protocol's resilience, where the constants raise ``ValueError``), and, for searches only,
-``search-too-short`` (the search reached less than 0.9 of the best known construction).
+bound: median, krum, mean; MVE's ellipsoid centre in ``d >= 2``; a run below the
+protocol's resilience, where the constants raise ``ValueError``; or a run with another
+gather than the protocol's, e.g. first-quorum: the proofs assume witness views), and, for
+searches only, ``search-too-short`` (the search reached less than 0.9 of the best known
+construction).
 """
 
 from __future__ import annotations
@@ -306,10 +308,14 @@ def evaluate(result: Any) -> dict[str, Verdict]:
     proto, n, f, d = result.protocol, result.n, result.f, result.d
     params = getattr(result, "rule_params", None) or {}
     claims = claims_for(proto, params)
+    cfg = CONFIGS.get(proto)
     if not claims:
-        cfg = CONFIGS.get(proto)
         why = cfg.guarantee if cfg is not None else "not a named protocol"
         return no_claim(proto, f"no proven bound ({why})")
+    gather = getattr(result, "gather", None)
+    if cfg is not None and gather is not None and gather != cfg.gather:
+        return no_claim(proto, f"the bounds are proven for the {cfg.gather} gather, the run "
+                               f"used {gather}")
     out: dict[str, Verdict] = {}
     reasons: list[str] = []
     for c in claims:

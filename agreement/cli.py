@@ -27,8 +27,8 @@ from netsim.cli_args import (
 )
 from netsim.schedulers import SCHEDULER_HELP, SCHEDULERS
 
-from . import constants
 from .attacks import ATTACKS
+from .claims import BY_NAME, evaluate, role_status
 from .inputs import INPUTS, make_inputs
 from .protocol import CONFIGS
 from .run import DEFAULT_BYZANTINE, DEFAULT_SCHEDULER, DEFAULT_VIEWS, AgreementResult, run
@@ -119,16 +119,17 @@ def _report(res: AgreementResult, args: argparse.Namespace) -> dict[str, Any]:
         (res.diameters[r + 1] / res.diameters[r]) if res.diameters[r] > floor else 0.0
         for r in range(res.rounds)
     ]
-    b = rep["bounds"]
-    c = b["averaging_constant"]
-    rep["averaging_within_bound"] = None if c is None else res.averaging_ratio <= c + 1e-9
-    lam = b["contraction"]
-    if lam is None:
-        rep["contraction_within_bound"] = None
-    elif res.protocol == "trimmed-mean":
-        rep["contraction_within_bound"] = all(x <= lam + 1e-9 for x in ratios)
-    else:
-        rep["contraction_within_bound"] = all(x <= lam + 1e-9 for x in rep["l2_contraction"])
+    # the verdicts of the claims table (agreement.claims, the same evaluation as
+    # proofs.check); the "within bound" fields derive from it (None: no claim)
+    verdicts = evaluate(res)
+    def num(x: float) -> float | str | None:  # strict JSON: NaN (no claim) as null
+        return None if math.isnan(x) else (x if math.isfinite(x) else str(x))
+
+    rep["verdicts"] = {k: {"status": v.status, "measured": num(v.measured),
+                           "bound": num(v.bound), "where": v.where}
+                       for k, v in verdicts.items()}
+    rep["contraction_within_bound"] = role_status(verdicts, "contraction")
+    rep["averaging_within_bound"] = role_status(verdicts, "averaging")
     return rep
 
 
@@ -150,12 +151,13 @@ def _plot(res: AgreementResult, path: str) -> None:
     if exact.any():
         ax.semilogy(rounds[exact], np.full(int(exact.sum()), floor), "s", color="tab:green",
                     label="exact agreement (Δ2 at rounding level)")
-    try:
-        lam = constants.contraction(res.protocol, res.n, res.f, res.d)
-    except ValueError:  # below the resilience bound: no claim
-        lam = None
+    lam, measure = None, ""
+    for name, v in evaluate(res).items():  # the contraction claim of the table, if any
+        claim = BY_NAME.get(name)
+        if claim is not None and claim.role == "contraction":
+            lam, measure = v.bound, claim.measure
     if lam is not None:
-        if res.protocol == "trimmed-mean":  # the claim is per coordinate: ||range||·λ^r
+        if measure == "coord-contraction":  # the claim is per coordinate: ||range||·λ^r
             start = float(np.linalg.norm(res.coordinate_ranges()[0]))
             what = "||range_c(x)||·λ^r"
         else:
@@ -194,6 +196,12 @@ def _print_human(rep: dict[str, Any]) -> None:
     print(f"averaging error: {rep['averaging_error']:.4e}   ratio to Δ2(x): "
           f"{rep['averaging_ratio']:.4f}   bound C: {c if c is not None else 'none claimed'}"
           f"   within: {rep['averaging_within_bound']}")
+    for name, v in rep.get("verdicts", {}).items():  # every claim of the table
+        if v["status"] == "no-claim":
+            print(f"claim {name}: {v['where']}")
+        else:
+            print(f"claim {name}: measured {v['measured']:.4g} vs bound {v['bound']:.4g}: "
+                  f"{v['status']}{' (' + v['where'] + ')' if v['where'] else ''}")
     if rep["engine"] == "message":
         faults = ", ".join(f"{k} {v}" for k, v in rep["faults"].items()) or "none"
         print(f"messages: {rep['messages']}   bytes: {rep['bytes']}   "
