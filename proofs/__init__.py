@@ -4,7 +4,7 @@
   source of truth), each docstring naming its proof in ``proofs/*.md`` (index: ``README.md``);
 - :mod:`proofs.search`: worst-case search of one round under witness views;
 - :mod:`proofs.verify`: one row per (claim, n, f, d): bound, worst found, tightness;
-  ``python -m proofs verify [--json] [--budget S] [--protocol P]``;
+  ``python -m proofs verify [--json] [--budget N] [--seconds S] [--protocol P]``;
 - :mod:`proofs.lower_bound`: the two-world scenario of the bound ``C >= f/(n-f)`` in the
   simulator; :mod:`proofs.mve`: the MVE counterexamples;
 - :func:`check` / :func:`assert_bounds`: an :class:`agreement.AgreementResult` against the

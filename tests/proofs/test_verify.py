@@ -12,9 +12,20 @@ import pytest
 import agreement
 import proofs
 from agreement import constants as K
+from agreement.claims import BY_NAME, STATUSES
 from proofs import cli, lower_bound, mve
-from proofs.search import Candidate, all_views, check_candidate, legal, search
-from proofs.verify import CLAIMS, Claim, check_claim, verify
+from proofs.constructions import best_known
+from proofs.search import (
+    BudgetSpent,
+    Candidate,
+    Evaluator,
+    all_views,
+    check_candidate,
+    flat_search,
+    legal,
+    search,
+)
+from proofs.verify import CLAIMS, DEFAULT_BUDGET, Claim, check_claim, verify
 
 
 def test_views_enumerated_are_exactly_the_witness_views():
@@ -31,33 +42,89 @@ def test_views_enumerated_are_exactly_the_witness_views():
                          ids=lambda c: c.name)
 def test_small_budget_search_respects_every_proven_bound(claim):
     n, f, d = claim.configs[0]
-    row = check_claim(claim, n, f, d, budget=0.6, seed=3)
-    assert row.holds, row.as_dict()
+    row = check_claim(claim, n, f, d, budget=400, seed=3)
+    assert row.status in ("holds", "search-too-short"), row.as_dict()
     assert row.worst > 0
 
 
-EVALS = {"trimmed-mean": 1500, "mda": 4000}  # deterministic: a count, not seconds
-
-
-def test_tight_claims_are_reached_exactly_in_1d():
-    # the proofs say these bounds are attained: the exhaustive 1-D search finds them
+def test_tight_claims_are_reached_in_1d():
+    # the proofs say these bounds are attained (trimmed mean exactly, MDA at (7,1) up to the
+    # ε of the construction's Byzantine value 2 - ε): the search finds them, never above
     for rule, n, f, kind, bound in [
         ("trimmed-mean", 4, 1, "coord-contraction", K.tm_contraction(4, 1)),
         ("trimmed-mean", 7, 2, "coord-error", K.tm_error_factor(7, 2)),
         ("mda", 7, 1, "l2-contraction", K.mda_contraction(7, 1)),
         ("mda", 7, 1, "bias", K.mda_bias(7, 1)),
     ]:
-        res = search(rule, n, f, 1, kind, budget=120, seed=0, max_evals=EVALS[rule])
-        assert res.worst == pytest.approx(bound, rel=1e-3), (rule, kind)
+        res = search(rule, n, f, 1, kind, budget=2000, seed=0)
+        assert res.worst == pytest.approx(bound, rel=2e-3), (rule, kind)
         assert res.worst <= bound * (1 + 1e-9)
         check_candidate(res.candidate, n, f)
 
 
+@pytest.mark.parametrize("d", [1, 4])
+def test_default_budget_reaches_kappa_at_13_2(d):
+    # issue 11: the MDA contraction row at (13, 2) reaches >= 0.9 of κ = 0.6 (it reached
+    # 0.50-0.54 with 30 s of random search); found by the levels generator, not replayed
+    claim = BY_NAME["mda-contraction"]
+    row = check_claim(claim, 13, 2, d, DEFAULT_BUDGET, seed=0)
+    assert row.tightness >= 0.9, row.as_dict()
+    assert row.status == "holds" and row.worst <= row.bound
+    assert row.best_known == pytest.approx(2 * 2 / 11 + 2 * (1 - 1e-3) / 9)  # (e1,e2) = (f,0)
+
+
+def test_same_seed_same_rows():
+    a = [r.as_dict() for r in verify(budget=300, protocols=("trimmed-mean", "mda"), seed=4,
+                                     lower=False)]
+    b = [r.as_dict() for r in verify(budget=300, protocols=("trimmed-mean", "mda"), seed=4,
+                                     lower=False)]
+    assert a == b
+
+
+def test_a_tiny_budget_is_search_too_short():
+    row = check_claim(BY_NAME["mda-contraction"], 13, 2, 1, budget=3, seed=0)
+    assert row.status == "search-too-short" and row.holds is None
+    assert row.worst < 0.9 * row.best_known
+    assert "search-too-short" in cli_table([row])
+
+
+def cli_table(rows):
+    from proofs.verify import table
+
+    return table(rows)
+
+
+def test_best_known_constructions_meet_the_bounds():
+    # every construction is a legal round through the rule, within its proven bound
+    for c in CLAIMS:
+        for n, f, d in c.configs:
+            if c.protocol == "mve" and d > 1:
+                continue  # no bound; the flat-subset constructions: next test
+            value, src, _ = best_known(c, n, f, d)
+            bound, _ = c.bound_at(n, f, d)
+            assert value is not None and src, (c.name, n, f, d)
+            assert value <= bound * (1 + 1e-9), (c.name, n, f, d, value, bound)
+            assert value >= 0.35 * bound, (c.name, n, f, d)  # tm-l2: the 1-D round, loose
+
+
+def test_search_finds_the_flat_subset_not_only_replays_it():
+    # mve.md Proposition 5 (d = 2): the construction gives 624.5; the flat generator starts
+    # from random nearly degenerate inputs and a Byzantine value at distance 3..30 on their
+    # line and finds the threshold distance by a line search (one restart here)
+    claim = BY_NAME["mve-bias"]
+    known, _, _ = best_known(claim, 7, 1, 2)
+    assert known == pytest.approx(624.5, rel=1e-6)
+    ev = Evaluator("mve", 7, 1, "bias", max_evals=40)
+    with pytest.raises(BudgetSpent):  # the budget ends the generator
+        flat_search(ev, 2, np.random.default_rng(0))
+    assert ev.best >= 0.9 * known, ev.best
+
+
 def test_a_wrong_bound_is_detected():
-    wrong = Claim("tm-contraction-wrong", "trimmed-mean", "trimmed-mean", "coord-contraction",
+    wrong = Claim("tm-contraction-wrong", "trimmed-mean", "coord-contraction",
                   lambda n, f, d: 0.9 * K.tm_contraction(n, f), "λ too small", "-",
                   ((4, 1, 1),))
-    row = check_claim(wrong, 4, 1, 1, budget=0.5)
+    row = check_claim(wrong, 4, 1, 1, budget=300)
     assert row.holds is False and row.verdict == "VIOLATED"
     c = Candidate(np.array([[0.0], [0.0], [1.0]]), np.array([[1.0]]),
                   np.array([True, True, True, True]), np.array([True, False, True, True]))
@@ -68,30 +135,35 @@ def test_a_wrong_bound_is_detected():
 
 
 def test_verify_cli_json_and_exit_code(capsys, monkeypatch):
-    rc = cli.main(["verify", "--json", "--budget", "3", "--protocol", "trimmed-mean"])
+    rc = cli.main(["verify", "--json", "--budget", "200", "--protocol", "trimmed-mean"])
     rows = json.loads(capsys.readouterr().out)
     assert rc == 0
-    assert {"claim", "protocol", "n", "f", "d", "bound", "worst", "holds"} <= set(rows[0])
+    assert {"claim", "protocol", "n", "f", "d", "bound", "worst", "best_known", "status",
+            "holds"} <= set(rows[0])
     assert {r["claim"] for r in rows} >= {"lower-bound", "tm-contraction", "tm-error"}
-    assert all(r["holds"] for r in rows)
+    assert all(r["status"] != "violated" for r in rows)
     # a violated bound makes the exit code non-zero
     import proofs.verify as V
 
-    broken = tuple(Claim(c.name, c.protocol, c.rule, c.objective,
+    broken = tuple(Claim(c.name, c.protocol, c.measure,
                          lambda n, f, d: 0.5 * K.tm_error_factor(n, f), c.statement, c.proof,
                          c.configs[:1]) for c in V.CLAIMS if c.name == "tm-error")
     monkeypatch.setattr(V, "CLAIMS", broken)
-    assert cli.main(["verify", "--budget", "1", "--protocol", "trimmed-mean"]) == 1
+    assert cli.main(["verify", "--budget", "200", "--protocol", "trimmed-mean"]) == 1
     out = capsys.readouterr().out
     assert "VIOLATED tm-error" in out and "honest" in out  # the counterexample is printed
 
 
 def test_verify_rows_cover_the_three_protocols_and_the_lower_bound():
-    rows = verify(budget=3, seed=1)
+    rows = verify(budget=200, seed=1)
     kinds = {(r.kind, r.protocol) for r in rows}
     for p in ("trimmed-mean", "mda", "mve"):
         assert ("bound", p) in kinds and ("lower-bound", p) in kinds
-    assert all(r.holds is not False for r in rows), [r.as_dict() for r in rows if not r.holds]
+    assert all(r.status != "violated" for r in rows), [r.as_dict() for r in rows
+                                                        if r.status == "violated"]
+    assert all(r.status in (*STATUSES, "reproduced") for r in rows)
+    flat = [r for r in rows if r.kind == "bound" and r.protocol == "mve" and r.d == 2]
+    assert flat and all(r.status in ("no-claim", "search-too-short") for r in flat)
 
 
 @pytest.mark.parametrize("protocol", sorted(agreement.CONFIGS))
@@ -143,7 +215,8 @@ def test_check_on_real_runs(protocol, n, f, byz, engine):
     verdicts = proofs.assert_bounds(res)
     assert verdicts and all(v.holds for v in verdicts.values())
     if protocol != "mve":
-        assert verdicts["averaging"].measured == pytest.approx(res.averaging_ratio)
+        key = "tm-averaging" if protocol == "trimmed-mean" else "mda-averaging"
+        assert verdicts[key].measured == pytest.approx(res.averaging_ratio)
 
 
 def test_assert_bounds_message_names_the_claim_and_the_replay():
@@ -161,23 +234,48 @@ def test_assert_bounds_message_names_the_claim_and_the_replay():
 def test_check_claims_nothing_below_resilience_or_for_baselines():
     x = np.random.default_rng(0).normal(size=(4, 2))
     res = agreement.run(x, f=1, protocol="median", rounds=2, seed=0)
-    assert proofs.check(res) == {}
+    verdicts = proofs.check(res)
+    assert list(verdicts) == ["no-claim"] and verdicts["no-claim"].status == "no-claim"
+    assert "median" in verdicts["no-claim"].where and not verdicts["no-claim"].holds
+    with pytest.raises(proofs.BoundViolation, match="no proven claim"):
+        proofs.assert_bounds(res)
+    assert proofs.assert_bounds(res, allow_no_claim=True) == verdicts
+    # below the resilience (unsafe): the constants raise, nothing is claimed, said so
+    y = np.random.default_rng(1).normal(size=(4, 1))
+    low = agreement.run(y, f=1, protocol="mda", rounds=2, seed=0, unsafe=True)
+    v = proofs.check(low)
+    assert list(v) == ["no-claim"] and v["no-claim"].where.startswith("mda: ")
+
+
+@pytest.mark.parametrize("protocol", sorted(agreement.CONFIGS))
+def test_check_gives_an_explicit_verdict_for_every_protocol(protocol):
+    n, f = 13, 2
+    x = np.random.default_rng(3).normal(size=(n, 1))
+    res = agreement.run(x, f=f, protocol=protocol, rounds=3, byzantine="omniscient",
+                        engine="round", seed=3)
+    verdicts = proofs.check(res)
+    assert verdicts and all(v.status in STATUSES for v in verdicts.values())
+    assert all(v.status != "violated" for v in verdicts.values()), verdicts
+    if protocol in ("median", "krum", "mean"):
+        assert [v.status for v in verdicts.values()] == ["no-claim"]
+    else:
+        assert all(v.status == "holds" for v in verdicts.values()), verdicts
 
 
 @pytest.mark.slow
 def test_verify_large_budget():
-    rows = verify(budget=300, seed=11)
-    assert all(r.holds is not False for r in rows), [r.as_dict() for r in rows if not r.holds]
+    rows = verify(budget=4 * DEFAULT_BUDGET, seed=11)
+    assert all(r.status != "violated" for r in rows), [r.as_dict() for r in rows
+                                                        if r.status == "violated"]
+    assert not [r.as_dict() for r in rows if r.status == "search-too-short"]
 
 
 def test_rule_errors_are_counted_not_fatal(monkeypatch):
-    from proofs.search import Evaluator
-
-    def boom(self, c):
+    def boom(self, values, masks):
         raise np.linalg.LinAlgError("Singular matrix")
 
     monkeypatch.setattr(Evaluator, "outputs", boom)
-    res = search("mda", 7, 1, 2, "bias", budget=0.3, seed=0)
+    res = search("mda", 7, 1, 2, "bias", budget=300, seed=0)
     assert res.errors > 0 and res.first_error[0].startswith("LinAlgError")
     assert res.candidate is None and res.worst == -1.0
 
@@ -197,8 +295,8 @@ def test_mve_mean_variant_constants():
             K.mda_averaging_constant(n, f), rel=1e-14)
     assert K.mve_mean_averaging_constant(7, 1, 2) == math.inf
     assert K.mve_averaging_constant(7, 1, 1) == math.inf and K.mve_bias(7, 1, 3) == math.inf
-    with pytest.raises(ValueError, match="6f\\+1"):
-        K.mve_bias(6, 1, 1)
+    with pytest.raises(ValueError):  # below the resilience: no claim
+        K.mve_bias(3, 1, 1)
 
 
 @pytest.mark.parametrize("protocol,n,f,d", [("trimmed-mean", 7, 2, 3), ("mda", 7, 1, 3),
@@ -215,14 +313,16 @@ def test_message_level_runs_meet_the_bounds(protocol, n, f, d):
                                 scheduler=sched, seed=int(rng.integers(1 << 30)))
             verdicts = proofs.assert_bounds(res)
             seen |= set(verdicts)
-    expected = {"trimmed-mean": {"tm-contraction", "tm-error", "averaging"},
-                "mda": {"mda-contraction", "mda-bias", "averaging"},
-                "mve": {"mve-bias"}}[protocol]
+    expected = {"trimmed-mean": {"tm-contraction", "tm-error", "tm-validity",
+                                 "tm-l2-contraction", "tm-averaging"},
+                "mda": {"mda-contraction", "mda-bias", "mda-averaging"},
+                "mve": {"mve-bias", "mve-contraction"}}[protocol]
     assert seen == expected
 
 
 def test_verify_cli_rejects_bad_usage(capsys):
-    for argv in (["verify", "--budget", "0"], ["verify", "--protocol", "krum"], []):
+    for argv in (["verify", "--budget", "0"], ["verify", "--protocol", "krum"], [],
+                 ["verify", "--budget", "1.5"], ["verify", "--seconds", "0"]):
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert e.value.code == 2
@@ -242,3 +342,39 @@ def test_constants_have_one_source_of_truth():
         math.log(1e-3) / math.log(K.mda_contraction(7, 1)))
     with pytest.raises(NotImplementedError):
         K.rounds_for_target("mve", 7, 1, 1, 1e-3, 1.0)
+
+
+# found by the search's extreme generator (proofs.search.extreme_search: honest values at
+# 1e-142 with a spread ~1e-150, so squared coordinate differences near float64's subnormal
+# range, Byzantine rows first): MDA's output lies 0.769·Δ2(x) from the honest mean, above
+# Theorem 2's β = 0.5859 (at scale 1 the same round gives 0.134). Not fixed here: the Gram
+# computation of agreement.rules loses the honest differences (as in proofs/mve.md
+# Proposition 9, at the small end)
+MDA_SUBNORMAL = {
+    "x": [["0x1.382cc34ca2428p-472"] * 4] * 6
+    + [["0x1.382cc36ab1910p-472", "0x1.382cc3572b952p-472", "0x1.382cc323c0dd9p-472",
+        "0x1.382cc345115edp-472"]] * 2
+    + [["0x1.382cc36ab1910p-472", "0x1.382cc3572b952p-472", "0x1.382cc34ca2428p-472",
+        "0x1.382cc345115edp-472"]]
+    + [["0x1.382cc36ab1910p-472", "0x1.382cc3572b952p-472", "0x1.382cc323c0dd9p-472",
+        "0x1.382cc345115edp-472"]] * 2,
+    "b": [["0x1.382cc32f68775p-472", "0x1.382cc34263c6dp-472", "0x1.382cc37461486p-472",
+           "0x1.382cc353fd689p-472"],
+          ["0x1.382cc308711b6p-472", "0x1.382cc334bb42cp-472", "0x1.382cc3c89b246p-472",
+           "0x1.382cc35dcc2e7p-472"]],
+    "view": [0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12],
+    "order": [11, 12, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+}
+
+
+@pytest.mark.xfail(strict=True, reason="MDA at honest spreads whose squares are near "
+                   "subnormal (found by the extreme generator; agreement.rules not fixed)")
+def test_mda_bias_at_a_subnormal_spread():
+    x = np.array([[float.fromhex(v) for v in r] for r in MDA_SUBNORMAL["x"]])
+    b = np.array([[float.fromhex(v) for v in r] for r in MDA_SUBNORMAL["b"]])
+    v = np.zeros(13, bool)
+    v[MDA_SUBNORMAL["view"]] = True
+    c = Candidate(x, b, v, v.copy(), np.array(MDA_SUBNORMAL["order"]))
+    check_candidate(c, 13, 2)
+    ratio = Evaluator("mda", 13, 2, "bias")(c)
+    assert ratio <= K.mda_bias(13, 2) * (1 + 1e-9), ratio
