@@ -98,6 +98,8 @@ class Row:
         def num(v: float | None) -> float | str | None:
             if v is None or math.isfinite(v):
                 return v
+            if math.isnan(v):
+                return None
             return "inf" if v > 0 else "-inf"
 
         return {
@@ -125,8 +127,12 @@ def check_claim(claim: Claim, n: int, f: int, d: int, budget: int = DEFAULT_BUDG
     err = None
     if res.first_error is not None:
         err = {"error": res.first_error[0], **res.first_error[1].as_dict()}
+    # no legal round evaluated (a tiny budget, the safety cap, or the rule raising on all):
+    # nothing was searched, which is too short whatever the bound
+    worst = res.worst if res.candidate is not None else math.nan
+    status = T.judge(worst, bound, best) if res.candidate is not None else T.SEARCH_TOO_SHORT
     return Row(claim.name, claim.protocol, n, f, d, math.inf if bound is None else bound,
-               res.worst, T.judge(res.worst, bound, best), evaluations=res.evaluations,
+               worst, status, evaluations=res.evaluations,
                statement=claim.statement, proof=claim.proof,
                witness=res.candidate.as_dict() if res.candidate is not None and d <= 3 else None,
                rule_errors=res.errors, first_error=err, best_known=best,
@@ -217,6 +223,8 @@ def table(rows: list[Row]) -> str:
             return "-"
         if v == math.inf:
             return "inf"
+        if math.isnan(v):
+            return "-"
         return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.3g}"
 
     head = f"{'claim':<24} {'protocol':<13} {'n':>3} {'f':>2} {'d':>3} {'bound':>9} " \
