@@ -30,8 +30,10 @@ as the run evaluator does. Many views of the same ``(x, b)`` are evaluated in on
 Every evaluation goes through the rule as implemented: ``get_rule(name, f).batch(values,
 masks)`` on the ``n`` values of one round, as the round engine calls it. **One evaluation is
 the rule applied to one view** (one row of ``masks``); the budget counts them, so the result
-is the same on every machine for the same seed and budget (``seconds`` is only a safety cap,
-reported in :attr:`SearchResult.capped` when hit, which breaks that determinism).
+is the same on every machine for the same seed and budget (no clock is read; the one caveat
+is floating point: a numpy/BLAS build that rounds the rule's arithmetic differently could
+steer a climb elsewhere). ``seconds`` is only a safety cap, reported in
+:attr:`SearchResult.capped` when hit, which breaks that determinism.
 
 Generators (the budget is split between them in fixed shares, :data:`SHARES`):
 
