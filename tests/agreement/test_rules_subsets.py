@@ -287,3 +287,31 @@ def test_mve_in_one_dimension_is_least_range_midpoint(seed: int) -> None:
     assert np.min(np.abs(mids - y)) <= 1e-7 * widths.min() + 1e-12 * np.abs(x).max()
     np.testing.assert_allclose(R.mve(x[:, None], f, center="mean"), R.mda(x[:, None], f),
                                rtol=1e-12, atol=1e-12 * np.abs(x).max())
+
+
+@pytest.mark.parametrize("rule", ["mda", "mve", "krum"])
+@pytest.mark.parametrize("offset_exp", [20, 33, 40])
+@pytest.mark.parametrize("seed", range(3))
+def test_gram_rules_are_equivariant_under_a_large_common_offset(
+    rule: str, offset_exp: int, seed: int
+) -> None:
+    """rule(X + c) = rule(X) + c for an offset c = 2^k up to 2^40 times the spread. The values
+    are multiples of 2^-6 within [-4, 4], so X + c is exact and the two views hold the same
+    points. Regression: at a relative spread below ~1e-8 every squared distance of the
+    uncentred Gram matrix cancelled to 0 and the medoid recentring never ran (MDA took the
+    first subset: the bias violation of tests/proofs' test_mda_bias_at_a_common_offset)."""
+    rng = np.random.default_rng(seed)
+    m, f, d = 11, 2, 3
+    x = np.round(rng.normal(size=(m, d)) * 64) / 64
+    x[:2] += 3.0  # two far-ish values, first in the view (the order that found the defect)
+    c = np.full(d, 2.0**offset_exp)
+    r = R.get_rule(rule, f)
+    want = np.asarray(r(x), dtype=np.float64)
+    # the same subset: outputs equal up to the rounding of a weighted sum of m values at the
+    # offset's scale (16 ulps of c; MVE also up to the Khachiyan tolerance of its centre);
+    # two subsets' outputs differ by ~0.03-0.1 here
+    atol = max(2.0 ** (offset_exp - 48), 1e-6 if rule == "mve" else 0.0)
+    got = np.asarray(r(x + c), dtype=np.float64) - c
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol)
+    got_b = np.asarray(r.batch(x + c, np.ones((1, m), bool)), dtype=np.float64)[0] - c
+    np.testing.assert_allclose(got_b, want, rtol=0, atol=atol)

@@ -345,11 +345,11 @@ def test_constants_have_one_source_of_truth():
 
 
 # found by the search's extreme generator (proofs.search.extreme_search: honest values at
-# 1e-142 with a spread ~1e-150, so squared coordinate differences near float64's subnormal
-# range, Byzantine rows first): MDA's output lies 0.769·Δ2(x) from the honest mean, above
-# Theorem 2's β = 0.5859 (at scale 1 the same round gives 0.134). Not fixed here: the Gram
-# computation of agreement.rules loses the honest differences (as in proofs/mve.md
-# Proposition 9, at the small end)
+# 1e-142 with a spread ~1e-150, Byzantine rows first): MDA's output lay 0.769·Δ2(x) from the
+# honest mean, above Theorem 2's β = 0.5859 (0.134 once fixed). Not an underflow: the same
+# values times 2^472 (exact) gave the same 0.769. The cause was the common offset, 1e8 times
+# the spread: every D_ij of the uncentred Gram matrix cancelled to exactly 0, and gram_of
+# recentred only when some D_ij > 0 was below its rounding noise
 MDA_SUBNORMAL = {
     "x": [["0x1.382cc34ca2428p-472"] * 4] * 6
     + [["0x1.382cc36ab1910p-472", "0x1.382cc3572b952p-472", "0x1.382cc323c0dd9p-472",
@@ -367,9 +367,11 @@ MDA_SUBNORMAL = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="MDA at honest spreads whose squares are near "
-                   "subnormal (found by the extreme generator; agreement.rules not fixed)")
-def test_mda_bias_at_a_subnormal_spread():
+def test_mda_bias_at_a_common_offset():
+    """Regression: every squared distance of the raw Gram matrix cancelled to exactly 0 (a
+    relative spread of ~1e-8 around a common offset), so the medoid recentring (which
+    looked only at pairs with D > 0) never ran and MDA took the first subset: 0.769·Δ2(x)
+    from the honest mean, above β = 0.5859. Fixed in agreement.rules' gram_of."""
     x = np.array([[float.fromhex(v) for v in r] for r in MDA_SUBNORMAL["x"]])
     b = np.array([[float.fromhex(v) for v in r] for r in MDA_SUBNORMAL["b"]])
     v = np.zeros(13, bool)
