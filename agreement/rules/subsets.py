@@ -127,11 +127,12 @@ class MDA(GramRule):
     Guarantee: if at most ``f`` values are Byzantine, the ``m-f`` honest values are a candidate,
     so ``diam(S*) <= Δ2(honest)``; ``S*`` has ``m-2f >= 1`` honest points, hence every point of
     ``S*`` and the output ``y`` lie within ``diam(S*)`` of an honest value (indeed of every point of
-    ``S*``). Iterated under witness views with n >= 6f+1 (``proofs/mda.md``): per round
+    ``S*``). Iterated under witness views with n >= 3f+1 (``proofs/mda.md``): per round
     ``Δ2(y) <= κ·Δ2(x)`` with ``κ = (f+⌈f/2⌉)/(n-2f+⌈f/2⌉) + (f+⌊f/2⌋)/(n-2f+⌊f/2⌋)`` (tight
     at n = 7, f = 1; THEORY's ``4f/(n-2f)`` is looser) and ``||y_j - x̄|| <= β·Δ2(x)``,
     ``β = f/(n-2f) + 2f/(n-f)``; over any number of rounds ``C_MDA = β/(1-κ)``
-    (:mod:`agreement.constants`).
+    (:mod:`agreement.constants`), a finite constant where ``κ < 1`` (n >= 5, 10, 14 at
+    f = 1, 2, 3: the protocol's resilience, ``agreement.protocol.check_resilience``).
     """
 
     name: ClassVar[str] = "mda"
