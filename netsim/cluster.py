@@ -125,22 +125,14 @@ class ClusterConfig:
             except OSError as exc:
                 raise ValueError(f"cannot read node {i}'s {what} {path}: "
                                  f"{exc.strerror or exc}") from None
-        try:
-            got = fingerprint_pem(pems["certificate"])
-        except (ValueError, IndexError, TypeError) as exc:
-            raise ValueError(f"node {i}'s certificate {e.cert} is not a PEM certificate: "
-                             f"{exc}") from None
+        got = _pem_fingerprint(pems["certificate"], f"node {i}'s certificate {e.cert}")
         if got != e.fingerprint.lower():
             raise ValueError(
                 f"node {i}'s certificate {e.cert} has fingerprint {got}, but the configuration "
                 f"pins {e.fingerprint} for node {i}: a wrong certificate or a stale config"
             )
         if self.ca_fingerprint:
-            try:
-                ca_got = fingerprint_pem(pems["CA certificate"])
-            except (ValueError, IndexError, TypeError) as exc:
-                raise ValueError(f"the CA certificate {self.ca} is not a PEM certificate: "
-                                 f"{exc}") from None
+            ca_got = _pem_fingerprint(pems["CA certificate"], f"the CA certificate {self.ca}")
             if ca_got != self.ca_fingerprint.lower():
                 raise ValueError(
                     f"the CA certificate {self.ca} has fingerprint {ca_got}, but the "
@@ -319,3 +311,12 @@ def generate(
                         ca_fingerprint=fingerprint_pem(ca.cert_pem), path=out / "cluster.toml")
     write_config(cfg, out / "cluster.toml")
     return cfg
+
+
+def _pem_fingerprint(pem: bytes, what: str) -> str:
+    """The SHA-256 fingerprint of a PEM certificate; ``ValueError`` naming ``what`` if the
+    bytes are not one."""
+    try:
+        return fingerprint_pem(pem)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise ValueError(f"{what} is not a PEM certificate: {exc}") from None
