@@ -11,7 +11,7 @@ broadcast, which would reduce such an equivocation to at most one delivered valu
 the Byzantine nodes broadcast the low value and half the high one.
 
 :class:`TargetedViews`, the scheduler that pairs with the two-sided attacks, lives in
-:mod:`netsim.schedulers` (registered there as ``targeted``); it is re-exported here.
+:mod:`netsim.sim.schedulers` (registered there as ``targeted``); it is re-exported here.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from netsim.adversary import CoreStrategy, Emission
 from netsim.messages import Message, Send, Value
 from netsim.protocol import ALL
-from netsim.schedulers import TargetedViews, split_sides
+from netsim.sim.adversary import CoreStrategy, Emission
+from netsim.sim.schedulers import TargetedViews, split_sides
 
 from .attacks import ATTACKS, TWO_SIDED, attack_values
 

@@ -3,7 +3,7 @@
 Each attack is a function ``attack(honest, f, rng, **params) -> (f, d) array`` of the honest
 vectors of the round (an ``(h, d)`` numpy array: the adversary is omniscient) that returns
 one vector per Byzantine node. ``split`` and ``omniscient`` also use *where* values go: they
-return per-side vectors (see :func:`netsim.schedulers.split_sides`, re-exported here),
+return per-side vectors (see :func:`netsim.sim.schedulers.split_sides`, re-exported here),
 which the message level turns into equivocation and the round level into a choice of views.
 
 At the message level (:class:`agreement.adversary.ValueAttack`) a Byzantine node runs an
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from netsim.schedulers import split_sides
+from netsim.sim.schedulers import split_sides
 
 __all__ = ["ATTACKS", "TWO_SIDED", "alie", "alie_z", "attack_values", "nan", "outlier", "push",
            "split", "split_sides"]

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from netsim.adversary import STRATEGIES
 from netsim.cli_args import (
     ArgumentParser,
     CommandLineError,
@@ -25,7 +24,8 @@ from netsim.cli_args import (
     positive_float,
     positive_int,
 )
-from netsim.schedulers import SCHEDULER_HELP, SCHEDULERS
+from netsim.sim.adversary import STRATEGIES
+from netsim.sim.schedulers import SCHEDULER_HELP, SCHEDULERS
 
 from .attacks import ATTACKS
 from .claims import BY_NAME, evaluate, role_status

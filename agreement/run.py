@@ -15,7 +15,7 @@ omniscient; both levels).
 **Adversarial defaults.** A run is adversarial unless asked otherwise, in the API and the
 command line alike: ``byzantine=DEFAULT_BYZANTINE`` (``split``: low values to one side of the
 honest nodes, high to the other), ``scheduler=DEFAULT_SCHEDULER`` (``targeted``:
-:class:`netsim.schedulers.TargetedViews`, each side sees its own Byzantine values first) and,
+:class:`netsim.sim.schedulers.TargetedViews`, each side sees its own Byzantine values first) and,
 at the round level, ``views=DEFAULT_VIEWS`` (``omniscient``, the round engine's counterpart).
 Under the benign ``random`` scheduler with silent Byzantine nodes honest views almost never
 differ (about 7% of rounds; ``fifo``: none), and a contraction measured on such a run checks
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from netsim.adversary import STRATEGIES, Strategy, make_strategy
-from netsim.schedulers import Scheduler, make_scheduler
-from netsim.simulator import Simulator
+from netsim.sim.adversary import STRATEGIES, Strategy, make_strategy
+from netsim.sim.schedulers import Scheduler, make_scheduler
+from netsim.sim.simulator import Simulator
 
 from . import constants
 from .adversary import ValueAttack

@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 
 from benchmarks._report import command, machine, markdown_table, write_section
-from netsim.cluster import generate
 from netsim.codec import VECTOR_OVERHEAD
+from netsim.net.cluster import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             if a.id is None:
                 ap.error("--config needs --id")
-            from netsim.cluster import load_config
+            from netsim.net.cluster import load_config
 
             cfg = load_config(a.config)
             net = TransportNetwork.from_config(cfg, a.id)

@@ -31,7 +31,7 @@ none        no Byzantine node sends anything (``silent``)
 ==========  ===============================================================================
 
 Protocol-level strategies (equivocate, silent, crash, replay, flood, forge, garbage, ...) are
-netsim's (:data:`netsim.adversary.STRATEGIES`) and run at the message level only.
+netsim's (:data:`netsim.sim.adversary.STRATEGIES`) and run at the message level only.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ from agreement.attacks import split_sides
 from agreement.engine import RoundEngine
 from agreement.protocol import check_resilience
 from agreement.rules import get_rule
-from netsim.adversary import STRATEGIES
+from netsim.sim.adversary import STRATEGIES
 
 from .attacks import ATTACKS, AttackHook, check_attack
 from .data import Dataset, NodeData, load_dataset, split

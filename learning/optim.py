@@ -23,7 +23,7 @@ optimizer. Two implementations:
 
 - :class:`InProcessNetwork`: n endpoints in one process connected by queues (nodes run as
   threads), for experiments and tests;
-- :class:`TransportNetwork`: netsim's real network (:class:`netsim.transport.Network`:
+- :class:`TransportNetwork`: netsim's real network (:class:`netsim.net.transport.Network`:
   reliable authenticated channels, mutual TLS over TCP, one node per process), whose anyio
   event loop runs in a background thread of the process (a blocking portal).
   ``TransportNetwork.from_config("cluster.toml", node_id)`` uses the cluster configuration
@@ -51,8 +51,8 @@ from agreement import AveragingAgreement, Decision
 from agreement.protocol import check_resilience
 from netsim.codec import DecodeError, decode, encode
 from netsim.messages import Message
+from netsim.net.runtime import ProtocolError, describe_message
 from netsim.protocol import ALL, Fault, Step
-from netsim.runtime import ProtocolError, describe_message
 
 from .learn import check_proven, log_target, proven_rounds
 
@@ -111,7 +111,7 @@ class InProcessNetwork:
 
 
 class TransportNetwork:
-    """:class:`Network` over netsim's real network (:class:`netsim.transport.Network`).
+    """:class:`Network` over netsim's real network (:class:`netsim.net.transport.Network`).
 
     The transport's event loop runs in a background thread (an anyio blocking portal);
     ``send`` queues a body on the peer's reliable channel (never blocks; a peer cut off by
@@ -126,7 +126,7 @@ class TransportNetwork:
                  max_pending: int = 100_000) -> None:
         from anyio.from_thread import start_blocking_portal
 
-        from netsim.transport import Network as _Net
+        from netsim.net.transport import Network as _Net
 
         self.node_id, self.n = node_id, n
         self._q: queue.Queue[tuple[int, bytes]] = queue.Queue(maxsize=max_pending)
@@ -144,9 +144,9 @@ class TransportNetwork:
     @classmethod
     def from_config(cls, config: Any, node_id: int, *, settings: Any = None,
                     bind_host: str | None = None) -> TransportNetwork:
-        """Node ``node_id`` of a cluster configuration (a :class:`netsim.cluster.
+        """Node ``node_id`` of a cluster configuration (a :class:`netsim.net.cluster.
         ClusterConfig` or the path of its ``cluster.toml``), listening and dialling."""
-        from netsim.cluster import load_config
+        from netsim.net.cluster import load_config
 
         cfg = load_config(config) if isinstance(config, str | bytes) or hasattr(
             config, "__fspath__") else config
@@ -161,10 +161,10 @@ class TransportNetwork:
     def from_torchrun(cls, workdir: Any, *, f: int | None = None, settings: Any = None,
                       **rendezvous: Any) -> tuple[TransportNetwork, Any]:
         """This process's node under ``torchrun``: peers found through torchrun's TCPStore
-        (:func:`netsim.rendezvous.torchrun_cluster`: a *trusted* bootstrap that exchanges
+        (:func:`netsim.net.rendezvous.torchrun_cluster`: a *trusted* bootstrap that exchanges
         addresses and certificate fingerprints; ``workdir`` receives this node's key and the
         cluster config). Returns ``(network, config)``; the node id is ``RANK``."""
-        from netsim.rendezvous import torchrun_cluster
+        from netsim.net.rendezvous import torchrun_cluster
 
         cfg, rank = torchrun_cluster(workdir, f=f, **rendezvous)
         return cls.from_config(cfg, rank, settings=settings), cfg
@@ -236,7 +236,7 @@ class AgreementNode:
     Hostile input is a recorded fault (:attr:`faults`, :attr:`fault_counts`). A protocol
     that raises (a bug) never dies silently: the exception is logged (logger
     ``learning.optim``) with the node, the session and the message (type, instance,
-    sender), and :meth:`agree` / :meth:`serve` raise :class:`netsim.runtime.ProtocolError`
+    sender), and :meth:`agree` / :meth:`serve` raise :class:`netsim.net.runtime.ProtocolError`
     with that information; the node is then stopped (:attr:`error`; every later call raises
     it again).
     """

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from .adversary import STRATEGIES, make_strategy
 from .cli_args import (
     ArgumentParser,
     CommandLineError,
@@ -35,8 +34,9 @@ from .cli_args import (
     positive_float,
     positive_int,
 )
-from .schedulers import SCHEDULER_HELP, SCHEDULERS, make_scheduler
-from .simulator import SimResult, Simulator
+from .sim.adversary import STRATEGIES, make_strategy
+from .sim.schedulers import SCHEDULER_HELP, SCHEDULERS, make_scheduler
+from .sim.simulator import SimResult, Simulator
 
 _STRATEGY_HELP = {
     "silent": "never sends anything",
@@ -171,7 +171,7 @@ _PLAINTEXT_HELP = (
 
 
 def _add_network_parsers(sub: Any) -> None:
-    from .node import DEFAULT_LINGER, NETWORK_STRATEGIES
+    from .net.node import DEFAULT_LINGER, NETWORK_STRATEGIES
 
     k = sub.add_parser(
         "keys", help="write a cluster CA, node certificates and cluster.toml",
@@ -214,7 +214,7 @@ def _add_network_parsers(sub: Any) -> None:
                     help="after deciding, keep serving the peers that have not decided yet "
                     "(they may still need this node's echoes and fetch replies) until every "
                     "peer has announced its decision, or for at most SECONDS (default "
-                    f"{DEFAULT_LINGER:g}); see netsim.node")
+                    f"{DEFAULT_LINGER:g}); see netsim.net.node")
     nd.add_argument("--timeout", type=positive_float, default=600.0, metavar="SECONDS",
                     help="give up after this many seconds (default 600)")
     nd.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
@@ -260,7 +260,7 @@ def _add_network_parsers(sub: Any) -> None:
 
 
 def run_keys(args: argparse.Namespace) -> int:
-    from .cluster import MAX_PORT, generate
+    from .net.cluster import MAX_PORT, generate
 
     hosts = [h.strip() for h in args.hosts.split(",")] if args.hosts else None
     if hosts is not None and (len(hosts) != args.n or not all(hosts)):
@@ -300,10 +300,10 @@ def run_node_command(args: argparse.Namespace) -> int:
 
     from agreement import AveragingAgreement
 
-    from .cluster import load_config
     from .codec import VECTOR_OVERHEAD
-    from .node import StrategyProtocol, run_node
-    from .transport import TransportSettings
+    from .net.cluster import load_config
+    from .net.node import StrategyProtocol, run_node
+    from .net.transport import TransportSettings
 
     if args.insecure_loopback_plaintext:
         _plaintext_warning()
@@ -402,7 +402,7 @@ def run_launch(args: argparse.Namespace) -> int:
     from agreement.protocol import check_resilience
     from agreement.run import _finish
 
-    from .launch import LaunchError, launch
+    from .net.launch import LaunchError, launch
 
     if args.insecure_loopback_plaintext:
         _plaintext_warning()
@@ -421,7 +421,7 @@ def run_launch(args: argparse.Namespace) -> int:
             return fail(f"--byzantine-ids {args.byzantine_ids}: at most --f {args.f} ids in "
                         f"range(--n {args.n})")
     if args.byzantine != "none":
-        from .node import make_network_strategy
+        from .net.node import make_network_strategy
 
         try:
             make_network_strategy(args.byzantine)

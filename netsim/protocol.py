@@ -2,7 +2,7 @@
 
 A protocol is a deterministic state machine at one node. It never touches sockets, clocks,
 threads or global randomness: time is passed in (``now``) and every effect is returned as a
-:class:`Step`. The same objects run in the simulator (:mod:`netsim.simulator`) and over a
+:class:`Step`. The same objects run in the simulator (:mod:`netsim.sim.simulator`) and over a
 real network.
 
 Misbehaviour of a peer is a :class:`Fault` value in the step, never an exception.

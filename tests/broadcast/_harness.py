@@ -31,7 +31,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from broadcast import Delivered, ReliableBroadcast, View, WitnessGather, echo_threshold
-from netsim.adversary import (
+from netsim.messages import Value, digest, vectors_equal
+from netsim.protocol import ALL, Protocol, Step
+from netsim.sim.adversary import (
     STRATEGIES,
     BadReply,
     CoreStrategy,
@@ -41,10 +43,8 @@ from netsim.adversary import (
     Strategy,
     make_strategy,
 )
-from netsim.messages import Value, digest, vectors_equal
-from netsim.protocol import ALL, Protocol, Step
-from netsim.schedulers import SCHEDULERS, Reorder, Scheduler, make_scheduler
-from netsim.simulator import SimResult, Simulator
+from netsim.sim.schedulers import SCHEDULERS, Reorder, Scheduler, make_scheduler
+from netsim.sim.simulator import SimResult, Simulator
 
 PAIRS: tuple[tuple[int, int], ...] = ((4, 1), (7, 2), (10, 3), (13, 4))
 """The (n, f) of the property grids: n = 3f+1, the tightest case."""

@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broadcast import Delivered, ReliableBroadcast, echo_threshold
-from netsim.adversary import STRATEGIES, BadReply, Mixed, Strategy
 from netsim.messages import (
     Echo,
     Fetch,
@@ -32,8 +31,9 @@ from netsim.messages import (
     vectors_equal,
 )
 from netsim.protocol import ALL, EMPTY
-from netsim.schedulers import SCHEDULERS, Reorder, make_scheduler
-from netsim.simulator import Simulator
+from netsim.sim.adversary import STRATEGIES, BadReply, Mixed, Strategy
+from netsim.sim.schedulers import SCHEDULERS, Reorder, make_scheduler
+from netsim.sim.simulator import Simulator
 
 from ._harness import (
     COMBOS,

@@ -30,11 +30,11 @@ import numpy as np
 import pytest
 
 from broadcast import ReliableBroadcast, WitnessGather
-from netsim.adversary import CoreStrategy, Silent
 from netsim.messages import Ready, Report, vectors_equal
 from netsim.protocol import ALL
-from netsim.schedulers import SCHEDULERS, Reorder, make_scheduler
-from netsim.simulator import Simulator
+from netsim.sim.adversary import CoreStrategy, Silent
+from netsim.sim.schedulers import SCHEDULERS, Reorder, make_scheduler
+from netsim.sim.simulator import Simulator
 
 from ._harness import (
     DEFAULT_SEEDS,

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from broadcast import View, WitnessGather
-from netsim.adversary import make_strategy
 from netsim.messages import Echo, Ready, Report, Value, digest, vectors_equal
 from netsim.protocol import ALL, Protocol, Step
-from netsim.schedulers import make_scheduler
-from netsim.simulator import Simulator
+from netsim.sim.adversary import make_strategy
+from netsim.sim.schedulers import make_scheduler
+from netsim.sim.simulator import Simulator
 
 from ._harness import (
     DEFAULT_SEEDS,

@@ -18,7 +18,7 @@ import pytest
 from agreement.cli import main as agreement_main
 from learning.cli import main as learning_main
 from netsim.cli import main as netsim_main
-from netsim.cluster import free_ports, generate
+from netsim.net.cluster import free_ports, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -157,7 +157,7 @@ def test_real_network_mutual_tls(tmp_path):
     """The same optimizer over netsim's real network (mutual TLS over loopback TCP), one
     Byzantine node putting in -100 x its gradient."""
     from learning.optim import TransportNetwork
-    from netsim.cluster import generate
+    from netsim.net.cluster import generate
 
     n, f, d = 4, 1, 5
     cfg = generate(n, tmp_path, f=f)

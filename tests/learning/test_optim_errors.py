@@ -19,7 +19,7 @@ from agreement import AveragingAgreement
 from learning.optim import AgreementNode, InProcessNetwork, TransportNetwork
 from netsim.codec import encode
 from netsim.messages import Value
-from netsim.runtime import ProtocolError
+from netsim.net.runtime import ProtocolError
 
 
 class _Buggy(AveragingAgreement):

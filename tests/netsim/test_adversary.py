@@ -11,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broadcast.bracha import ReliableBroadcast
-from netsim.adversary import (
+from netsim.codec import decode
+from netsim.messages import Message, Ready, Value, valid_vector
+from netsim.protocol import ALL
+from netsim.sim.adversary import (
     STRATEGIES,
     Flood,
     Forge,
@@ -22,11 +25,8 @@ from netsim.adversary import (
     Twins,
     make_strategy,
 )
-from netsim.codec import decode
-from netsim.messages import Message, Ready, Value, valid_vector
-from netsim.protocol import ALL
-from netsim.schedulers import SCHEDULERS, Partition, Starve, make_scheduler
-from netsim.simulator import SimResult, SimulationError, Simulator
+from netsim.sim.schedulers import SCHEDULERS, Partition, Starve, make_scheduler
+from netsim.sim.simulator import SimResult, SimulationError, Simulator
 
 VEC = np.array([0.5, -1.0, 2.0, 1e-3], dtype=np.float64)
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from broadcast.bracha import ReliableBroadcast
-from netsim.adversary import STRATEGIES, make_strategy
 from netsim.messages import KIND_NAMES
-from netsim.schedulers import SCHEDULERS, make_scheduler
-from netsim.simulator import Simulator
+from netsim.sim.adversary import STRATEGIES, make_strategy
+from netsim.sim.schedulers import SCHEDULERS, make_scheduler
+from netsim.sim.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 # (strategy, scheduler, origin); nodes 0..f-1 are Byzantine, so origin 0 is one of them

@@ -12,7 +12,7 @@ import anyio
 import pytest
 import trio
 
-from netsim.transport import Network, TransportSettings, backoff_delays
+from netsim.net.transport import Network, TransportSettings, backoff_delays
 
 
 def _closed_port() -> int:

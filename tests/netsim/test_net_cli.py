@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from netsim.cli import main
-from netsim.cluster import generate, load_config
-from netsim.tls import AuthError, authenticate, fingerprint_pem, node_id_of
+from netsim.net.cluster import generate, load_config
+from netsim.net.tls import AuthError, authenticate, fingerprint_pem, node_id_of
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,10 +19,10 @@ from anyio.streams.tls import TLSStream
 
 from agreement import AveragingAgreement
 from netsim.codec import encode, frame
-from netsim.loopback import LocalCluster
 from netsim.messages import Echo, Value
-from netsim.tls import ClusterCA, client_context, issue_node_cert, make_ca, server_context
-from netsim.transport import ACK, DATA, ENVELOPE, HELLO, WELCOME, TransportSettings
+from netsim.net.loopback import LocalCluster
+from netsim.net.tls import ClusterCA, client_context, issue_node_cert, make_ca, server_context
+from netsim.net.transport import ACK, DATA, ENVELOPE, HELLO, WELCOME, TransportSettings
 
 from .test_net_runtime import LIMIT, _check_bounds
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from agreement import AveragingAgreement
-from netsim.cluster import free_ports, generate
-from netsim.node import DEFAULT_LINGER, run_node
+from netsim.net.cluster import free_ports, generate
+from netsim.net.node import DEFAULT_LINGER, run_node
 
 pytestmark = pytest.mark.anyio
 

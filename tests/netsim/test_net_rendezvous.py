@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from agreement import AveragingAgreement
-from netsim.node import run_node
-from netsim.rendezvous import torchrun_cluster
+from netsim.net.node import run_node
+from netsim.net.rendezvous import torchrun_cluster
 
 from .test_net_runtime import LIMIT, _check_bounds
 

@@ -10,11 +10,11 @@ import pytest
 
 from agreement import AveragingAgreement, constants
 from agreement.run import diameter
-from netsim.loopback import LocalCluster, run_local_cluster
 from netsim.messages import Send
-from netsim.node import NETWORK_STRATEGIES, StrategyProtocol, make_network_strategy
+from netsim.net.loopback import LocalCluster, run_local_cluster
+from netsim.net.node import NETWORK_STRATEGIES, StrategyProtocol, make_network_strategy
+from netsim.net.transport import Network, TransportSettings
 from netsim.protocol import ALL, Fault, Protocol, Step
-from netsim.transport import Network, TransportSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -216,10 +216,10 @@ async def test_a_protocol_exception_is_logged_and_stops_the_node_with_a_clear_er
     """The runtime never dies silently: the exception is logged with the node, the session
     and the message (type, instance, sender), and ``run`` raises ``ProtocolError`` with that
     information (the protocol's exception as its cause), within the time limit."""
-    from netsim.runtime import ProtocolError, Runtime
+    from netsim.net.runtime import ProtocolError, Runtime
 
     n = 3
-    caplog.set_level("ERROR", logger="netsim.runtime")
+    caplog.set_level("ERROR", logger="netsim.net.runtime")
     bad = Raising(0, n, bad_from=2)
     with anyio.fail_after(LIMIT):
         async with LocalCluster(n, tmp_path) as cluster:
@@ -247,13 +247,13 @@ async def test_a_protocol_exception_is_logged_and_stops_the_node_with_a_clear_er
     assert isinstance(err.__cause__, ZeroDivisionError)
     assert "node 0, session 7" in str(err) and "from node 2" in str(err)
     assert "ZeroDivisionError(a bug in handle)" in str(err)
-    logged = [r for r in caplog.records if r.name == "netsim.runtime"]
+    logged = [r for r in caplog.records if r.name == "netsim.net.runtime"]
     assert len(logged) == 1 and logged[0].levelname == "ERROR"
     assert "node 0, session 7" in logged[0].getMessage() and logged[0].exc_info is not None
 
 
 async def test_a_protocol_exception_in_start_is_a_protocol_error(tmp_path, anyio_backend):
-    from netsim.runtime import ProtocolError, Runtime
+    from netsim.net.runtime import ProtocolError, Runtime
 
     class BadStart(Numbered):
         def start(self, now: float) -> Step:
@@ -277,7 +277,7 @@ async def test_a_float64_value_in_a_float32_session_is_a_fault_over_tls(tmp_path
                              for i in range(n - 1)]
     nodes.append(AveragingAgreement(n - 1, n, f, np.full(d, 1e100), protocol="mean",
                                     rounds=rounds))
-    from netsim.runtime import Runtime
+    from netsim.net.runtime import Runtime
 
     reports: list = [None] * (n - 1)
     with anyio.fail_after(LIMIT):

@@ -12,7 +12,7 @@ import pytest
 from broadcast.bracha import ReliableBroadcast
 from netsim.messages import Send
 from netsim.protocol import ALL, EMPTY, Protocol, Step
-from netsim.schedulers import (
+from netsim.sim.schedulers import (
     SCHEDULERS,
     Fifo,
     HeavyTail,
@@ -25,7 +25,7 @@ from netsim.schedulers import (
     make_scheduler,
     split_sides,
 )
-from netsim.simulator import SimResult, SimulationError, Simulator
+from netsim.sim.simulator import SimResult, SimulationError, Simulator
 
 VEC = np.linspace(-1.0, 1.0, 9)
 
@@ -145,7 +145,7 @@ def test_partition_holds_cross_group_messages_until_heal(seed) -> None:
 def test_partition_default_groups_and_byzantine_reach_both_sides() -> None:
     n, f = 7, 2
     sched = Partition(heal_at=8.0)
-    from netsim.adversary import Honest
+    from netsim.sim.adversary import Honest
 
     sim, buf = rb_sim(n, f, sched, origin=6, byzantine=(6,), strategy=Honest(), seed=3)
     assert sched.groups == [frozenset({0, 1, 2}), frozenset({3, 4, 5})]

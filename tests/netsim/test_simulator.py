@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from broadcast.bracha import Delivered, ReliableBroadcast
-from netsim.adversary import Strategy
 from netsim.codec import DIGEST_MESSAGE_SIZE, VECTOR_OVERHEAD, wire_size
 from netsim.messages import Echo, Send, Value
 from netsim.protocol import ALL, EMPTY, Protocol, Step
-from netsim.schedulers import Fifo, Starve, UniformDelay
-from netsim.simulator import SimResult, SimulationError, Simulator, simulate
+from netsim.sim.adversary import Strategy
+from netsim.sim.schedulers import Fifo, Starve, UniformDelay
+from netsim.sim.simulator import SimResult, SimulationError, Simulator, simulate
 
 VEC = np.array([1.5, -0.0, 3e-39, 1e38, -7.25], dtype=np.float32)  # incl. a subnormal
 
@@ -120,7 +120,7 @@ def test_metrics_under_random_delays(seed) -> None:
 @pytest.mark.parametrize("seed", [0, 5, 11])
 @pytest.mark.parametrize("strategy", [None, "garbage", "equivocate"])
 def test_codec_on_and_off_agree(seed, strategy) -> None:
-    from netsim.adversary import make_strategy
+    from netsim.sim.adversary import make_strategy
 
     n, f = 7, 2
     results = {}

@@ -20,7 +20,7 @@ How (:func:`torchrun_cluster`): with ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` a
 3. waits for every rank's entry, then writes into ``workdir`` the bundle of every rank's
    one-off CA certificate (the trust anchors, ``anchors-<rank>.pem``), its own certificate
    and key (``node-<rank>.pem``/``.key``) and the configuration with the pinned fingerprints
-   (``cluster-<rank>.toml``, a :class:`~netsim.cluster.ClusterConfig` like the static one).
+   (``cluster-<rank>.toml``, a :class:`~netsim.net.cluster.ClusterConfig` like the static one).
    Every file name carries the rank, so ranks sharing a folder never write the same file.
 
 torch is imported here only, lazily: nothing else in netsim needs it.

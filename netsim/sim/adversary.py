@@ -1,7 +1,7 @@
 """Byzantine strategies: what the (at most f) Byzantine nodes send (DESIGN.md, "The adversary").
 
 A strategy is omniscient, not omnipotent: through the
-:class:`~netsim.simulator.AdversaryContext` it reads all honest state and all in-flight
+:class:`~netsim.sim.simulator.AdversaryContext` it reads all honest state and all in-flight
 messages, and it writes messages only under the Byzantine ids. It cannot forge an honest
 sender (the simulator refuses) nor drop honest messages (that is the scheduler's domain, and
 the scheduler may only delay).
@@ -21,8 +21,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .codec import encode
-from .messages import (
+from ..codec import encode
+from ..messages import (
     DIGEST_SIZE,
     Echo,
     Message,
@@ -31,7 +31,7 @@ from .messages import (
     Value,
     with_round,
 )
-from .protocol import ALL, Protocol
+from ..protocol import ALL, Protocol
 
 Emission = tuple[int, int, "Message | bytes"]
 """``(byzantine_src, target or ALL, message or raw bytes)``."""

@@ -1,6 +1,6 @@
 """In-process clusters on loopback: n nodes in one event loop over real TCP and real TLS.
 
-For tests, benchmarks and single-machine experiments (processes: :mod:`netsim.launch`)::
+For tests, benchmarks and single-machine experiments (processes: :mod:`netsim.net.launch`)::
 
     async with LocalCluster(4, keys_dir) as cluster:     # CA, certificates, listeners
         reports = await cluster.run({i: protocol_i for i in range(4)})
@@ -18,8 +18,8 @@ from typing import Any
 
 import anyio
 
+from ..protocol import Protocol
 from .cluster import ClusterConfig, generate
-from .protocol import Protocol
 from .runtime import NodeReport, Runtime
 from .transport import Network, TransportSettings
 

@@ -13,7 +13,7 @@ node's IP address. A connection is accepted only when
 3. on the dialing side, that id is the node it meant to reach.
 
 The authenticated id is then the only sender the transport accepts on that connection
-(:mod:`netsim.transport`): a frame that claims another sender is a fault.
+(:mod:`netsim.net.transport`): a frame that claims another sender is a fault.
 
 Key generation uses the ``cryptography`` package; the TLS itself is the standard ``ssl``
 module (through anyio's backend-neutral TLS streams).

@@ -5,8 +5,8 @@ the same seed and parameters give the same run, event for event and byte for byt
 trace, in any process (nothing iterates over an unordered container, nothing reads a clock).
 
 Honest nodes are sans-IO :class:`~netsim.protocol.Protocol` objects made by a ``factory``;
-Byzantine nodes are written by a :class:`~netsim.adversary.Strategy`; a
-:class:`~netsim.schedulers.Scheduler` decides delivery times. By default every message goes
+Byzantine nodes are written by a :class:`~netsim.sim.adversary.Strategy`; a
+:class:`~netsim.sim.schedulers.Scheduler` decides delivery times. By default every message goes
 through the real codec (:mod:`netsim.codec`): honest messages are encoded once per send and
 decoded at each receiver, exactly as on a network; ``codec=False`` passes message objects by
 reference (faster, for large simulations; tests keep the codec on). Raw bytes from a
@@ -27,9 +27,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from .codec import DEFAULT_MAX_FRAME, DecodeError, decode, encode, wire_size
-from .messages import KIND_NAMES, Message, valid_vector
-from .protocol import ALL, EMPTY, Fault, Protocol
+from ..codec import DEFAULT_MAX_FRAME, DecodeError, decode, encode, wire_size
+from ..messages import KIND_NAMES, Message, valid_vector
+from ..protocol import ALL, EMPTY, Fault, Protocol
 from .schedulers import Scheduler, UniformDelay
 
 Factory = Callable[[int, Any], Protocol]
@@ -173,7 +173,7 @@ class Simulator:
     byzantine:
         The Byzantine ids (at most ``f``); default: none.
     strategy:
-        A :class:`~netsim.adversary.Strategy` for them (default: silent).
+        A :class:`~netsim.sim.adversary.Strategy` for them (default: silent).
     scheduler:
         Default: uniform random delays in [0, 1].
     seed:

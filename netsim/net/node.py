@@ -1,11 +1,11 @@
 """One node process of the real network, honest or Byzantine.
 
-:func:`run_node` binds the node's address from a :class:`~netsim.cluster.ClusterConfig`,
-builds its :class:`~netsim.transport.Network` (mutual TLS unless the configuration is the
-explicit plaintext one) and drives a protocol with the :class:`~netsim.runtime.Runtime`.
+:func:`run_node` binds the node's address from a :class:`~netsim.net.cluster.ClusterConfig`,
+builds its :class:`~netsim.net.transport.Network` (mutual TLS unless the configuration is the
+explicit plaintext one) and drives a protocol with the :class:`~netsim.net.runtime.Runtime`.
 
 Byzantine nodes over a real network: :class:`StrategyProtocol` runs one of the simulator's
-strategies (:mod:`netsim.adversary`) for a single Byzantine id as a sans-IO protocol. Over a
+strategies (:mod:`netsim.sim.adversary`) for a single Byzantine id as a sans-IO protocol. Over a
 network the adversary is *not* omniscient: a Byzantine process sees only what it receives,
 so :class:`LocalAdversaryContext` exposes no honest state and no in-flight messages.
 Strategies that only use their own cores, inputs and random source work unchanged
@@ -19,7 +19,7 @@ may have no other source of ``n - f`` echoes). It stops as soon as it has eviden
 one needs it any more, namely every peer announced its decision (the transport's DONE, sent
 once a protocol is done; a decided node needs nothing more from anyone) and acknowledged
 this node's own DONE, or when :data:`DEFAULT_LINGER` seconds (``linger``) have passed since
-its decision, whichever is first (:meth:`netsim.runtime.Runtime.finished`). Which peers
+its decision, whichever is first (:meth:`netsim.net.runtime.Runtime.finished`). Which peers
 are honest is unknown to it, so a peer that never says DONE (crashed, or Byzantine) costs
 the whole linger; and a node started, or running, more than ``linger`` seconds behind the
 others may find nobody left to serve it. Byzantine processes (:class:`StrategyProtocol`)
@@ -33,19 +33,19 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
-from .adversary import STRATEGIES, Strategy, make_strategy
+from ..messages import Message
+from ..protocol import Protocol, Step
+from ..sim.adversary import STRATEGIES, Strategy, make_strategy
+from ..sim.simulator import AdversaryContext
 from .cluster import ClusterConfig
-from .messages import Message
-from .protocol import Protocol, Step
 from .runtime import NodeReport, Runtime
-from .simulator import AdversaryContext
 from .transport import Network, TransportSettings
 
 NETWORK_STRATEGIES: tuple[str, ...] = (
     "bad-reply", "crash", "equivocate", "flood", "forge", "garbage", "honest", "replay",
     "selective", "silent", "twins",
 )
-"""Strategies of :mod:`netsim.adversary` that need no omniscience and so run over a real
+"""Strategies of :mod:`netsim.sim.adversary` that need no omniscience and so run over a real
 network, one Byzantine process each."""
 
 assert set(NETWORK_STRATEGIES) <= set(STRATEGIES)
@@ -99,7 +99,7 @@ class LocalAdversaryContext(AdversaryContext):
 
 
 class StrategyProtocol(Protocol):
-    """A simulator :class:`~netsim.adversary.Strategy` as the protocol of one Byzantine node.
+    """A simulator :class:`~netsim.sim.adversary.Strategy` as the protocol of one Byzantine node.
 
     ``done`` is always true: a Byzantine node has nothing to decide (its honest-looking
     cores may never finish, e.g. an equivocating core that talks to half of the nodes). Its
@@ -162,7 +162,7 @@ async def run_node(
     stop_on_signals: bool = False,
 ) -> NodeReport:
     """Run ``protocol`` as node ``node_id`` of ``config`` until it is finished (see
-    :meth:`netsim.runtime.Runtime.run`). ``on_decided(runtime)`` is called as soon as the
+    :meth:`netsim.net.runtime.Runtime.run`). ``on_decided(runtime)`` is called as soon as the
     protocol is done (e.g. to write the output before lingering). With
     ``stop_on_signals``, SIGTERM or SIGINT ends the run early and still returns the report.
     After deciding it serves the peers for up to ``linger`` seconds (module doc, "Lingering").

@@ -8,7 +8,7 @@ when nothing else is left to deliver. A run can also be cut before healing (a sa
 Every random choice uses the simulator's one ``random.Random`` passed in as ``rng``.
 
 A scheduler is part of the adversary: the simulator calls :meth:`Scheduler.bind` with its
-omniscient :class:`~netsim.simulator.AdversaryContext` before the run, so a scheduler may
+omniscient :class:`~netsim.sim.simulator.AdversaryContext` before the run, so a scheduler may
 read every honest node's state (:class:`TargetedViews` does; the others ignore it).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .messages import Message, Ready, Report, Send
+from ..messages import Message, Ready, Report, Send
 
 Hold = None
 """Returned by :meth:`Scheduler.delay` to hold a message until the scheduler heals."""

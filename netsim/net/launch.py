@@ -2,7 +2,7 @@
 
 :func:`launch` makes an ephemeral cluster (a fresh CA, one certificate per node, free
 loopback ports) in a work folder, writes each node's input, spawns the n processes, f of
-them Byzantine with a strategy of :data:`netsim.node.NETWORK_STRATEGIES`, waits for the
+them Byzantine with a strategy of :data:`netsim.net.node.NETWORK_STRATEGIES`, waits for the
 honest ones and reads back their histories and reports. Byzantine processes still running
 when every honest node has exited get SIGTERM, on which they stop and write their reports
 (so their traffic is counted too, as the simulator counts it).
@@ -77,7 +77,7 @@ def launch(
 
     ``inputs[i]`` is node ``i``'s input (a Byzantine node's is the input of its honest-looking
     cores). ``linger``: each honest node serves its peers after deciding until every peer
-    has decided, or for at most ``linger`` seconds (:mod:`netsim.node`, "Lingering"), so a
+    has decided, or for at most ``linger`` seconds (:mod:`netsim.net.node`, "Lingering"), so a
     node up to ``linger`` seconds behind the others still finishes. ``timeout`` bounds the
     whole run (:class:`LaunchError` after it, with every process killed)."""
     x = np.asarray(inputs)

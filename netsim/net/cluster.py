@@ -26,7 +26,7 @@ each one holds.
 Paths are relative to the configuration file. A node needs the CA certificate, its own
 certificate and key, and the fingerprints of the others (not their certificates: they present
 them in the TLS handshake). This configuration is the trust root for deployments that trust no
-rendezvous service; :mod:`netsim.rendezvous` builds the same object from torchrun's store.
+rendezvous service; :mod:`netsim.net.rendezvous` builds the same object from torchrun's store.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The async runtime: drives one sans-IO :class:`~netsim.protocol.Protocol` over a
-:class:`~netsim.transport.Network`, on anyio (so under asyncio or trio).
+:class:`~netsim.net.transport.Network`, on anyio (so under asyncio or trio).
 
 What it does, exactly as the simulator does for one node (DESIGN.md, "The core idea"):
 
@@ -19,7 +19,7 @@ What it does, exactly as the simulator does for one node (DESIGN.md, "The core i
 - outputs are collected in order with their times; :attr:`decided` is set when the
   protocol is ``done``, and then a DONE is sent to every peer;
 - a protocol that raises (a bug: hostile input is a fault, never an exception) never dies
-  silently: the exception is logged (logger ``netsim.runtime``) with the node, the session
+  silently: the exception is logged (logger ``netsim.net.runtime``) with the node, the session
   and the message that triggered it (type, instance, sender), the node stops handling
   messages, and :meth:`Runtime.run` raises :class:`ProtocolError` carrying that information
   (its ``__cause__`` is the protocol's exception), neither a hang nor a bare traceback from
@@ -30,9 +30,9 @@ What it does, exactly as the simulator does for one node (DESIGN.md, "The core i
   peers, which may still need its echoes and fetch replies, until they all decided or for
   that long (a peer that never says DONE, crashed or Byzantine, costs the full linger).
 
-Metrics count like the simulator's (:class:`netsim.simulator.Metrics`): one message of
+Metrics count like the simulator's (:class:`netsim.sim.simulator.Metrics`): one message of
 ``len(body)`` bytes per addressed peer; the transport's own counters
-(:class:`~netsim.transport.TransportStats`) add envelopes, acknowledgements and resends.
+(:class:`~netsim.net.transport.TransportStats`) add envelopes, acknowledgements and resends.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ from typing import Any
 
 import anyio
 
-from .codec import DecodeError, decode, encode
-from .messages import KIND_NAMES, Message
-from .protocol import ALL, EMPTY, Fault, Protocol, Step
-from .simulator import Metrics
+from ..codec import DecodeError, decode, encode
+from ..messages import KIND_NAMES, Message
+from ..protocol import ALL, EMPTY, Fault, Protocol, Step
+from ..sim.simulator import Metrics
 from .transport import Network
 
 logger = logging.getLogger(__name__)

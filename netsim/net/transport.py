@@ -41,7 +41,7 @@ Memory is bounded against hostile peers:
 
 Authentication: with TLS (the default) each side verifies the other's certificate against
 the cluster CA and the pinned fingerprint, and takes the peer's id from it
-(:mod:`netsim.tls`); a frame whose envelope claims another sender is a fault
+(:mod:`netsim.net.tls`); a frame whose envelope claims another sender is a fault
 (``impersonation``) and closes the connection. Without TLS (only through
 ``--insecure-loopback-plaintext``, loopback only) the id in HELLO is believed: nothing is
 authenticated.
@@ -60,8 +60,8 @@ import anyio
 from anyio.abc import ByteStream, SocketAttribute, TaskGroup
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from .codec import DEFAULT_MAX_FRAME, DecodeError, FrameDecoder, frame
-from .protocol import Fault
+from ..codec import DEFAULT_MAX_FRAME, DecodeError, FrameDecoder, frame
+from ..protocol import Fault
 from .tls import AuthError, authenticate
 
 HELLO, WELCOME, DATA, DONE, ACK = 1, 2, 3, 4, 5
@@ -206,7 +206,7 @@ class Network:
         ``{peer: (host, port)}`` for every other node (may be completed after
         :meth:`listen`, before :meth:`run`).
     tls:
-        ``(server_context, client_context)`` from :meth:`netsim.cluster.ClusterConfig.
+        ``(server_context, client_context)`` from :meth:`netsim.net.cluster.ClusterConfig.
         ssl_contexts`, with ``fingerprints`` the pinned certificate fingerprints; ``None``
         means plaintext without any authentication (only for the explicit
         ``--insecure-loopback-plaintext`` flag).
