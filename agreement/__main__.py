@@ -1,4 +1,4 @@
-"""``python -m agreement simulate ...``: see :mod:`agreement.cli`."""
+"""``python -m agreement simulate|node|launch ...``: see :mod:`agreement.cli`."""
 
 import sys
 

@@ -1,7 +1,14 @@
-"""``python -m netsim simulate`` (also ``python -m agreement simulate``, ``jungle simulate``):
-one averaging-agreement run under attack, with the bounds of THEORY.md beside the measures.
+"""Command line of agreement: ``python -m agreement COMMAND`` (also ``jungle COMMAND``).
 
-A front end: it may import every layer; the libraries never import it.
+Commands:
+  simulate    one averaging-agreement run under attack (message or round level), with the
+              bounds of THEORY.md and proofs/ beside the measures;
+  node        one node of an averaging agreement over the real network (mutual TLS);
+  launch      n node processes on loopback (f Byzantine), reported like ``simulate``.
+
+It imports agreement and the layers below (broadcast, netsim) only; the generic half of
+``node`` and ``launch`` (cluster checks, running a node, the launch's checks and network
+totals) is netsim's (:mod:`netsim.cli`). The libraries never import this module.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from netsim.cli_args import (
     nonneg_int,
     positive_float,
     positive_int,
+    translate,
 )
 from netsim.sim.adversary import STRATEGIES
 from netsim.sim.schedulers import SCHEDULER_HELP, SCHEDULERS
@@ -30,8 +38,15 @@ from netsim.sim.schedulers import SCHEDULER_HELP, SCHEDULERS
 from .attacks import ATTACKS
 from .claims import BY_NAME, evaluate, role_status
 from .inputs import INPUTS, make_inputs
-from .protocol import CONFIGS
-from .run import DEFAULT_BYZANTINE, DEFAULT_SCHEDULER, DEFAULT_VIEWS, AgreementResult, run
+from .protocol import CONFIGS, check_resilience
+from .run import (
+    DEFAULT_BYZANTINE,
+    DEFAULT_SCHEDULER,
+    DEFAULT_VIEWS,
+    AgreementResult,
+    _finish,
+    run,
+)
 
 VALUE_ATTACK_HELP = {
     "push": "every Byzantine value just above the honest maximum (drags one way)",
@@ -220,10 +235,7 @@ _FLAGS = (
 def cli_message(text: object) -> str:
     """An API error message in ``simulate``'s terms (``--unsafe``, ``--engine message``,
     ``--rounds``), not Python keywords: the one translation of this command line."""
-    out = str(text)
-    for api, flag in _FLAGS:
-        out = out.replace(api, flag)
-    return out
+    return translate(text, _FLAGS)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -286,13 +298,178 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(type(o).__name__)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# node and launch: an averaging agreement over the real network ------------------------------
+
+NETWORK_PROTOCOLS = ["trimmed-mean", "mda", "mve", "median", "krum", "mean"]
+"""The protocols ``node`` and ``launch`` run (the registry names of :data:`CONFIGS`)."""
+
+
+def add_node_parser(sub: Any) -> argparse.ArgumentParser:
+    from netsim.cli import add_node_arguments
+
+    p = sub.add_parser(
+        "node", help="one node of the real network (mutual TLS over TCP)",
+        description="Run one node of an averaging agreement over mutual-TLS TCP until its "
+        "output is final and its peers are done (or --linger seconds pass).",
+    )
+    p.add_argument("--protocol", default="trimmed-mean", choices=NETWORK_PROTOCOLS)
+    p.add_argument("--rounds", type=positive_int, required=True, help="rounds T")
+    add_node_arguments(p)
+    return p
+
+
+def _node_protocol(args: argparse.Namespace, n: int, f: int, x: np.ndarray) -> Any:
+    """This node's protocol: :class:`AveragingAgreement`, or a network strategy around it
+    (``--byzantine``)."""
+    from netsim.net.node import StrategyProtocol
+
+    from .protocol import AveragingAgreement
+
+    def factory(i: int, xi: Any) -> AveragingAgreement:
+        return AveragingAgreement(i, n, f, xi, protocol=args.protocol, rounds=args.rounds)
+
+    try:
+        if args.byzantine:
+            return StrategyProtocol(args.id, n, f, args.byzantine, factory, x, seed=args.seed)
+        return factory(args.id, x)
+    except ValueError as exc:
+        raise CommandLineError(f"{cli_message(exc)} (--protocol {args.protocol}, n = {n} from "
+                               f"--config, --f {f})") from None
+
+
+def run_node(args: argparse.Namespace) -> int:
+    """``node``: one node; writes ``--output`` (and ``--history``) when it decides, and the
+    runtime's report with this node's view origins per round to ``--report``."""
+    import time
+
+    from netsim.cli import load_node, save_array, serve_node, write_report
+    from netsim.codec import VECTOR_OVERHEAD
+
+    try:
+        cfg, x, f = load_node(args)
+        proto = _node_protocol(args, cfg.n, f, x)
+        decided_wall: list[float] = []
+
+        def on_decided(rt: Any) -> None:
+            decided_wall.append(time.time())
+            if not args.byzantine:
+                save_array(args.output, np.asarray(proto.decision))
+                if args.history:
+                    save_array(args.history, np.stack(proto.history))
+
+        rep = serve_node(args, cfg, proto, VECTOR_OVERHEAD + x.nbytes + 64, on_decided)
+        if args.report:
+            out = rep.as_dict()
+            out.update(byzantine=args.byzantine, backend=args.backend,
+                       decided_wall=decided_wall[0] if decided_wall else None)
+            if not args.byzantine:  # the origins of this node's view in each round
+                out["views"] = {str(r): list(o) for r, o in proto.view_origins().items()}
+            write_report(args.report, out)
+    except CommandLineError as exc:
+        return fail(exc)
+    return 0
+
+
+def add_launch_parser(sub: Any) -> argparse.ArgumentParser:
+    from netsim.cli import add_launch_arguments
+    from netsim.net.node import NETWORK_STRATEGIES
+
+    p = sub.add_parser(
+        "launch", help="n node processes on loopback, reported like `simulate`",
+        description="Spawn n `python -m agreement node` processes on 127.0.0.1 with an "
+        "ephemeral cluster CA (f of them Byzantine), wait for the honest outputs and "
+        "report the same fields as `python -m agreement simulate`.",
+        epilog="Byzantine strategies over a real network: " + ", ".join(NETWORK_STRATEGIES)
+        + ". The value attacks (push, split, alie, outlier, nan, omniscient) need the "
+        "simulator's omniscient adversary and are refused.",
+    )
+    add_launch_arguments(p)
+    p.add_argument("--protocol", default="trimmed-mean", choices=NETWORK_PROTOCOLS)
+    p.add_argument("--dim", type=positive_int, default=1000)
+    p.add_argument("--rounds", type=positive_int, default=10)
+    p.add_argument("--inputs", default="gaussian", choices=sorted(INPUTS), metavar="GEN",
+                   help="input generator (as simulate; default gaussian)")
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    return p
+
+
+def _launch_report(args: argparse.Namespace, res: Any, byz: list[int]) -> dict[str, Any]:
+    """The report of ``simulate`` (bounds, verdicts) for the honest histories of a launch,
+    with the network totals (:func:`netsim.cli.network_fields`)."""
+    from netsim.cli import network_fields
+
+    net = network_fields(res, byz)
+    hist = np.stack([res.histories[i] for i in res.honest], axis=1)  # (rounds+1, h, d)
+    plain = args.insecure_loopback_plaintext
+    common = dict(n=args.n, f=args.f, d=args.dim, protocol=args.protocol, engine="network",
+                  rounds=args.rounds, seed=args.seed, byzantine=args.byzantine,
+                  byzantine_ids=byz, honest=res.honest,
+                  scheduler="loopback-tcp" + ("" if plain else "-tls"))
+    views = [{i: tuple(res.reports[i].get("views", {}).get(str(r), ())) for i in res.honest}
+             for r in range(args.rounds)]
+    result = _finish(hist, common, messages=net["messages"], bytes=net["bytes"],
+                     wall_time=res.wall_time, faults=net["faults"],
+                     faults_against_honest=net["faults_against_honest"], complete=True,
+                     views=views)
+    args.engine = "network"
+    rep = _report(result, args)
+    rep["backend"] = args.backend
+    for key in ("wire_bytes", "cpu_time_per_node", "resent_frames", "round_times"):
+        rep[key] = net[key]
+    return rep
+
+
+def run_launch(args: argparse.Namespace) -> int:
+    """``launch``: n ``python -m agreement node`` processes on loopback, one report."""
+    from netsim.cli import cli_message as net_message
+    from netsim.cli import launch_byzantine_ids, launch_failed
+    from netsim.net.launch import LaunchError, launch
+
+    try:
+        byz = launch_byzantine_ids(args)
+    except CommandLineError as exc:
+        return fail(exc)
+    try:
+        check_resilience(args.protocol, args.n, args.f)
+        x = make_inputs(args.inputs, args.n, args.dim, args.seed).astype(args.dtype)
+        res = launch(
+            x, f=args.f, protocol=args.protocol, rounds=args.rounds, byzantine_ids=byz,
+            strategy=None if args.byzantine == "none" else args.byzantine, seed=args.seed,
+            workdir=args.workdir, linger=args.linger, timeout=args.timeout,
+            backend=args.backend, plaintext=args.insecure_loopback_plaintext,
+            node_module="agreement",
+        )
+    except ValueError as exc:
+        return fail(net_message(exc))
+    except OSError as exc:
+        return fail(f"--workdir {args.workdir}: {exc.strerror or exc}")
+    except LaunchError as exc:  # a node failed: the first line, then the logs' tails
+        return launch_failed(exc)
+    rep = _launch_report(args, res, byz)
+    if args.json:
+        print(json.dumps(rep, sort_keys=True, default=_jsonable))
+    else:
+        _print_human(rep)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m agreement",
-                            description="Averaging agreement under attack.")
+                            description="Averaging agreement under attack: in the simulator, "
+                            "or over the real network.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_simulate_parser(sub)
-    args = parser.parse_args(argv)
-    return run_simulate(args)
+    add_node_parser(sub)
+    add_launch_parser(sub)
+    return parser
+
+
+COMMANDS = {"simulate": run_simulate, "node": run_node, "launch": run_launch}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.bench_network [--dim 1000000] [--quick]``. n = 7 node processes,
 f = 2 (all running honestly: the cost of the protocol, not of an attack), float32 vectors of
-``--dim`` coordinates, over loopback, through ``python -m netsim launch`` (mutual TLS 1.3,
+``--dim`` coordinates, over loopback, through ``python -m agreement launch`` (mutual TLS 1.3,
 and again with ``--insecure-loopback-plaintext`` to show what TLS costs).
 
 - Time per round: each honest node records when it completes each round; per node
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def launch(n: int, f: int, d: int, rounds: int, plaintext: bool) -> dict:
-    cmd = [sys.executable, "-m", "netsim", "launch", "--n", str(n), "--f", str(f),
+    cmd = [sys.executable, "-m", "agreement", "launch", "--n", str(n), "--f", str(f),
            "--dim", str(d), "--dtype", "float32", "--rounds", str(rounds), "--json",
            "--timeout", "500", "--linger", "1"]
     if plaintext:

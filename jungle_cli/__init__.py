@@ -1,3 +1,3 @@
 """The ``jungle`` console script: one entry point whose subcommands dispatch to the packages'
-own command lines (``python -m netsim``, later ``python -m agreement``, ``proofs``,
-``learning``)."""
+own command lines (``python -m netsim``, ``broadcast``, ``agreement``, ``proofs``,
+``learning``); see :mod:`jungle_cli.main`."""

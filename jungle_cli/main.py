@@ -1,39 +1,47 @@
 """``jungle <command> [options]``: dispatch to the command lines of the packages.
 
+The one front end that spans the packages; it only dispatches (each command has one home,
+and the module is imported only when its command runs):
+
 | jungle command | runs |
 |---|---|
-| ``broadcast`` | ``python -m netsim broadcast`` |
-| ``simulate`` | ``python -m netsim simulate`` |
-| ``verify`` | ``python -m proofs verify`` |
+| ``broadcast`` | ``python -m broadcast run`` |
+| ``simulate`` | ``python -m agreement simulate`` |
+| ``node`` | ``python -m agreement node`` |
+| ``launch`` | ``python -m agreement launch`` |
 | ``keys`` | ``python -m netsim keys`` |
-| ``node`` | ``python -m netsim node`` |
-| ``launch`` | ``python -m netsim launch`` |
+| ``verify`` | ``python -m proofs verify`` |
 | ``train`` / ``compare`` / ``demo`` | ``python -m learning train`` / ``compare`` / ``demo`` |
 | ``bench NAME`` | ``python -m benchmarks.bench_NAME`` (from the root of a checkout) |
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-COMMANDS: dict[str, tuple[str, str]] = {
-    "broadcast": ("netsim.cli", "one reliable broadcast or witness round under attack"),
-    "simulate": ("netsim.cli", "one averaging-agreement run under attack"),
-    "verify": ("proofs.cli", "worst-case checks of the bounds of THEORY.md"),
-    "train": ("learning.cli", "LEARN (collaborative SGD) or a baseline, under attack"),
-    "compare": ("learning.cli", "grid attacks x methods: LEARN, D-SGD, trusted server, local"),
-    "demo": ("learning.cli", "the main demo: 10 nodes, 3 Byzantine, digits, several attacks"),
-    "keys": ("netsim.cli", "a cluster CA, node certificates and cluster.toml"),
-    "node": ("netsim.cli", "one node of the real network (mutual TLS over TCP)"),
-    "launch": ("netsim.cli", "n node processes on loopback, reported like simulate"),
-    "bench": ("jungle_cli.bench", "a benchmark of this checkout (results in BENCHMARKS.md)"),
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "broadcast": ("broadcast.cli", "run", "one reliable broadcast or witness round under attack"),
+    "simulate": ("agreement.cli", "simulate", "one averaging-agreement run under attack"),
+    "node": ("agreement.cli", "node", "one node of the real network (mutual TLS over TCP)"),
+    "launch": ("agreement.cli", "launch", "n node processes on loopback, reported like simulate"),
+    "keys": ("netsim.cli", "keys", "a cluster CA, node certificates and cluster.toml"),
+    "verify": ("proofs.cli", "verify", "worst-case checks of the bounds of THEORY.md"),
+    "train": ("learning.cli", "train", "LEARN (collaborative SGD) or a baseline, under attack"),
+    "compare": ("learning.cli", "compare",
+                "grid attacks x methods: LEARN, D-SGD, trusted server, local"),
+    "demo": ("learning.cli", "demo",
+             "the main demo: 10 nodes, 3 Byzantine, digits, several attacks"),
+    "bench": ("jungle_cli.bench", "bench",
+              "a benchmark of this checkout (results in BENCHMARKS.md)"),
 }
+"""``jungle COMMAND`` -> (module whose ``main(argv)`` runs it, its subcommand there, help)."""
 
 
 def _usage() -> str:
     width = max(len(c) for c in COMMANDS)
-    rows = "\n".join(f"  {c:<{width}}  {h}" for c, (_, h) in sorted(COMMANDS.items()))
+    rows = "\n".join(f"  {c:<{width}}  {h}" for c, (_, _, h) in sorted(COMMANDS.items()))
     return (
         "usage: jungle COMMAND [options]\n\n"
         "Byzantine-resilient collaborative learning as averaging agreement.\n\n"
@@ -51,9 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd not in COMMANDS:
         print(f"jungle: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = __import__(COMMANDS[cmd][0], fromlist=["main"])
-    entry: Callable[[Sequence[str]], int] = module.main
-    return entry([cmd, *rest])
+    module, sub, _ = COMMANDS[cmd]
+    entry: Callable[[Sequence[str]], int] = importlib.import_module(module).main
+    return entry([sub, *rest])
 
 
 if __name__ == "__main__":  # pragma: no cover

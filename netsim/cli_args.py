@@ -34,14 +34,56 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 class CommandLineError(ValueError):
-    """A bad command line found by a command's own checks; the message names the flag."""
+    """A bad command line found by a command's own checks; the message names the flag.
+    ``code`` is the exit status :func:`fail` returns for it (2: usage, 3: the run failed)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
 
 
-def fail(message: object, code: int = 2) -> int:
-    """Print ``error: MESSAGE`` (its first line) on stderr and return ``code``."""
+def fail(message: object, code: int | None = None) -> int:
+    """Print ``error: MESSAGE`` (its first line) on stderr and return ``code`` (default: the
+    ``code`` of a :class:`CommandLineError`, else 2)."""
+    if code is None:
+        code = getattr(message, "code", 2) if isinstance(message, CommandLineError) else 2
     text = str(message).strip().splitlines()
     print(f"error: {text[0] if text else type(message).__name__}", file=sys.stderr)
     return code
+
+
+def translate(text: object, table: tuple[tuple[str, str], ...]) -> str:
+    """``text`` (an API error message) with each Python spelling of ``table`` replaced by
+    its flag: ``(("unsafe=True", "--unsafe"),)`` turns ``pass unsafe=True`` into
+    ``pass --unsafe``. Each command line keeps its own table."""
+    out = str(text)
+    for api, flag in table:
+        out = out.replace(api, flag)
+    return out
+
+
+def parse_ids(text: str | None, flag: str = "--byzantine-ids") -> list[int] | None:
+    """``"0,3"`` -> ``[0, 3]`` (sorted, without repeats), ``None`` -> ``None``;
+    :class:`CommandLineError` naming ``flag`` for anything but comma-separated integers."""
+    if text is None:
+        return None
+    try:
+        return sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise CommandLineError(
+            f"{flag} must be comma-separated integers, got {text!r}"
+        ) from None
+
+
+def byzantine_ids(text: str | None, n: int, f: int) -> list[int]:
+    """The ids of ``--byzantine-ids`` (default ``0..f-1``), checked to be at most ``--f``
+    ids in ``range(--n)``; :class:`CommandLineError` otherwise."""
+    ids = parse_ids(text)
+    if ids is None:
+        return list(range(f))
+    if len(ids) > f or any(not 0 <= i < n for i in ids):
+        raise CommandLineError(f"--byzantine-ids {text}: at most --f {f} ids in range(--n {n})")
+    return ids
 
 
 def _number(text: str, kind: type) -> int | float:

@@ -72,6 +72,7 @@ def launch(
     backend: str = "asyncio",
     plaintext: bool = False,
     python: str = sys.executable,
+    node_module: str = "agreement",
 ) -> LaunchResult:
     """Run one agreement among ``n = len(inputs)`` node processes on 127.0.0.1.
 
@@ -108,7 +109,7 @@ def launch(
         t0 = time.time()
         for i in range(n):
             cmd = [
-                python, "-m", "netsim", "node", "--config", str(work / "keys" / "cluster.toml"),
+                python, "-m", node_module, "node", "--config", str(work / "keys" / "cluster.toml"),
                 "--id", str(i), "--f", str(f), "--protocol", protocol, "--rounds", str(rounds),
                 "--input", str(work / f"input-{i}.npy"), "--output", str(work / f"out-{i}.npy"),
                 "--history", str(work / f"history-{i}.npy"),

@@ -1,4 +1,4 @@
-"""``python -m netsim simulate``: the issue's acceptance commands, JSON fields, the bounds of
+"""``python -m agreement simulate``: the issue's acceptance commands, JSON fields, the bounds of
 THEORY.md beside the measures, --plot, determinism and clear errors."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from agreement import constants
-from netsim.cli import main
+from agreement.cli import main
 
 ACCEPTANCE = [
     ["--protocol", "trimmed-mean", "--n", "10", "--f", "3", "--dim", "50", "--rounds", "40"],

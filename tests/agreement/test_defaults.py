@@ -1,4 +1,4 @@
-"""The adversarial defaults of ``agreement.run`` and ``python -m netsim simulate`` (one
+"""The adversarial defaults of ``agreement.run`` and ``python -m agreement simulate`` (one
 definition, shared), and ``views_differed``: a run whose honest views never differed says so,
 so that a test can refuse a run that stressed nothing."""
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from agreement.cli import add_simulate_parser
+from agreement.cli import main as agreement_main
 from agreement.inputs import make_inputs
 from agreement.run import (
     DEFAULT_BYZANTINE,
@@ -19,7 +20,6 @@ from agreement.run import (
     run,
     views_differ,
 )
-from netsim.cli import main as netsim_main
 from netsim.cli_args import ArgumentParser
 
 
@@ -70,13 +70,13 @@ def test_views_differ():
 
 def test_cli_reports_views_differed(capsys):
     base = ["simulate", "--n", "7", "--f", "2", "--dim", "3", "--rounds", "2"]
-    assert netsim_main([*base, "--json"]) == 0
+    assert agreement_main([*base, "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["views_differed"] is True and rep["scheduler"] == "targeted"
-    assert netsim_main([*base, "--scheduler", "fifo", "--byzantine", "silent"]) == 0
+    assert agreement_main([*base, "--scheduler", "fifo", "--byzantine", "silent"]) == 0
     out = capsys.readouterr().out
     assert "warning: the honest views never differed" in out
-    assert netsim_main([*base, "--scheduler", "fifo", "--byzantine", "silent", "--json"]) == 0
+    assert agreement_main([*base, "--scheduler", "fifo", "--byzantine", "silent", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["views_differed"] is False
 
 

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from agreement.cli import main as agreement_main
+from broadcast.cli import main as broadcast_main
 from learning.cli import main as learning_main
+from netsim.cli import MOVED
 from netsim.cli import main as netsim_main
 from netsim.net.cluster import free_ports, generate
 
@@ -56,27 +58,27 @@ SIM = ["simulate", "--n", "4", "--f", "1", "--dim", "2", "--rounds", "1"]
 #  the exit status)
 CASES: list[tuple[str, Callable[[Path], tuple[Callable, list[str]]], str, int]] = [
     # the eleven that ended in a traceback
-    ("simulate --n 0", lambda d: (netsim_main, ["simulate", "--n", "0"]), "--n", 2),
-    ("simulate --dim 0", lambda d: (netsim_main, ["simulate", "--dim", "0"]), "--dim", 2),
+    ("simulate --n 0", lambda d: (agreement_main, ["simulate", "--n", "0"]), "--n", 2),
+    ("simulate --dim 0", lambda d: (agreement_main, ["simulate", "--dim", "0"]), "--dim", 2),
     ("simulate --plot missing folder",
-     lambda d: (netsim_main, [*SIM, "--plot", str(d / "nope" / "p.png")]), "--plot", 2),
+     lambda d: (agreement_main, [*SIM, "--plot", str(d / "nope" / "p.png")]), "--plot", 2),
     ("simulate --trace missing folder",
-     lambda d: (netsim_main, [*SIM, "--trace", str(d / "nope" / "t.jsonl")]), "--trace", 2),
+     lambda d: (agreement_main, [*SIM, "--trace", str(d / "nope" / "t.jsonl")]), "--trace", 2),
     ("keys --out an existing file",
      lambda d: (netsim_main, ["keys", "--n", "4", "--out", str(d / "a-file")]), "--out", 2),
     ("launch --byzantine-ids a,b",
-     lambda d: (netsim_main, ["launch", "--byzantine", "crash", "--byzantine-ids", "a,b"]),
+     lambda d: (agreement_main, ["launch", "--byzantine", "crash", "--byzantine-ids", "a,b"]),
      "--byzantine-ids", 2),
-    ("node: a 0-byte .npy", lambda d: (netsim_main, node(d, inp="empty.npy")), "--input", 2),
+    ("node: a 0-byte .npy", lambda d: (agreement_main, node(d, inp="empty.npy")), "--input", 2),
     ("node: a missing certificate file",
-     lambda d: (netsim_main, node(d, config="no-cert.toml")), "--config", 2),
+     lambda d: (agreement_main, node(d, config="no-cert.toml")), "--config", 2),
     ("node: a wrong fingerprint",
-     lambda d: (netsim_main, node(d, config="wrong-fp.toml")), "--config", 2),
-    ("node: port 99999", lambda d: (netsim_main, node(d, config="port.toml")), "--config", 2),
+     lambda d: (agreement_main, node(d, config="wrong-fp.toml")), "--config", 2),
+    ("node: port 99999", lambda d: (agreement_main, node(d, config="port.toml")), "--config", 2),
     ("node: a missing output folder",
-     lambda d: (netsim_main, node(d, out="nope/out.npy")), "--output", 2),
+     lambda d: (agreement_main, node(d, out="nope/out.npy")), "--output", 2),
     ("node: --timeout expiry",  # the other nodes never start
-     lambda d: (netsim_main, [*node(d)[:-2], "--timeout", "1"]), "--timeout", 3),
+     lambda d: (agreement_main, [*node(d)[:-2], "--timeout", "1"]), "--timeout", 3),
     # the two accepted silently
     ("keys --base-port 65535",
      lambda d: (netsim_main, ["keys", "--n", "4", "--out", str(d / "k-port"),
@@ -85,45 +87,45 @@ CASES: list[tuple[str, Callable[[Path], tuple[Callable, list[str]]], str, int]] 
      lambda d: (netsim_main, ["keys", "--n", "3", "--f", "1", "--out", str(d / "k-f")]),
      "--f", 2),
     # more of the same kinds
-    ("simulate --f -1", lambda d: (netsim_main, ["simulate", "--f", "-1"]), "--f", 2),
-    ("simulate --f >= --n", lambda d: (netsim_main, ["simulate", "--n", "4", "--f", "4"]),
+    ("simulate --f -1", lambda d: (agreement_main, ["simulate", "--f", "-1"]), "--f", 2),
+    ("simulate --f >= --n", lambda d: (agreement_main, ["simulate", "--n", "4", "--f", "4"]),
      "--f", 2),
-    ("simulate --rounds 0", lambda d: (netsim_main, ["simulate", "--rounds", "0"]),
+    ("simulate --rounds 0", lambda d: (agreement_main, ["simulate", "--rounds", "0"]),
      "--rounds", 2),
     ("simulate --n x", lambda d: (agreement_main, ["simulate", "--n", "x"]), "--n", 2),
-    ("simulate --delta 0", lambda d: (netsim_main, ["simulate", "--delta", "0"]), "--delta", 2),
+    ("simulate --delta 0", lambda d: (agreement_main, ["simulate", "--delta", "0"]), "--delta", 2),
     ("simulate below resilience",
-     lambda d: (netsim_main, [*SIM[:5], "--protocol", "mda"]), "--unsafe", 2),
+     lambda d: (agreement_main, [*SIM[:5], "--protocol", "mda"]), "--unsafe", 2),
     ("simulate --engine round with a protocol-level strategy",
-     lambda d: (netsim_main, [*SIM, "--engine", "round", "--byzantine", "flood"]),
+     lambda d: (agreement_main, [*SIM, "--engine", "round", "--byzantine", "flood"]),
      "--engine message", 2),
     ("simulate --delta with a baseline",
-     lambda d: (netsim_main, [*SIM[:5], "--protocol", "median", "--delta", "0.1"]),
+     lambda d: (agreement_main, [*SIM[:5], "--protocol", "median", "--delta", "0.1"]),
      "--rounds", 2),
     ("broadcast --origin out of range",
-     lambda d: (netsim_main, ["broadcast", "--origin", "9"]), "--origin", 2),
+     lambda d: (broadcast_main, ["run", "--origin", "9"]), "--origin", 2),
     ("broadcast --byzantine-ids x",
-     lambda d: (netsim_main, ["broadcast", "--byzantine", "crash", "--byzantine-ids", "x"]),
+     lambda d: (broadcast_main, ["run", "--byzantine", "crash", "--byzantine-ids", "x"]),
      "--byzantine-ids", 2),
     ("launch --byzantine-ids without a strategy",
-     lambda d: (netsim_main, ["launch", "--byzantine-ids", "1"]), "--byzantine-ids", 2),
-    ("launch --linger -1", lambda d: (netsim_main, ["launch", "--linger", "-1"]), "--linger", 2),
+     lambda d: (agreement_main, ["launch", "--byzantine-ids", "1"]), "--byzantine-ids", 2),
+    ("launch --linger -1", lambda d: (agreement_main, ["launch", "--linger", "-1"]), "--linger", 2),
     ("launch --byzantine omniscient attack",
-     lambda d: (netsim_main, ["launch", "--byzantine", "split"]), "--byzantine", 2),
+     lambda d: (agreement_main, ["launch", "--byzantine", "split"]), "--byzantine", 2),
     ("launch --workdir an existing file",
-     lambda d: (netsim_main, ["launch", "--workdir", str(d / "a-file")]), "--workdir", 2),
-    ("simulate --plot a folder", lambda d: (netsim_main, [*SIM, "--plot", str(d)]), "--plot", 2),
+     lambda d: (agreement_main, ["launch", "--workdir", str(d / "a-file")]), "--workdir", 2),
+    ("simulate --plot a folder", lambda d: (agreement_main, [*SIM, "--plot", str(d)]), "--plot", 2),
     ("keys --hosts count", lambda d: (netsim_main, ["keys", "--n", "4", "--out",
                                                     str(d / "k-h"), "--hosts", "a,b"]),
      "--hosts", 2),
-    ("node: a missing --config", lambda d: (netsim_main, node(d, config="nope.toml")),
+    ("node: a missing --config", lambda d: (agreement_main, node(d, config="nope.toml")),
      "--config", 2),
     ("node: --id out of range",
-     lambda d: (netsim_main, [*node(d)[:4], "9", *node(d)[5:]]), "--id", 2),
-    ("node: a missing input", lambda d: (netsim_main, node(d, inp="nope.npy")), "--input", 2),
-    ("node: --f >= n", lambda d: (netsim_main, node(d, "cluster.toml", "x.npy", "out.npy",
+     lambda d: (agreement_main, [*node(d)[:4], "9", *node(d)[5:]]), "--id", 2),
+    ("node: a missing input", lambda d: (agreement_main, node(d, inp="nope.npy")), "--input", 2),
+    ("node: --f >= n", lambda d: (agreement_main, node(d, "cluster.toml", "x.npy", "out.npy",
                                                    "--f", "4")), "--f", 2),
-    ("node: --timeout 0", lambda d: (netsim_main, [*node(d)[:-2], "--timeout", "0"]),
+    ("node: --timeout 0", lambda d: (agreement_main, [*node(d)[:-2], "--timeout", "0"]),
      "--timeout", 2),
     ("train --n 0", lambda d: (learning_main, ["train", "--n", "0"]), "--n", 2),
     ("train --f >= --n", lambda d: (learning_main, ["train", "--n", "4", "--f", "4",
@@ -165,8 +167,27 @@ def test_nothing_is_written_for_a_refused_cluster(files, capsys):
 
 
 def test_the_real_entry_point_prints_one_line():
-    p = subprocess.run([sys.executable, "-m", "netsim", "simulate", "--n", "0"], cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "agreement", "simulate", "--n", "0"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [
-        "error: argument --n: must be >= 1, got 0 (see `python -m netsim simulate --help`)"]
+        "error: argument --n: must be >= 1, got 0 (see `python -m agreement simulate --help`)"]
+
+
+@pytest.mark.parametrize("command", sorted(MOVED))
+def test_an_old_command_path_names_its_new_home(capsys, command):
+    """``python -m netsim simulate|node|launch|broadcast`` moved: one line naming the new
+    command, exit 2, whatever the flags."""
+    assert _call(netsim_main, [command, "--n", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert MOVED[command] in err[0] and f"jungle {command}" in err[0], err
+
+
+def test_an_old_command_path_fails_at_the_real_entry_point():
+    p = subprocess.run([sys.executable, "-m", "netsim", "broadcast", "--witness"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "error: `python -m netsim broadcast` has moved: run `python -m broadcast run` "
+        "(or `jungle broadcast`)"]

@@ -29,6 +29,22 @@ def test_simulate_dispatches(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0 and rep["n"] == 4 and len(rep["diameters"]) == 4
 
 
+@pytest.mark.parametrize("cmd,home", [
+    ("broadcast", "broadcast.cli"), ("simulate", "agreement.cli"), ("node", "agreement.cli"),
+    ("launch", "agreement.cli"), ("keys", "netsim.cli"),
+])
+def test_each_command_has_one_home(cmd: str, home: str) -> None:
+    assert COMMANDS[cmd][0] == home
+
+
+def test_broadcast_dispatches(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["broadcast", "--n", "4", "--f", "1", "--dim", "2", "--byzantine", "equivocate",
+               "--json"])
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rep["command"] == "broadcast"
+    assert rep["agreement"] is True and rep["totality"] is True
+
+
 def test_bench_lists_and_refuses_unknown(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--help"]) == 0
     out = capsys.readouterr().out

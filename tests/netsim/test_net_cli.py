@@ -1,4 +1,5 @@
-"""Keys, cluster configuration and the `keys` / `node` / `launch` commands."""
+"""Keys, cluster configuration, ``python -m netsim keys`` and the network commands of
+agreement (``python -m agreement node`` / ``launch``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from agreement.cli import main as agreement_main
 from netsim.cli import main
 from netsim.net.cluster import generate, load_config
 from netsim.net.tls import AuthError, authenticate, fingerprint_pem, node_id_of
@@ -76,13 +78,13 @@ def test_plaintext_is_loopback_only_and_config_errors_are_clear(tmp_path):
 
 def test_node_command_rejects_bad_input(tmp_path, capsys):
     generate(4, tmp_path, ports=[0] * 4)
-    rc = main(["node", "--config", str(tmp_path / "cluster.toml"), "--id", "9", "--rounds",
-               "2", "--input", "x.npy", "--output", "y.npy"])
+    rc = agreement_main(["node", "--config", str(tmp_path / "cluster.toml"), "--id", "9",
+                         "--rounds", "2", "--input", "x.npy", "--output", "y.npy"])
     assert rc == 2 and "not in range" in capsys.readouterr().err
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "netsim", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "agreement", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
