@@ -4,7 +4,10 @@ The vocabulary every layer shares, at this package's top level:
 
 - :mod:`netsim.messages` and :mod:`netsim.codec`: the typed wire messages and the one strict
   codec;
-- :mod:`netsim.protocol`: the sans-IO protocol interface (``start``/``handle`` -> ``Step``).
+- :mod:`netsim.protocol`: the sans-IO protocol interface (``start``/``handle`` -> ``Step``);
+- :mod:`netsim.dispatch`: how a ``Step`` is applied, the same everywhere (the
+  :class:`Dispatcher`: targets expanded, self-messages delivered locally, one encoding per
+  send), the bounded :class:`FaultLog` and the wire :class:`Metrics`.
 
 Below it, one sub-package per way of running protocols:
 
@@ -18,6 +21,7 @@ Nothing here imports torch.
 """
 
 from .codec import DecodeError, decode, encode
+from .dispatch import Dispatcher, FaultLog, InvalidTarget, Metrics, Wire, destinations
 from .messages import Echo, Fetch, InstanceId, Message, Ready, Reply, Report, Send, Value, digest
 from .net.cluster import ClusterConfig, load_config
 from .net.cluster import generate as generate_cluster
@@ -38,12 +42,16 @@ __all__ = [
     "STRATEGIES",
     "ClusterConfig",
     "DecodeError",
+    "Dispatcher",
     "Echo",
     "Fault",
+    "FaultLog",
     "Fetch",
     "InstanceId",
+    "InvalidTarget",
     "LocalCluster",
     "Message",
+    "Metrics",
     "Network",
     "NodeReport",
     "Protocol",
@@ -61,7 +69,9 @@ __all__ = [
     "StrategyProtocol",
     "TransportSettings",
     "Value",
+    "Wire",
     "decode",
+    "destinations",
     "digest",
     "encode",
     "generate_cluster",

@@ -78,11 +78,6 @@ EMPTY = Step((), (), ())  # type: ignore[arg-type]
 """The shared empty step (its sequences are tuples, so it cannot be mutated)."""
 
 
-def fault_step(sender: int, kind: str, detail: str = "") -> Step:
-    """A step holding one fault."""
-    return Step(faults=[Fault(sender, kind, detail)])
-
-
 class Protocol(ABC):
     """One node's side of a protocol. Subclasses set ``node_id``, ``n`` and ``f``."""
 

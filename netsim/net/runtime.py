@@ -30,8 +30,10 @@ What it does, exactly as the simulator does for one node (DESIGN.md, "The core i
   peers, which may still need its echoes and fetch replies, until they all decided or for
   that long (a peer that never says DONE, crashed or Byzantine, costs the full linger).
 
-Metrics count like the simulator's (:class:`netsim.sim.simulator.Metrics`): one message of
-``len(body)`` bytes per addressed peer; the transport's own counters
+Steps are applied by the one dispatcher (:class:`netsim.dispatch.Dispatcher`), as in the
+simulator; faults go to a :class:`~netsim.dispatch.FaultLog` (the first ``max_fault_log`` kept,
+every one counted). Metrics count like the simulator's (:class:`netsim.dispatch.Metrics`): one
+message of ``len(body)`` bytes per addressed peer; the transport's own counters
 (:class:`~netsim.net.transport.TransportStats`) add envelopes, acknowledgements and resends.
 """
 
@@ -45,10 +47,10 @@ from typing import Any
 
 import anyio
 
-from ..codec import DecodeError, decode, encode
-from ..messages import KIND_NAMES, Message
-from ..protocol import ALL, EMPTY, Fault, Protocol, Step
-from ..sim.simulator import Metrics
+from ..codec import DecodeError, decode
+from ..dispatch import Dispatcher, FaultLog, Metrics, Wire
+from ..messages import Message
+from ..protocol import EMPTY, Fault, Protocol, Step
 from .transport import Network
 
 logger = logging.getLogger(__name__)
@@ -148,8 +150,7 @@ class Runtime:
         self.max_frame = network.settings.max_message
         self.outputs: list[Any] = []
         self.output_times: list[float] = []
-        self.faults: list[Fault] = []
-        self.fault_counts: dict[str, int] = {}
+        self.fault_log = FaultLog(max_fault_log)
         self.metrics = Metrics()
         self.max_fault_log = max_fault_log
         self.decided = anyio.Event()
@@ -162,49 +163,45 @@ class Runtime:
         self.round_times: list[float] = []
         self.stopped = False
         self.error: ProtocolError | None = None
+        self._dispatcher = Dispatcher(self.node_id, self.n, send=self._send, local=self._queue,
+                                      metrics=self.metrics, faults=self.fault_log,
+                                      outputs=self._output)
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The protocol's and the codec's faults kept (the first ``max_fault_log``)."""
+        return self.fault_log.faults
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """Every protocol and codec fault, counted by kind."""
+        return self.fault_log.counts
 
     # -- time and bookkeeping -------------------------------------------------------------
     def now(self) -> float:
         return anyio.current_time() - self._t0
 
     def _fault(self, flt: Fault) -> None:
-        self.fault_counts[flt.kind] = self.fault_counts.get(flt.kind, 0) + 1
-        if len(self.faults) < self.max_fault_log:
-            self.faults.append(flt)
+        self.fault_log.record(self.node_id, flt)
 
     def _notify(self) -> None:
         self._progress.set()
         self._progress = anyio.Event()
 
     # -- applying steps -------------------------------------------------------------------
-    def _send(self, target: int, message: Message | bytes) -> None:
-        if isinstance(message, bytes | bytearray):
-            body, kind = bytes(message), "raw"
-        else:
-            body, kind = encode(message), KIND_NAMES[message.KIND]
-        if target == ALL:
-            self._local.append(message)
-            dsts: tuple[int, ...] = self.network.peers
-        elif target == self.node_id:
-            self._local.append(message)
-            return
-        elif 0 <= target < self.n:
-            dsts = (target,)
-        else:
-            raise ValueError(f"node {self.node_id} sent to invalid target {target}")
-        self.metrics.count(self.node_id, kind, len(dsts), len(body))
-        for d in dsts:
-            self.network.send(d, body)
+    def _send(self, src: int, dst: int, wire: Wire) -> None:
+        self.network.send(dst, wire.payload)
+
+    def _queue(self, node: int, wire: Wire) -> None:
+        self._local.append(wire.local)
+
+    def _output(self, node: int, outputs: Any) -> None:
+        t = self.now()
+        self.outputs.extend(outputs)
+        self.output_times.extend([t] * len(outputs))
 
     def _apply(self, step: Step) -> None:
-        for target, message in step.messages:
-            self._send(target, message)
-        if step.outputs:
-            t = self.now()
-            self.outputs.extend(step.outputs)
-            self.output_times.extend([t] * len(step.outputs))
-        for flt in step.faults:
-            self._fault(flt)
+        self._dispatcher.apply(step)
 
     def _fail(self, sender: int | None, message: object, exc: Exception) -> None:
         """The protocol raised: log it, stop the node, and make :meth:`run` raise."""
@@ -314,16 +311,12 @@ class Runtime:
         return self.report(time.perf_counter() - t_wall, time.process_time() - t_cpu)
 
     def report(self, wall: float = 0.0, cpu: float = 0.0) -> NodeReport:
-        faults = list(self.faults) + list(self.network.faults)
-        counts = dict(self.fault_counts)
-        for k, v in self.network.fault_counts.items():
-            counts[k] = counts.get(k, 0) + v
-        self.metrics.faults_by_kind = dict(counts)
+        log = self.fault_log.merged(self.network.fault_log)
+        self.metrics.faults_by_kind = dict(log.counts)
         return NodeReport(
             node_id=self.node_id, outputs=self.outputs, output_times=self.output_times,
-            faults=faults, fault_counts=counts, metrics=self.metrics,
+            faults=log.faults, fault_counts=log.counts, metrics=self.metrics,
             transport=self.network.stats.as_dict(), decided_at=self.decided_at,
             wall_time=wall, cpu_time=cpu, peers_done=sorted(self.network.peer_done),
             round_times=list(self.round_times),
         )
-

@@ -37,7 +37,8 @@ Memory is bounded against hostile peers:
   ``high_water``; a peer that stays above it for ``stall_timeout`` seconds is cut off (a
   fault ``stalled``), so a peer that never reads can neither grow our memory without bound
   nor block us forever;
-- the fault log keeps counts by kind and the first ``max_fault_log`` faults.
+- the fault log (:class:`netsim.dispatch.FaultLog`) keeps counts by kind and the first
+  ``max_fault_log`` faults.
 
 Authentication: with TLS (the default) each side verifies the other's certificate against
 the cluster CA and the pinned fingerprint, and takes the peer's id from it
@@ -61,6 +62,7 @@ from anyio.abc import ByteStream, SocketAttribute, TaskGroup
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from ..codec import DEFAULT_MAX_FRAME, DecodeError, FrameDecoder, frame
+from ..dispatch import FaultLog
 from ..protocol import Fault
 from .tls import AuthError, authenticate
 
@@ -234,8 +236,7 @@ class Network:
         self.expected = {p: 0 for p in self.peers}  # next DATA number expected from p
         self.peer_done: set[int] = set()
         self.stats = TransportStats()
-        self.fault_counts: dict[str, int] = {}
-        self.faults: list[Fault] = []
+        self.fault_log = FaultLog(self.settings.max_fault_log)
         self._listener: Any = None
         self._inbound_scope: dict[int, anyio.CancelScope] = {}
         self._inbound_lock = {p: anyio.Lock() for p in self.peers}
@@ -248,10 +249,19 @@ class Network:
 
     # -- faults ---------------------------------------------------------------------------
     def fault(self, peer: int, kind: str, detail: str = "") -> None:
-        """Record a fault against ``peer`` (bounded log, unbounded-safe counts)."""
-        self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
-        if len(self.faults) < self.settings.max_fault_log:
-            self.faults.append(Fault(peer, kind, detail))
+        """Record a fault against ``peer`` in :attr:`fault_log` (:class:`netsim.dispatch.
+        FaultLog`: every fault counted by kind, the first ``max_fault_log`` kept)."""
+        self.fault_log.record(self.node_id, Fault(peer, kind, detail))
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The faults kept (the first ``settings.max_fault_log``)."""
+        return self.fault_log.faults
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """Every fault recorded, counted by kind."""
+        return self.fault_log.counts
 
     def _reject(self, reason: str) -> None:
         self.stats.rejected += 1

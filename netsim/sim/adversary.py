@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..codec import encode
+from ..dispatch import destinations
 from ..messages import (
     DIGEST_SIZE,
     Echo,
@@ -84,20 +85,25 @@ class CoreStrategy(Strategy):
         return [(byz, target, msg)]
 
     def _run_core(self, byz: int, c: int, step: Any, now: float) -> list[Emission]:
+        """Apply core ``c``'s step at ``byz``: targets expand as everywhere
+        (:func:`netsim.dispatch.destinations`), the core's copy to itself is handled by the
+        core at once (depth first), the rest goes through :meth:`route` with its original
+        target and each emission is expanded the same way (the simulator encodes and counts
+        it). A core's outputs and faults are the adversary's business: not recorded."""
         out: list[Emission] = []
+        n = self.ctx.n
         pending = [step]
         core = self.core[byz][c]
         while pending:
             st = pending.pop()
             for target, msg in st.messages:
-                if target in (byz, ALL):
+                dsts = destinations(target, byz, n)
+                if byz in dsts:
                     pending.append(core.handle(byz, msg, now))
                 if target != byz:
                     for em in self.route(byz, c, target, msg):
-                        if em[1] == ALL:
-                            out += [(em[0], d, em[2]) for d in range(self.ctx.n) if d != byz]
-                        elif em[1] != byz:
-                            out.append(em)
+                        out += [(em[0], d, em[2]) for d in destinations(em[1], byz, n)
+                                if d != byz]
         return out
 
     def start(self, now: float) -> list[Emission]:

@@ -20,16 +20,17 @@ import heapq
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any
 
 import numpy as np
 
-from ..codec import DEFAULT_MAX_FRAME, DecodeError, decode, encode, wire_size
-from ..messages import KIND_NAMES, Message, valid_vector
-from ..protocol import ALL, EMPTY, Fault, Protocol
+from ..codec import DEFAULT_MAX_FRAME, DecodeError, decode
+from ..dispatch import Dispatcher, FaultLog, InvalidTarget, Metrics, Wire
+from ..messages import Message, valid_vector
+from ..protocol import EMPTY, Fault, Protocol
 from .schedulers import Scheduler, UniformDelay
 
 Factory = Callable[[int, Any], Protocol]
@@ -38,43 +39,6 @@ Factory = Callable[[int, Any], Protocol]
 
 class SimulationError(RuntimeError):
     """The run exceeded a limit; the message says how to replay it."""
-
-
-@dataclass
-class Metrics:
-    """Wire traffic (messages a node sends to itself are local and not counted)."""
-
-    messages: int = 0
-    bytes: int = 0
-    messages_by_kind: dict[str, int] = field(default_factory=dict)
-    bytes_by_kind: dict[str, int] = field(default_factory=dict)
-    messages_by_node: dict[int, int] = field(default_factory=dict)
-    bytes_by_node: dict[int, int] = field(default_factory=dict)
-    faults_by_kind: dict[str, int] = field(default_factory=dict)
-
-    def count(self, src: int, kind: str, count: int, size: int) -> None:
-        """Account ``count`` wire messages of ``size`` bytes each sent by ``src``."""
-        total = count * size
-        self.messages += count
-        self.bytes += total
-        self.messages_by_kind[kind] = self.messages_by_kind.get(kind, 0) + count
-        self.bytes_by_kind[kind] = self.bytes_by_kind.get(kind, 0) + total
-        self.messages_by_node[src] = self.messages_by_node.get(src, 0) + count
-        self.bytes_by_node[src] = self.bytes_by_node.get(src, 0) + total
-
-    def as_dict(self) -> dict[str, Any]:
-        def srt(d: Mapping) -> dict:
-            return {str(k): d[k] for k in sorted(d)}
-
-        return {
-            "messages": self.messages,
-            "bytes": self.bytes,
-            "messages_by_kind": srt(self.messages_by_kind),
-            "bytes_by_kind": srt(self.bytes_by_kind),
-            "messages_by_node": srt(self.messages_by_node),
-            "bytes_by_node": srt(self.bytes_by_node),
-            "faults_by_kind": srt(self.faults_by_kind),
-        }
 
 
 @dataclass
@@ -231,7 +195,9 @@ class Simulator:
         self._seq = 0
         self.events = 0
         self.metrics = Metrics()
-        self.faults: list[tuple[int, Fault]] = []
+        self.fault_log = FaultLog(limit=None)  # every fault, with its observer
+        self.faults: list[tuple[int, Fault]] = self.fault_log.entries
+        self.metrics.faults_by_kind = self.fault_log.counts  # the same dict, kept current
         self.outputs: dict[int, list[Any]] = {i: [] for i in self.honest}
         self.output_times: dict[int, list[float]] = {i: [] for i in self.honest}
         self._trace_path = trace
@@ -247,69 +213,49 @@ class Simulator:
             self.scheduler.bind(self.context)  # read the omniscient context too
         self.strategy.setup(self.context)
         self._started = False
+        self._dispatchers = [
+            Dispatcher(i, n, send=self._post, local=self._local, metrics=self.metrics,
+                       faults=self.fault_log, outputs=self._output, codec=codec)
+            for i in range(n)
+        ]
 
     # -- scheduling ------------------------------------------------------------------------
-    def _post(self, src: int, dst: int, msg: Message | None, payload: Any, size: int,
-              kind: str) -> None:
+    def _post(self, src: int, dst: int, wire: Wire) -> None:
         """Schedule one wire message from src to dst (dst != src; already counted)."""
-        d = self.scheduler.delay(src, dst, msg, self.now, self.rng)
+        d = self.scheduler.delay(src, dst, wire.message, self.now, self.rng)
         if d is None:
-            self._held.append((src, dst, payload, size, kind))
+            self._held.append((src, dst, wire.payload, wire.size, wire.kind))
             return
         if not d >= 0.0:
             raise SimulationError(f"scheduler returned an invalid delay {d!r}")
         self._seq += 1
-        heapq.heappush(self._heap, (self.now + d, self._seq, src, dst, payload, size, kind))
+        heapq.heappush(self._heap, (self.now + d, self._seq, src, dst, wire.payload,
+                                    wire.size, wire.kind))
 
-    def _local(self, node: int, payload: Any, size: int, kind: str) -> None:
+    def _local(self, node: int, wire: Wire) -> None:
         """A node's message to itself: delivered locally, now, never on the wire."""
         self._seq += 1
-        heapq.heappush(self._heap, (self.now, self._seq, node, node, payload, size, kind))
+        heapq.heappush(self._heap, (self.now, self._seq, node, node, wire.payload, wire.size,
+                                    wire.kind))
 
     def _send(self, src: int, target: int, message: Message | bytes) -> None:
-        if type(message) is bytes or isinstance(message, bytes | bytearray):
-            payload: Any = bytes(message)
-            msg = None
-            size = len(payload)
-            kind = "raw"
-        else:
-            msg = message
-            kind = KIND_NAMES[msg.KIND]
-            if self.codec:
-                payload = encode(msg)
-                size = len(payload)
-            else:
-                payload = msg
-                size = wire_size(msg)
-        if target == ALL:
-            self.metrics.count(src, kind, self.n - 1, size)
-            post = self._post
-            for dst in range(self.n):
-                if dst == src:
-                    self._local(src, payload, size, kind)
-                else:
-                    post(src, dst, msg, payload, size, kind)
-        elif target == src:
-            self._local(src, payload, size, kind)
-        elif 0 <= target < self.n:
-            self.metrics.count(src, kind, 1, size)
-            self._post(src, target, msg, payload, size, kind)
-        else:
-            raise SimulationError(f"node {src} sent to invalid target {target}")
+        try:
+            self._dispatchers[src].send_message(target, message)
+        except InvalidTarget as exc:
+            raise SimulationError(str(exc)) from None
 
     def _apply(self, node: int, step: Any) -> None:
-        for target, message in step.messages:
-            self._send(node, target, message)
-        if step.outputs:
-            self.outputs[node].extend(step.outputs)
-            self.output_times[node].extend([self.now] * len(step.outputs))
-        for flt in step.faults:
-            self._fault(node, flt)
+        try:
+            self._dispatchers[node].apply(step)
+        except InvalidTarget as exc:
+            raise SimulationError(str(exc)) from None
+
+    def _output(self, node: int, outputs: Sequence[Any]) -> None:
+        self.outputs[node].extend(outputs)
+        self.output_times[node].extend([self.now] * len(outputs))
 
     def _fault(self, observer: int, flt: Fault) -> None:
-        self.faults.append((observer, flt))
-        fk = self.metrics.faults_by_kind
-        fk[flt.kind] = fk.get(flt.kind, 0) + 1
+        self.fault_log.record(observer, flt)
 
     def _emit(self, emissions: Any) -> None:
         for src, target, message in emissions:
@@ -364,10 +310,7 @@ class Simulator:
             self._trace = open(self._trace_path, "a", encoding="utf-8")  # noqa: SIM115
         heap = self._heap
         pop = heapq.heappop
-        nodes = self.nodes
-        max_frame = self.max_frame
-        strategy = self.strategy
-        trace = self._trace
+        deliver = self._deliver
         max_events = self.max_events
         events = self.events
         try:
@@ -378,13 +321,11 @@ class Simulator:
                         continue
                     break
                 ev = pop(heap)
-                t = ev[0]
-                if max_time is not None and t > max_time:
+                if max_time is not None and ev[0] > max_time:
                     heapq.heappush(heap, ev)
                     break
-                self.now = t
-                src, dst, payload = ev[2], ev[3], ev[4]
-                if src < 0:  # the scheduler's heal event
+                self.now = ev[0]
+                if ev[2] < 0:  # the scheduler's heal event
                     if heal:
                         self._heal()
                     continue
@@ -397,36 +338,49 @@ class Simulator:
                         f"more than {max_events} deliveries (seed={self.seed}): "
                         "a protocol or strategy that never quiesces?"
                     )
-                if type(payload) is bytes:
-                    try:
-                        msg = decode(payload, max_frame, self.n)  # REPORTs <= n
-                    except DecodeError as exc:
-                        if dst in nodes:
-                            self._fault(dst, Fault(src, "malformed", exc.reason))
-                        if trace is not None:
-                            self._trace_line(t, src, dst, "raw", None, ev[5])
-                        continue
-                    # honest bytes are encoded once and shared: decode gives each receiver
-                    # its own message object, as a network would
-                else:
-                    msg = payload
-                if trace is not None:
-                    self._trace_line(t, src, dst, ev[6], msg, ev[5])
-                node = nodes.get(dst)
-                if node is not None:
-                    step = node.handle(src, msg, t)
-                    if step is not EMPTY:
-                        self._apply(dst, step)
-                    if until is not None and until(self):
-                        break
-                else:
-                    self._emit(strategy.receive(dst, src, msg, t))
+                if deliver(ev) and until is not None and until(self):
+                    break
         finally:
             self.events = events
-            if trace is not None and isinstance(self._trace_path, str | Path):
-                trace.close()
-                self._trace = None
+            self._close_trace()
         return self.result()
+
+    def _deliver(self, ev: tuple) -> bool:
+        """Deliver one event ``(t, seq, src, dst, payload, size, kind)``: bytes are decoded
+        (a codec error is a ``malformed`` fault at an honest receiver), the trace line
+        written, the message handed to the honest node (its step applied) or to the
+        strategy (its emissions sent). True when an honest node handled it."""
+        t, _, src, dst, payload = ev[:5]
+        trace = self._trace
+        if type(payload) is bytes:
+            try:
+                msg = decode(payload, self.max_frame, self.n)  # REPORTs <= n
+            except DecodeError as exc:
+                if dst in self.nodes:
+                    self._fault(dst, Fault(src, "malformed", exc.reason))
+                if trace is not None:
+                    self._trace_line(t, src, dst, "raw", None, ev[5])
+                return False
+            # honest bytes are encoded once and shared: decode gives each receiver its own
+            # message object, as a network would
+        else:
+            msg = payload
+        if trace is not None:
+            self._trace_line(t, src, dst, ev[6], msg, ev[5])
+        node = self.nodes.get(dst)
+        if node is None:
+            self._emit(self.strategy.receive(dst, src, msg, t))
+            return False
+        step = node.handle(src, msg, t)
+        if step is not EMPTY:
+            self._apply(dst, step)
+        return True
+
+    def _close_trace(self) -> None:
+        """Close a trace file this simulator opened (a caller's stream stays open)."""
+        if self._trace is not None and isinstance(self._trace_path, str | Path):
+            self._trace.close()
+            self._trace = None
 
     def _trace_line(self, t: float, src: int, dst: int, kind: str, msg: Any, size: int) -> None:
         inst = getattr(msg, "instance", None)

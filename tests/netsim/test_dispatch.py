@@ -1,0 +1,108 @@
+"""The one Step dispatcher, fault log and metrics type (netsim.dispatch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netsim import (
+    ALL,
+    Dispatcher,
+    Fault,
+    FaultLog,
+    InvalidTarget,
+    Metrics,
+    Step,
+    Wire,
+    destinations,
+    encode,
+)
+from netsim.messages import Send, Value
+
+
+def _vec() -> np.ndarray:
+    return np.arange(3, dtype=np.float32)
+
+
+def _recorder(me: int, n: int, **kw):
+    sent: list[tuple[int, int, Wire]] = []
+    local: list[tuple[int, Wire]] = []
+    d = Dispatcher(me, n, send=lambda s, t, w: sent.append((s, t, w)),
+                   local=lambda s, w: local.append((s, w)), **kw)
+    return d, sent, local
+
+
+def test_destinations_expand_all_in_order_and_reject_bad_targets() -> None:
+    assert list(destinations(ALL, 2, 4)) == [0, 1, 2, 3]
+    assert destinations(3, 2, 4) == (3,)
+    assert destinations(2, 2, 4) == (2,)
+    for bad in (4, -2, 100):
+        with pytest.raises(InvalidTarget, match=f"node 2 sent to invalid target {bad}"):
+            destinations(bad, 2, 4)
+
+
+def test_a_message_to_all_is_encoded_once_sent_to_peers_and_delivered_locally() -> None:
+    m = Metrics()
+    d, sent, local = _recorder(1, 4, metrics=m)
+    msg = Send((0, 0, 1), _vec())
+    d.apply(Step([(ALL, msg)]))
+    assert [(s, t) for s, t, _ in sent] == [(1, 0), (1, 2), (1, 3)]
+    assert len({id(w) for _, _, w in sent} | {id(w) for _, w in local}) == 1  # one encoding
+    (src, w), = local
+    assert src == 1 and w.local is msg and w.payload == encode(msg) and w.kind == "send"
+    size = len(encode(msg))
+    assert (m.messages, m.bytes) == (3, 3 * size)  # the local copy is not traffic
+    assert m.messages_by_node == {1: 3} and m.bytes_by_kind == {"send": 3 * size}
+
+
+def test_self_and_point_to_point_targets() -> None:
+    m = Metrics()
+    d, sent, local = _recorder(0, 3, metrics=m)
+    v = Value((0, 0, 0), _vec())
+    d.apply(Step([(0, v), (2, v)]))
+    assert [(s, t) for s, t, _ in sent] == [(0, 2)] and len(local) == 1
+    assert m.messages == 1 and m.messages_by_kind == {"value": 1}  # no entry for the self copy
+
+
+def test_raw_bytes_go_out_as_they_are_and_codec_off_keeps_the_object() -> None:
+    d, sent, local = _recorder(0, 2)
+    d.apply(Step([(ALL, b"\x00junk")]))
+    assert sent[0][2].payload == b"\x00junk" and sent[0][2].kind == "raw"
+    assert local[0][1].local == b"\x00junk" and local[0][1].message is None
+    msg = Send((0, 0, 0), _vec())
+    w = Wire.of(msg, codec=False)
+    assert w.payload is msg and w.size == len(encode(msg))
+
+
+def test_invalid_target_raises_before_anything_is_sent() -> None:
+    m = Metrics()
+    d, sent, local = _recorder(0, 3, metrics=m)
+    with pytest.raises(InvalidTarget):
+        d.apply(Step([(3, Send((0, 0, 0), _vec()))]))
+    assert not sent and not local and m.messages == 0
+
+
+def test_outputs_and_faults_of_a_step() -> None:
+    outs: list[tuple[int, list]] = []
+    log = FaultLog()
+    d, _, _ = _recorder(2, 4, faults=log, outputs=lambda node, o: outs.append((node, list(o))))
+    d.apply(Step(outputs=["x", "y"], faults=[Fault(1, "bad", "why"), Fault(3, "bad")]))
+    assert outs == [(2, ["x", "y"])]
+    assert log.entries == [(2, Fault(1, "bad", "why")), (2, Fault(3, "bad"))]
+    assert log.counts == {"bad": 2} and log.faults == [Fault(1, "bad", "why"), Fault(3, "bad")]
+
+
+def test_fault_log_keeps_the_first_limit_and_counts_every_fault() -> None:
+    log = FaultLog(limit=10)
+    for i in range(1500):
+        log.record(0, Fault(i % 4, "malformed" if i % 3 else "flood", str(i)))
+    assert len(log.entries) == 10 and [f.detail for f in log.faults] == [str(i) for i in range(10)]
+    assert log.counts == {"malformed": 1000, "flood": 500} and log.total == 1500
+    other = FaultLog(limit=None)
+    other.record(1, Fault(0, "stalled"))
+    both = log.merged(other)
+    assert both.counts == {"malformed": 1000, "flood": 500, "stalled": 1}
+    assert both.entries[-1] == (1, Fault(0, "stalled")) and len(both.entries) == 11
+    assert log.counts == {"malformed": 1000, "flood": 500}  # merged copies, never mutates
+    with pytest.raises(ValueError, match="limit"):
+        FaultLog(limit=-1)
