@@ -52,6 +52,12 @@ Non-finite vectors are invalid everywhere (the codec refuses them): they enter n
 Byzantine nodes hold data (node ids ``0..f-1`` by default), compute their gradients at the
 honest mean ``θ̄`` (the adversary is omniscient) and send what the attack makes of them
 (:mod:`learning.attacks`).
+
+Each method is one class of :mod:`learning.methods` behind its ``Method`` interface
+(``step(s) -> new honest parameters``, ``traffic(d, itemsize)``), by name in
+:data:`METHODS`; :func:`train` only sets up, loops, evaluates and reports. Adding a method
+(e.g. ByzSGD) is one new ``Method`` subclass and one entry of ``METHODS``: no other method and
+no line of :func:`train` changes (see :mod:`learning.methods`).
 """
 
 from __future__ import annotations
@@ -67,20 +73,19 @@ import torch
 from torch import nn
 
 from agreement import constants, get_config
-from agreement.attacks import split as split_values
-from agreement.attacks import split_sides
-from agreement.engine import RoundEngine
-from agreement.protocol import check_resilience
-from agreement.rules import get_rule
-from netsim.sim.adversary import STRATEGIES
 
 from .attacks import ATTACKS, AttackHook, check_attack
 from .data import Dataset, NodeData, load_dataset, split
+from .methods import (
+    METHODS,
+    PROTOCOL_STRATEGIES,
+    Descent,
+    Method,
+    Setup,
+    StepInput,
+    calibrate_round,
+)
 from .models import Swarm, diameter, make_model
-
-METHODS = ("learn", "dsgd", "server", "local")
-PROTOCOL_STRATEGIES = tuple(sorted(set(STRATEGIES) - {"honest", "silent"}))
-"""netsim's protocol-level Byzantine strategies (message engine only)."""
 
 
 def log_target(t: int) -> int:
@@ -166,7 +171,7 @@ class TrainConfig:
         if self.n < 1 or not 0 <= self.f < self.n:
             raise ValueError(f"needs n >= 1 and 0 <= f < n, got n={self.n}, f={self.f}")
         if self.attack in PROTOCOL_STRATEGIES:
-            if self.method != "learn" or self.engine != "message":
+            if not METHODS[self.method].agreement or self.engine != "message":
                 raise ValueError(f"{self.attack!r} is a protocol-level strategy of netsim: it "
                                  "runs with --method learn --engine message")
         else:
@@ -193,7 +198,7 @@ class TrainConfig:
                 or self.rounds < 1):
             raise ValueError(
                 f"rounds must be 'proven', 'log' or an integer >= 1, got {self.rounds!r}")
-        if self.method == "learn" and self.rounds == "proven":
+        if METHODS[self.method].agreement and self.rounds == "proven":
             check_proven(self.protocol)
         if self.param_rounds < 0:
             raise ValueError("param_rounds must be >= 0")
@@ -266,107 +271,6 @@ class TrainResult:
         return out
 
 
-_CALIBRATION: dict[tuple[int, int, int, str, str], tuple[int, int]] = {}
-
-
-def calibrate_round(n: int, f: int, d: int, protocol: str, dtype: str = "float32",
-                    unsafe: bool = False) -> tuple[int, int]:
-    """Messages and bytes of ONE message-level round of ``protocol`` at ``(n, f, d)``
-    (reliable broadcast + witnesses, Byzantine ids behaving honestly, random scheduler, codec
-    on): what a round-level round stands for on the wire."""
-    from agreement import run
-
-    key = (n, f, d, protocol, dtype)
-    if key not in _CALIBRATION:
-        x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
-        res = run(x, f=f, protocol=protocol, rounds=1, engine="message", byzantine="honest",
-                  scheduler="random", seed=0, unsafe=unsafe)
-        _CALIBRATION[key] = (res.messages, res.bytes)
-    return _CALIBRATION[key]
-
-
-class _Agreement:
-    """AvgAgree over the honest rows, at the round or the message level, with the Byzantine
-    vectors of one kind of round (``hook`` for learning attacks)."""
-
-    def __init__(self, cfg: TrainConfig, byz_ids: list[int], honest_ids: list[int],
-                 hook: AttackHook | None, gen: torch.Generator, salt: int) -> None:
-        self.cfg = cfg
-        self.hook = hook
-        self.byz_ids, self.honest_ids = byz_ids, honest_ids
-        self.messages = self.bytes = self.faults = self.rounds = 0
-        self.calls = 0
-        self.salt = salt
-        conf = get_config(cfg.protocol)
-        self.conf = conf
-        if cfg.engine == "round":
-            if cfg.attack == "dissensus":
-                attack: Any = "omniscient"
-            elif cfg.attack == "none" or not byz_ids:
-                attack = "silent"
-            else:
-                attack = hook
-            views = "omniscient" if cfg.attack == "dissensus" else cfg.views
-            if callable(attack) and views == "omniscient":
-                raise ValueError("omniscient views run with the dissensus attack (or none)")
-            self.engine = RoundEngine(
-                cfg.n, cfg.f, get_rule(conf.rule, cfg.f), gather=conf.gather, attack=attack,
-                views=views, byzantine=byz_ids, seed=cfg.seed * 7919 + salt,
-                attack_params={"scale": cfg.attack_params["scale"]}
-                if cfg.attack == "dissensus" and "scale" in cfg.attack_params else None,
-            )
-
-    def __call__(self, honest: torch.Tensor, own: torch.Tensor, rounds: int) -> torch.Tensor:
-        self.rounds += rounds
-        self.calls += 1
-        if self.hook is not None:
-            self.hook.own = own
-        if self.cfg.engine == "round":
-            x = honest
-            for _ in range(rounds):
-                x, _ = self.engine.step(x)
-            return x
-        return self._message(honest, own, rounds)
-
-    def _message(self, honest: torch.Tensor, own: torch.Tensor, rounds: int) -> torch.Tensor:
-        from agreement import run
-
-        from .adversary import LearningValueAttack
-
-        cfg = self.cfg
-        d = honest.shape[1]
-        x = np.empty((cfg.n, d), dtype=np.float64 if honest.dtype == torch.float64
-                     else np.float32)
-        x[self.honest_ids] = honest.detach().cpu().numpy()
-        if self.byz_ids:
-            x[self.byz_ids] = own.detach().cpu().numpy()
-        scheduler = "random"
-        if cfg.attack == "none":
-            byz: Any = "silent"
-        elif cfg.attack == "dissensus":
-            byz, scheduler = "omniscient", "targeted"
-        elif cfg.attack in PROTOCOL_STRATEGIES:
-            byz = cfg.attack
-        else:
-            byz = LearningValueAttack(self.hook, honest.device, honest.dtype)
-        res = run(x, f=cfg.f, protocol=cfg.protocol, rounds=rounds, byzantine=byz,
-                  byzantine_ids=self.byz_ids, scheduler=scheduler,
-                  seed=(cfg.seed * 1_000_003 + self.calls * 2 + self.salt) % 2**31,
-                  engine="message", unsafe=cfg.unsafe)
-        self.messages += res.messages
-        self.bytes += res.bytes
-        self.faults += sum(res.faults.values())
-        return torch.as_tensor(res.outputs, dtype=honest.dtype, device=honest.device)
-
-
-def _two_sided(honest: torch.Tensor, b: int, scale: float) -> tuple[torch.Tensor, np.ndarray]:
-    """The dissensus values ``(2, b, d)`` (low, high) and each honest node's side."""
-    host = honest.detach().double().cpu().numpy()
-    vals = split_values(host, b, np.random.default_rng(0), scale=scale)
-    side, _ = split_sides(host)
-    return torch.as_tensor(vals, dtype=honest.dtype, device=honest.device), side
-
-
 def prepare(cfg: TrainConfig) -> tuple[Dataset, nn.Module]:
     ds = cfg.dataset if isinstance(cfg.dataset, Dataset) else load_dataset(
         cfg.dataset, n=cfg.n, data_dir=cfg.data_dir, seed=cfg.seed)
@@ -378,197 +282,176 @@ def prepare(cfg: TrainConfig) -> tuple[Dataset, nn.Module]:
     return ds, model
 
 
-def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
-    """Run one configuration (``progress(step, metrics)`` is called after every step)."""
-    cfg.validate()
-    device = torch.device(cfg.device)
-    dtype = {"float32": torch.float32, "float64": torch.float64}[cfg.dtype]
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _node_ids(cfg: TrainConfig) -> tuple[list[int], list[int]]:
+    """``(byzantine ids, honest ids)``: ``cfg.byzantine_ids`` (default ``0..f-1``), at most f
+    of them in ``range(n)``."""
     n, f = cfg.n, cfg.f
     byz_ids = sorted(range(f) if cfg.byzantine_ids is None else set(cfg.byzantine_ids))
     if len(byz_ids) > f or any(not 0 <= i < n for i in byz_ids):
         raise ValueError(f"byzantine_ids must be at most f={f} ids in range({n})")
-    honest_ids = [i for i in range(n) if i not in set(byz_ids)]
-    h, b = len(honest_ids), len(byz_ids)
-    if cfg.method == "learn":
-        check_resilience(cfg.protocol, n, f, unsafe=cfg.unsafe)
-    server_rule = get_rule(cfg.protocol, f) if cfg.method == "server" else None
+    return byz_ids, [i for i in range(n) if i not in set(byz_ids)]
 
-    ds, model = prepare(cfg)
-    parts = split(ds, n, cfg.split, alpha=cfg.alpha, labels_per_node=cfg.labels_per_node,
-                  seed=cfg.seed)
-    order = honest_ids + byz_ids  # rows: honest first, then Byzantine
-    flip = list(range(h, n)) if cfg.attack == "label-flip" else []
-    data = NodeData(ds, [parts[i] for i in order], device, dtype, flip=flip)
-    model = model.to(device=device, dtype=dtype)
-    swarm = Swarm(model, ds.task, l2=ds.l2)
-    d = swarm.d
-    x_test = torch.as_tensor(ds.x_test, dtype=dtype, device=device)
-    y_test = torch.as_tensor(ds.y_test, device=device)
-    if ds.task != "classification":
-        y_test = y_test.to(dtype)
 
-    gen = torch.Generator(device=device)
-    gen.manual_seed(cfg.seed)
-    theta = swarm.init.to(device=device, dtype=dtype).expand(n, d).clone()
-    wmom = torch.zeros((n, d), device=device, dtype=dtype)
-    smom = torch.zeros((h, d), device=device, dtype=dtype)
+class _Evaluator:
+    """Every honest model on the test set: its accuracy (classification, binary), the mean
+    test loss and the honest ℓ2 diameter ``Δ2(θ)``."""
 
-    use_hook = cfg.attack in ATTACKS and ATTACKS[cfg.attack] is not None and b > 0
-    hooks = [AttackHook(cfg.attack, n, f, gen, cfg.attack_params) if use_hook else None
-             for _ in range(2)]
-    if cfg.method == "learn":
-        agree_g = _Agreement(cfg, byz_ids, honest_ids, hooks[0], gen, salt=0)
-        agree_p = _Agreement(cfg, byz_ids, honest_ids, hooks[1], gen, salt=1)
-    scale = float(cfg.attack_params.get("scale", 0.5))
-    attacked = cfg.attack != "none" and b > 0
+    def __init__(self, swarm: Swarm, ds: Dataset, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from .models import loss_fn
 
-    def byzantine_vectors(honest: torch.Tensor, own: torch.Tensor, hook: AttackHook | None
-                          ) -> torch.Tensor:
-        """(b, d) values for the baselines (dissensus: handled by the callers)."""
-        if hook is None:
-            return own[:0]
-        hook.own = own
-        return hook(honest, b)
+        self.swarm, self.task, self.dtype = swarm, ds.task, dtype
+        self.loss = loss_fn(ds.task)
+        self.x = torch.as_tensor(ds.x_test, dtype=dtype, device=device)
+        self.y = torch.as_tensor(ds.y_test, device=device)
+        if ds.task != "classification":
+            self.y = self.y.to(dtype)
 
-    def evaluate(th: torch.Tensor) -> dict[str, Any]:
-        out = swarm.forward(th, x_test)  # (h, N, out)
-        per = torch.stack([swarm_loss(out[j], y_test) for j in range(out.shape[0])]) \
-            if ds.task != "classification" else torch.nn.functional.cross_entropy(
-                out.reshape(-1, out.shape[-1]), y_test.repeat(out.shape[0]),
+    def __call__(self, th: torch.Tensor) -> dict[str, Any]:
+        out = self.swarm.forward(th, self.x)  # (h, N, out)
+        y = self.y
+        per = torch.stack([self.loss(out[j], y) for j in range(out.shape[0])]) \
+            if self.task != "classification" else torch.nn.functional.cross_entropy(
+                out.reshape(-1, out.shape[-1]), y.repeat(out.shape[0]),
                 reduction="none").reshape(out.shape[0], -1).mean(1)
         accs: list[float] = []
-        if ds.task == "classification":
-            accs = (out.argmax(-1) == y_test).float().mean(1).tolist()
-        elif ds.task == "binary":
-            accs = ((out.squeeze(-1) > 0).to(dtype) == y_test).float().mean(1).tolist()
+        if self.task == "classification":
+            accs = (out.argmax(-1) == y).float().mean(1).tolist()
+        elif self.task == "binary":
+            accs = ((out.squeeze(-1) > 0).to(self.dtype) == y).float().mean(1).tolist()
         return {"accs": accs, "test_loss": float(per.mean()), "diameter": diameter(th)}
 
-    from .models import loss_fn
 
-    swarm_loss = loss_fn(ds.task)
-    history: list[dict[str, float | None]] = []
-    losses: list[float] = []
-    t0 = time.perf_counter()
-    step_times: list[float] = []
-    gradient_rounds: list[int] = []
-    for t in range(1, cfg.steps + 1):
-        ts = time.perf_counter()
+def _history_entry(t: int, ev: dict[str, Any], loss: torch.Tensor) -> dict[str, float | None]:
+    """One row of ``TrainResult.history`` (a non-finite test loss is ``None``)."""
+    accs = ev["accs"]
+    return {
+        "step": t, "accuracy_mean": float(np.mean(accs)) if accs else None,
+        "accuracy_min": float(np.min(accs)) if accs else None,
+        "test_loss": ev["test_loss"] if math.isfinite(ev["test_loss"]) else None,
+        "diameter": ev["diameter"], "loss": float(loss.mean()),
+    }
+
+
+class _Swarm:
+    """The n models being trained (rows: honest first, then Byzantine) and what a step shares
+    across methods: the Byzantine rows at ``θ̄``, the local gradients, the worker momentum."""
+
+    def __init__(self, cfg: TrainConfig, setup: Setup, ds: Dataset, model: nn.Module,
+                 device: torch.device, dtype: torch.dtype) -> None:
+        n, h = cfg.n, setup.h
+        self.cfg, self.h, self.b, self.gen = cfg, h, setup.b, setup.gen
+        self.parts = split(ds, n, cfg.split, alpha=cfg.alpha,
+                           labels_per_node=cfg.labels_per_node, seed=cfg.seed)
+        order = setup.honest_ids + setup.byz_ids  # rows: honest first, then Byzantine
+        flip = list(range(h, n)) if cfg.attack == "label-flip" else []
+        self.data = NodeData(ds, [self.parts[i] for i in order], device, dtype, flip=flip)
+        self.swarm = Swarm(model.to(device=device, dtype=dtype), ds.task, l2=ds.l2)
+        d = self.d = self.swarm.d
+        self.theta = self.swarm.init.to(device=device, dtype=dtype).expand(n, d).clone()
+        self.wmom = torch.zeros((n, d), device=device, dtype=dtype)
+        self.descent = Descent(cfg, h, d, device, dtype)
+
+    def step(self, method: Method, t: int) -> torch.Tensor:
+        """Step ``t`` of ``method``: the honest rows become ``method.step(...)``; returns the
+        mini-batch losses of the n nodes."""
+        cfg, h, theta = self.cfg, self.h, self.theta
         lr = cfg.lr_at(t)
         th = theta[:h]
         mean_prev = th.mean(dim=0)
-        if b:
+        if self.b:
             theta[h:] = mean_prev
-        xb, yb = data.sample(cfg.batch_size, gen)
-        g, loss = swarm.grads(theta, xb, yb)
+        xb, yb = self.data.sample(cfg.batch_size, self.gen)
+        g, loss = self.swarm.grads(theta, xb, yb)
         if cfg.worker_momentum:
-            wmom.mul_(cfg.worker_momentum).add_(g)
-            send = wmom
+            self.wmom.mul_(cfg.worker_momentum).add_(g)
+            send = self.wmom
         else:
             send = g
-        own = send[h:]
-        if cfg.method == "learn":
-            gradient_rounds.append(cfg.rounds_at(t, d))
-            ghat = agree_g(send[:h], own, gradient_rounds[-1])
-        elif cfg.method == "server":
-            if cfg.attack == "dissensus" and attacked:
-                vals, _ = _two_sided(send[:h], b, scale)
-                byz = vals[(np.arange(b) >= (b + 1) // 2).astype(int), np.arange(b)]
-            else:
-                byz = byzantine_vectors(send[:h], own, hooks[0])
-            byz = byz[torch.isfinite(byz).all(dim=1)]
-            agg = server_rule(torch.cat([send[:h], byz]))
-            ghat = agg.expand(h, d)
-        else:  # local and dsgd: the local gradient
-            ghat = send[:h]
-        upd = ghat + cfg.weight_decay * th if cfg.weight_decay else ghat
-        if cfg.momentum:
-            smom.mul_(cfg.momentum).add_(upd)
-            upd = smom
-        new = th - lr * upd
-        if cfg.method == "learn" and cfg.param_rounds:
-            new = agree_p(new, mean_prev - lr * own, cfg.param_rounds)
-        elif cfg.method == "dsgd":
-            if attacked and cfg.attack == "dissensus":
-                vals, side = _two_sided(new, b, scale)
-                tot = new.sum(dim=0)
-                side_t = torch.as_tensor(side, device=device)
-                low, high = (tot + vals[0].sum(0)) / n, (tot + vals[1].sum(0)) / n
-                new = torch.where(side_t[:, None] == 0, low, high)
-            else:
-                byz = byzantine_vectors(new, mean_prev - lr * own, hooks[1]) if attacked \
-                    else new[:0]
-                byz = byz[torch.isfinite(byz).all(dim=1)]
-                avg = (new.sum(dim=0) + byz.sum(dim=0)) / (h + byz.shape[0])
-                new = avg.expand(h, d)
-        theta[:h] = new
+        theta[:h] = method.step(StepInput(t, lr, th, mean_prev, send[:h], send[h:],
+                                          self.descent))
+        return loss
+
+
+def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
+    """Run one configuration (``progress(step, metrics)`` is called after every step): set up
+    the method of ``cfg.method`` (:data:`learning.methods.METHODS`), the data and the models,
+    run ``cfg.steps`` steps of it, evaluate every ``eval_every`` steps and report."""
+    cfg.validate()
+    device, dtype = torch.device(cfg.device), _DTYPES[cfg.dtype]
+    byz_ids, honest_ids = _node_ids(cfg)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(cfg.seed)
+    use_hook = cfg.attack in ATTACKS and ATTACKS[cfg.attack] is not None and len(byz_ids) > 0
+    hooks = [AttackHook(cfg.attack, cfg.n, cfg.f, gen, cfg.attack_params) if use_hook
+             else None for _ in range(2)]
+    setup = Setup(cfg, byz_ids, honest_ids, hooks, gen)
+    method = METHODS[cfg.method](setup)
+    ds, model = prepare(cfg)
+    run = _Swarm(cfg, setup, ds, model, device, dtype)
+    evaluate = _Evaluator(run.swarm, ds, device, dtype)
+    h = setup.h
+    history: list[dict[str, float | None]] = []
+    losses: list[float] = []
+    step_times: list[float] = []
+    t0 = time.perf_counter()
+    for t in range(1, cfg.steps + 1):
+        ts = time.perf_counter()
+        loss = run.step(method, t)
         losses.append(float(loss[:h].mean()) if t % 10 == 0 or t == cfg.steps else math.nan)
         step_times.append(time.perf_counter() - ts)
         if t % cfg.eval_every == 0 or t == cfg.steps:
-            ev = evaluate(theta[:h])
-            accs = ev["accs"]
-            history.append({
-                "step": t, "accuracy_mean": float(np.mean(accs)) if accs else None,
-                "accuracy_min": float(np.min(accs)) if accs else None,
-                "test_loss": ev["test_loss"], "diameter": ev["diameter"],
-                "loss": float(loss[:h].mean()),
-            })
-            if not math.isfinite(ev["test_loss"]):
-                history[-1]["test_loss"] = None
+            history.append(_history_entry(t, evaluate(run.theta[:h]), loss[:h]))
         if progress is not None:
             progress(t, history[-1] if history else {})
     wall = time.perf_counter() - t0
-    ev = evaluate(theta[:h])
+    result = _result(cfg, method, run, evaluate(run.theta[:h]), losses, step_times, history,
+                     wall)
+    if ds.task in ("regression", "binary"):
+        _add_optimum(result, ds, run, honest_ids)
+    return result
+
+
+def _result(cfg: TrainConfig, method: Method, run: _Swarm, ev: dict[str, Any],
+            losses: list[float], step_times: list[float],
+            history: list[dict[str, float | None]], wall: float) -> TrainResult:
+    """The :class:`TrainResult` of a finished run (``ev``: the final evaluation)."""
     accs = ev["accs"]
-    rounds_total = 0
-    messages = nbytes = faults = 0
-    itemsize = 4 if dtype == torch.float32 else 8
-    if cfg.method == "learn":
-        rounds_total = agree_g.rounds + agree_p.rounds
-        if cfg.engine == "message":
-            messages = agree_g.messages + agree_p.messages
-            nbytes = agree_g.bytes + agree_p.bytes
-            faults = agree_g.faults + agree_p.faults
-            traffic = "measured (message engine)"
-        else:
-            m1, b1 = calibrate_round(n, f, d, cfg.protocol, cfg.dtype, cfg.unsafe)
-            messages, nbytes = m1 * rounds_total, b1 * rounds_total
-            traffic = "rounds x one measured message-level round (Byzantine ids honest)"
-    elif cfg.method == "dsgd":
-        messages = n * (n - 1) * cfg.steps
-        nbytes = messages * d * itemsize
-        traffic = "payload only: n(n-1) parameter vectors per step"
-    elif cfg.method == "server":
-        messages = 2 * n * cfg.steps
-        nbytes = messages * d * itemsize
-        traffic = "payload only: n gradients up, n models down per step"
-    else:
-        traffic = "none (local training)"
+    traffic = method.traffic(run.d, 4 if cfg.dtype == "float32" else 8)
     finite = [x for x in losses if math.isfinite(x)]
-    result = TrainResult(
+    return TrainResult(
         config={k: (v if isinstance(v, (int, float, str, bool, type(None), list, dict))
                     else getattr(v, "name", type(v).__name__)) for k, v in asdict_safe(cfg)},
         accuracy_mean=float(np.mean(accs)) if accs else None,
         accuracy_min=float(np.min(accs)) if accs else None,
         accuracies=[float(a) for a in accs],
         loss=float(np.mean(finite[-5:])) if finite else math.nan,
-        test_loss=ev["test_loss"], diameter=ev["diameter"], messages=int(messages),
-        bytes=int(nbytes), traffic=traffic, wall_time=wall,
+        test_loss=ev["test_loss"], diameter=ev["diameter"], messages=int(traffic.messages),
+        bytes=int(traffic.bytes), traffic=traffic.description, wall_time=wall,
         step_time=float(np.mean(step_times[5:] if len(step_times) > 10 else step_times)),
-        history=history, agreement_rounds=rounds_total, gradient_rounds=gradient_rounds,
-        faults=faults,
-        final_params=theta[:h].detach().clone(),
+        history=history, agreement_rounds=traffic.rounds,
+        gradient_rounds=method.gradient_rounds, faults=traffic.faults,
+        final_params=run.theta[:run.h].detach().clone(),
     )
-    if ds.task in ("regression", "binary"):
-        opt = torch.as_tensor(ds.optimum([parts[i] for i in honest_ids]), device=device)
-        mean = theta[:h].double().mean(dim=0)
-        result.distance_to_optimum = float(torch.linalg.norm(mean - opt))
-        full = torch.as_tensor(np.stack([ds.x_train[parts[i]] for i in honest_ids]),
-                               dtype=dtype, device=device)
-        ys = torch.as_tensor(np.stack([ds.y_train[parts[i]] for i in honest_ids]),
-                             dtype=dtype, device=device)
-        gfull, _ = swarm.grads(mean.to(dtype).expand(h, d).contiguous(), full, ys)
-        result.grad_norm = float(torch.linalg.norm(gfull.double().mean(dim=0)))
-    return result
+
+
+def _add_optimum(result: TrainResult, ds: Dataset, run: _Swarm, honest_ids: list[int]) -> None:
+    """Synthetic tasks with a known optimum: ``||θ̄ - θ*||`` and the honest full-batch
+    gradient norm ``||∇L̄(θ̄)||`` at the honest mean."""
+    theta, h, d = run.theta, run.h, run.d
+    device, dtype = theta.device, theta.dtype
+    opt = torch.as_tensor(ds.optimum([run.parts[i] for i in honest_ids]), device=device)
+    mean = theta[:h].double().mean(dim=0)
+    result.distance_to_optimum = float(torch.linalg.norm(mean - opt))
+    full = torch.as_tensor(np.stack([ds.x_train[run.parts[i]] for i in honest_ids]),
+                           dtype=dtype, device=device)
+    ys = torch.as_tensor(np.stack([ds.y_train[run.parts[i]] for i in honest_ids]),
+                         dtype=dtype, device=device)
+    gfull, _ = run.swarm.grads(mean.to(dtype).expand(h, d).contiguous(), full, ys)
+    result.grad_norm = float(torch.linalg.norm(gfull.double().mean(dim=0)))
 
 
 def asdict_safe(cfg: TrainConfig) -> list[tuple[str, Any]]:
