@@ -13,13 +13,20 @@ torch themselves (they accept tensors if the caller has imported torch).
 
 Registry names: see :func:`rule_names`. Plain functions (``trimmed_mean(view, f)``, ...) are
 exported too. See DESIGN.md ("Performance principles") and THEORY.md §5 for the maths.
+
+For tests and tools that look beneath the rules: :func:`prepare` (a view validated and
+converted once, :class:`Prepared`), :func:`gram` (its centred Gram matrix ``G`` with
+``D_ij = G_ii + G_jj - 2 G_ij``, :class:`Gram`), and :mod:`backend`, the module they live in,
+whose flag ``backend.FORCE_TORCH_OPS = True`` forces the torch (accelerator) code path on CPU
+tensors.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._backend import Rule
+from . import _backend as backend
+from ._backend import Gram, Prepared, Rule, gram, prepare
 from .coordinate import Mean, Median, TrimmedMean, mean, median, trimmed_mean
 from .distance import (
     NNM,
@@ -83,17 +90,21 @@ __all__ = [
     "CenteredClipping",
     "Ellipsoid",
     "GeometricMedian",
+    "Gram",
     "GramRule",
     "Krum",
     "Mean",
     "Median",
     "MultiKrum",
+    "Prepared",
     "Rule",
     "TrimmedMean",
+    "backend",
     "bulyan",
     "centered_clipping",
     "geometric_median",
     "get_rule",
+    "gram",
     "krum",
     "mda",
     "mda_subset",
@@ -104,6 +115,7 @@ __all__ = [
     "mve_choice",
     "mvee",
     "nnm",
+    "prepare",
     "rule_names",
     "trimmed_mean",
 ]

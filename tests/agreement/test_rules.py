@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import agreement.rules as R
-from agreement.rules import _backend
+from agreement.rules import backend
 
-from . import test_rules_reference as ref
+from . import rules_reference as ref
 
 NAMES = [
     "bulyan",
@@ -263,7 +263,7 @@ def test_torch_matches_numpy(name: str, dtype: str, monkeypatch: pytest.MonkeyPa
     got = rule(T)  # CPU tensors go through numpy: identical arithmetic
     assert isinstance(got, torch.Tensor) and got.dtype == T.dtype and got.device == T.device
     np.testing.assert_array_equal(got.numpy(), want)
-    monkeypatch.setattr(_backend, "FORCE_TORCH_OPS", True)  # the accelerator code path
+    monkeypatch.setattr(backend, "FORCE_TORCH_OPS", True)  # the accelerator code path
     got = rule(T)
     assert isinstance(got, torch.Tensor) and got.dtype == T.dtype and got.shape == (17,)
     np.testing.assert_allclose(got.numpy(), want, **tol(X.dtype))
@@ -355,7 +355,7 @@ def test_batch_torch_paths(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     got = rule.batch(T, torch.from_numpy(masks))
     assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
     np.testing.assert_array_equal(got.numpy(), want)
-    monkeypatch.setattr(_backend, "FORCE_TORCH_OPS", True)
+    monkeypatch.setattr(backend, "FORCE_TORCH_OPS", True)
     got = rule.batch(T, masks)
     np.testing.assert_allclose(got.numpy(), want, rtol=2e-5, atol=2e-5)
 
@@ -431,7 +431,7 @@ def test_non_finite_values_are_rejected(name: str, bad: float) -> None:
 
 def test_non_finite_rejected_on_torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
-    monkeypatch.setattr(_backend, "FORCE_TORCH_OPS", True)
+    monkeypatch.setattr(backend, "FORCE_TORCH_OPS", True)
     for name in NAMES:
         X = torch.from_numpy(view(2, 11, 5))
         X[3, 1] = float("nan")

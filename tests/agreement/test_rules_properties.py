@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import agreement.rules as R
-from agreement.rules._backend import gram, prepare
+from agreement.rules import gram, prepare
 from agreement.rules.subsets import mda_subset
 
-from . import test_rules_reference as ref
+from . import rules_reference as ref
 
 SETTINGS = settings(max_examples=60, deadline=None)
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=64)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import agreement.rules as R
-from agreement.rules._backend import gram, prepare
+from agreement.rules import gram, prepare
 from agreement.rules.mvee import khachiyan, mvee
 from agreement.rules.subsets import mda_subset, mve_choice, mve_subsets
 
-from . import test_rules_reference as ref
+from . import rules_reference as ref
 
 
 def view(seed: int, m: int, d: int, outliers: int = 0) -> np.ndarray:

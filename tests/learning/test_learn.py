@@ -258,7 +258,7 @@ def test_synthetic_least_squares_reaches_the_optimum_without_heterogeneity():
 def test_accelerator_code_path_on_cpu(monkeypatch):
     """The rules' torch (accelerator) path, forced on CPU tensors: the values never leave
     torch, and the run matches the numpy path up to float32 rounding."""
-    import agreement.rules._backend as backend
+    from agreement.rules import backend
 
     cfg = dict(n=7, f=2, steps=15, hidden=8, attack="alie", seed=4, eval_every=15)
     ref = train(TrainConfig(**cfg))

@@ -24,7 +24,7 @@ from netsim.net.loopback import LocalCluster
 from netsim.net.tls import ClusterCA, client_context, issue_node_cert, make_ca, server_context
 from netsim.net.transport import ACK, DATA, ENVELOPE, HELLO, WELCOME, TransportSettings
 
-from .test_net_runtime import LIMIT, _check_bounds
+from .harness import LIMIT, check_bounds
 
 pytestmark = pytest.mark.anyio
 N, F, ROUNDS, HOSTILE = 4, 1, 3, 3
@@ -175,7 +175,7 @@ async def test_hostile_peers_cannot_hurt_honest_nodes(tmp_path, anyio_backend):
     assert sorted(done) == sorted(["oversized", "garbage-frames", "impersonation-hello",
                                    "impersonation-data", "bad-seq", "flood", "unauthenticated"])
     assert all(p.done for p in nodes)
-    _check_bounds(nodes, N, F, ROUNDS)
+    check_bounds(nodes, N, F, ROUNDS)
     for rep in reports.values():
         assert all(flt.sender == HOSTILE for flt in rep.faults), rep.faults
         assert len(rep.faults) <= 2 * 50 + 1000  # bounded logs (network + runtime)
@@ -225,7 +225,7 @@ async def test_peer_that_never_reads_is_cut_off(tmp_path, anyio_backend):
                 reports = await cluster.run(dict(enumerate(nodes)), linger=0.3)
                 tg.cancel_scope.cancel()
     assert all(p.done for p in nodes)
-    _check_bounds(nodes, N, F, ROUNDS)
+    check_bounds(nodes, N, F, ROUNDS)
     assert peak[0] <= cap
     cut = [net.outboxes[HOSTILE].cut for net in cluster.networks[:3]]
     assert set(cut) <= {"send-queue-overflow", "stalled"} and any(cut), cut

@@ -14,7 +14,7 @@ from agreement import AveragingAgreement
 from netsim.net.node import run_node
 from netsim.net.rendezvous import torchrun_cluster
 
-from .test_net_runtime import LIMIT, _check_bounds
+from .harness import LIMIT, check_bounds
 
 torch_dist = pytest.importorskip("torch.distributed")
 pytestmark = pytest.mark.anyio
@@ -70,7 +70,7 @@ async def test_torchrun_rendezvous_then_agreement(tmp_path, anyio_backend):
             for i in range(n):
                 tg.start_soon(one, i)
     assert all(p.done for p in nodes)
-    _check_bounds(nodes, n, f, rounds)
+    check_bounds(nodes, n, f, rounds)
     assert all(r.fault_counts == {} and r.transport["rejected"] == 0 for r in reports.values())
 
 

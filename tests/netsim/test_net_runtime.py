@@ -8,17 +8,16 @@ import anyio
 import numpy as np
 import pytest
 
-from agreement import AveragingAgreement, constants
-from agreement.run import diameter
+from agreement import AveragingAgreement
 from netsim.messages import Send
 from netsim.net.loopback import LocalCluster, run_local_cluster
 from netsim.net.node import NETWORK_STRATEGIES, StrategyProtocol, make_network_strategy
 from netsim.net.transport import Network, TransportSettings
 from netsim.protocol import ALL, Fault, Protocol, Step
 
-pytestmark = pytest.mark.anyio
+from .harness import LIMIT, check_bounds
 
-LIMIT = 30.0  # every network test is bounded in time
+pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -43,28 +42,13 @@ def _agreement_nodes(n: int, f: int, d: int, rounds: int, seed: int,
     return nodes, x
 
 
-def _check_bounds(honest: list[AveragingAgreement], n: int, f: int, rounds: int) -> None:
-    """THEORY §5.1 as in simulation: per-coordinate range contracts by λ = f/(n-2f) each
-    round, and the averaging error is at most C·Δ2(x)."""
-    hist = np.stack([np.stack([p.history[r] for p in honest]) for r in range(rounds + 1)])
-    lam = constants.tm_contraction(n, f)
-    ranges = hist.max(axis=1) - hist.min(axis=1)
-    for r in range(rounds):
-        assert np.all(ranges[r + 1] <= lam * ranges[r] + 1e-12), f"round {r}"
-    d = hist.shape[2]
-    c = constants.averaging_constant("trimmed-mean", n, f, d)
-    err = np.linalg.norm(hist[-1].mean(0) - hist[0].mean(0))
-    assert err <= c * diameter(hist[0]) + 1e-9
-    assert diameter(hist[-1]) <= lam**rounds * np.sqrt(d) * diameter(hist[0]) + 1e-9
-
-
 async def test_agreement_all_honest_over_tls(tmp_path, anyio_backend):
     n, f, rounds = 4, 1, 3
     nodes, _ = _agreement_nodes(n, f, 16, rounds, seed=1)
     with anyio.fail_after(LIMIT):
         reports = await run_local_cluster(nodes, tmp_path, linger=2.0)
     assert all(p.done for p in nodes)
-    _check_bounds(nodes, n, f, rounds)
+    check_bounds(nodes, n, f, rounds)
     for rep in reports:
         assert rep.fault_counts == {}
         assert rep.peers_done == [p for p in range(n) if p != rep.node_id]
@@ -82,7 +66,7 @@ async def test_byzantine_strategies_over_tls(tmp_path, anyio_backend, strategy):
         reports = await run_local_cluster(nodes, tmp_path, linger=1.0)
     honest = [p for p in nodes if isinstance(p, AveragingAgreement)]
     assert all(p.done for p in honest)
-    _check_bounds(honest, n, f, rounds)
+    check_bounds(honest, n, f, rounds)
     for rep in reports[1:]:
         assert all(flt.sender == 0 for flt in rep.faults), rep.faults  # only against 0
     if strategy == "garbage":
@@ -99,7 +83,7 @@ async def test_crashed_nodes_do_not_stop_the_others(tmp_path, anyio_backend):
             reports = await cluster.run({i: nodes[i] for i in range(2, n)}, linger=0.5)
     honest = nodes[2:]
     assert all(p.done for p in honest)  # type: ignore[attr-defined]
-    _check_bounds(honest, n, f, rounds)  # type: ignore[arg-type]
+    check_bounds(honest, n, f, rounds)  # type: ignore[arg-type]
     for rep in reports.values():
         assert rep.transport["reconnects"] > 0  # kept dialing the crashed nodes
         assert rep.fault_counts == {}
@@ -171,7 +155,7 @@ async def test_agreement_survives_connection_drops(tmp_path, anyio_backend):
                 await cluster.run(dict(enumerate(nodes)), linger=1.0)
     honest = nodes[:3]
     assert all(p.done for p in honest)
-    _check_bounds(honest, n, f, rounds)  # type: ignore[arg-type]
+    check_bounds(honest, n, f, rounds)  # type: ignore[arg-type]
 
 
 async def test_plaintext_mode_is_explicit_and_loopback_only(anyio_backend):
@@ -181,7 +165,7 @@ async def test_plaintext_mode_is_explicit_and_loopback_only(anyio_backend):
         LocalCluster(n)  # no TLS material and no explicit plaintext: refused
     with anyio.fail_after(LIMIT):
         reports = await run_local_cluster(nodes, plaintext=True, linger=1.0)
-    _check_bounds(nodes, n, f, rounds)  # type: ignore[arg-type]
+    check_bounds(nodes, n, f, rounds)  # type: ignore[arg-type]
     assert all(r.fault_counts == {} for r in reports)
     with pytest.raises(ValueError, match="TLS needs"):
         Network(0, 4, tls=(None, None), fingerprints={})  # type: ignore[arg-type]
