@@ -63,18 +63,8 @@ def gm_cdist(torch: Any, x: Any, tol: float, max_iter: int, eps: float) -> Any:
     return z[0]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="d / 10, fewer repeats")
-    ap.add_argument("--no-write", action="store_true", help="print only")
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
-    scale = 10 if args.quick else 1
-    reps = 2 if args.quick else 5
-    rng = np.random.default_rng(0)
-
+def trimmed_mean_rows(torch: Any, rng: np.random.Generator, scale: int, reps: int) -> list:
+    """The trimmed-mean table: ours against torch.sort + middle mean, and a plain mean."""
     tm_rows = []
     for m, d in [(16, 100_000), (16, 1_000_000), (64, 100_000)]:
         d //= scale
@@ -91,6 +81,22 @@ def main() -> None:
                         f"{base / ours:.1f}x", f"{mean * 1e3:.2f}", f"{ours / mean:.1f}",
                         f"{err:.1e}"])
         print(*tm_rows[-1], sep="\t", flush=True)
+    return tm_rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="d / 10, fewer repeats")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    scale = 10 if args.quick else 1
+    reps = 2 if args.quick else 5
+    rng = np.random.default_rng(0)
+
+    tm_rows = trimmed_mean_rows(torch, rng, scale, reps)
 
     m, d, f = 16, 1_000_000 // scale, 3
     x = rng.standard_normal((m, d)).astype(np.float32)
