@@ -177,6 +177,168 @@ def _finish(
                            averaging_ratio=ratio, **common, **extra)
 
 
+@dataclass
+class _Setup:
+    """A validated run: the inputs, who is Byzantine, the round count and the fields every
+    result carries (``common``)."""
+
+    x: np.ndarray
+    f: int
+    protocol: str
+    rounds: int
+    seed: int
+    byz_ids: list[int]
+    honest: list[int]
+    gather: str | None  # as given (None: the protocol's own gather)
+    common: dict[str, Any]
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+def _setup(inputs: Any, f: int, protocol: str, rounds: int | None, delta: float | None,
+           byzantine: str | Strategy, byzantine_ids: list[int] | None,
+           scheduler: str | Scheduler, seed: int, engine: str, gather: str | None,
+           n: int | None) -> _Setup:
+    """Check the inputs and ids, resolve the round count (``rounds``, or from ``delta`` and
+    the honest input diameter) and gather what every result carries."""
+    x = np.asarray(inputs)
+    if x.ndim != 2:
+        raise ValueError(f"inputs must be an (n, d) array, got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("inputs must be finite")
+    if n is not None and n != x.shape[0]:
+        raise ValueError(f"n={n} but inputs has {x.shape[0]} rows")
+    n, d = x.shape
+    byz_ids = list(range(f)) if byzantine_ids is None else sorted(set(byzantine_ids))
+    if byzantine == "none":
+        byz_ids = []
+    if len(byz_ids) > f or any(not 0 <= b < n for b in byz_ids):
+        raise ValueError(f"byzantine_ids must be at most f={f} ids in range({n})")
+    honest = [i for i in range(n) if i not in set(byz_ids)]
+    cfg = get_config(protocol)
+    if rounds is None:
+        if delta is None:
+            raise ValueError("give rounds or delta")
+        rounds = constants.rounds_for_target(protocol, n, f, d, delta, diameter(x[honest]))
+    byz_name = byzantine if isinstance(byzantine, str) else getattr(byzantine, "name", "custom")
+    sched_name = scheduler if isinstance(scheduler, str) else getattr(scheduler, "name", "custom")
+    common = dict(n=n, f=f, d=d, protocol=protocol, engine=engine, rounds=rounds, seed=seed,
+                  byzantine=byz_name, byzantine_ids=byz_ids, scheduler=sched_name,
+                  honest=honest, gather=gather or cfg.gather)
+    return _Setup(x, f, protocol, rounds, seed, byz_ids, honest, gather, common)
+
+
+def _run_round(s: _Setup, byzantine: str | Strategy, views: str | None,
+               attack_params: dict[str, Any] | None, rule_params: dict[str, Any] | None,
+               unsafe: bool, progress: bool | None) -> AgreementResult:
+    """The round-level engine (:class:`agreement.engine.RoundEngine`): value attacks and
+    silent only; the adversary picks the honest views (``views``, default omniscient)."""
+    if isinstance(byzantine, str) and byzantine not in (*VALUE_ATTACKS, "silent", "none"):
+        raise ValueError(
+            f"the round-level engine runs value attacks ({', '.join(VALUE_ATTACKS)}) and "
+            f"silent; {byzantine!r} is a protocol-level strategy: use engine='message'"
+        )
+    from .protocol import check_resilience
+
+    t0 = time.perf_counter()
+    check_resilience(s.protocol, s.n, s.f, unsafe=unsafe)
+    eng = RoundEngine(
+        s.n, s.f, get_config(s.protocol).rule, gather=s.common["gather"],
+        attack="silent" if byzantine == "none" else str(byzantine),
+        views=DEFAULT_VIEWS if views is None else views,
+        byzantine=s.byz_ids, seed=s.seed, attack_params=attack_params, rule_params=rule_params,
+    )
+    honest = s.honest
+    with _progress_bar(progress, s.rounds, "rounds") as bar:
+        hist, plans = eng.run(s.x[honest], s.rounds, on_round=lambda r: bar.update(1))
+    view_log = [
+        {honest[j]: tuple(int(p.node_of_row[k]) for k in np.flatnonzero(p.masks[j]))
+         for j in range(len(honest))}
+        for p in plans
+    ]
+    return _finish(np.stack(hist), s.common, wall_time=time.perf_counter() - t0,
+                   views=view_log)
+
+
+def _strategy(byzantine: str | Strategy, attack_params: dict[str, Any] | None
+              ) -> Strategy | None:
+    """The message level's Byzantine strategy for ``byzantine`` (None: silent nodes)."""
+    if isinstance(byzantine, Strategy):
+        return byzantine
+    if byzantine in ("none", "silent"):
+        return None
+    if byzantine in VALUE_ATTACKS:
+        return ValueAttack(byzantine, **(attack_params or {}))
+    if byzantine in STRATEGIES:
+        return make_strategy(byzantine)
+    raise ValueError(
+        f"unknown Byzantine behaviour {byzantine!r}; known: "
+        f"{', '.join(sorted(STRATEGIES))}, {', '.join(VALUE_ATTACKS)}"
+    )
+
+
+def _run_message(s: _Setup, byzantine: str | Strategy, scheduler: str | Scheduler,
+                 attack_params: dict[str, Any] | None, rule_params: dict[str, Any] | None,
+                 codec: bool, trace: Any, unsafe: bool, progress: bool | None
+                 ) -> AgreementResult:
+    """The message-level engine: the sans-IO :class:`AveragingAgreement` of every node in
+    netsim's :class:`~netsim.sim.simulator.Simulator`, every message through the codec."""
+    n, f, rounds, honest = s.n, s.f, s.rounds, s.honest
+
+    def factory(i: int, xi: Any) -> AveragingAgreement:
+        return AveragingAgreement(
+            i, n, f, xi, protocol=s.protocol, rounds=rounds, gather=s.gather,
+            rule_params=rule_params, unsafe=unsafe,
+        )
+
+    t0 = time.perf_counter()
+    strategy = _strategy(byzantine, attack_params)
+    sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
+    sim = Simulator(n, f, factory, {i: s.x[i] for i in range(n)}, byzantine=s.byz_ids,
+                    strategy=strategy, scheduler=sched, seed=s.seed, codec=codec, trace=trace)
+    nodes = [sim.nodes[i] for i in honest]
+    with _progress_bar(progress, rounds * len(honest), "node-rounds") as bar:
+        def tick(_sim: Simulator) -> None:
+            bar.update(sum(node.round for node in nodes) - bar.n)
+
+        res = sim.run(tick=tick if progress else None)
+    if not all(node.done for node in nodes):  # pragma: no cover - a liveness failure
+        c = s.common
+        raise RuntimeError(
+            f"liveness failure: honest nodes {[i for i in honest if not sim.nodes[i].done]} "
+            f"did not decide (seed={s.seed}, n={n}, f={f}, protocol={s.protocol}, "
+            f"byzantine={c['byzantine']}, scheduler={c['scheduler']})"
+        )
+    return _message_result(s, sim, res, t0)
+
+
+def _message_result(s: _Setup, sim: Simulator, res: Any, t0: float) -> AgreementResult:
+    """The result of a finished simulation: every honest node's history, the view origins
+    and the Byzantine values in every round, the metrics and the faults (``t0``: when the
+    run started, for its wall time)."""
+    honest, rounds, byz = s.honest, s.rounds, set(s.byz_ids)
+    nodes = [sim.nodes[i] for i in honest]
+    hist = np.stack([np.stack([node.history[r] for node in nodes]) for r in range(rounds + 1)])
+    view_log = [{i: sim.nodes[i].views[r].origins for i in honest} for r in range(rounds)]
+    byz_vals = [
+        {o: v for i in honest for o, v in sim.nodes[i].views[r].values.items() if o in byz}
+        for r in range(rounds)
+    ]
+    against_honest = sum(1 for _, flt in res.faults if flt.sender not in byz)
+    kinds = res.metrics.faults_by_kind
+    return _finish(
+        hist, s.common, messages=res.metrics.messages, bytes=res.metrics.bytes,
+        virtual_time=res.time, wall_time=time.perf_counter() - t0,
+        faults={k: kinds[k] for k in sorted(kinds)},
+        faults_against_honest=against_honest, views=view_log, byzantine_values=byz_vals,
+        complete=True,
+    )
+
+
 def run(
     inputs: Any,
     *,
@@ -210,109 +372,11 @@ def run(
     apply. ``progress``
     shows a progress bar (on stderr) once a run has lasted a second.
     """
-    x = np.asarray(inputs)
-    if x.ndim != 2:
-        raise ValueError(f"inputs must be an (n, d) array, got shape {x.shape}")
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError("inputs must be finite")
-    if n is not None and n != x.shape[0]:
-        raise ValueError(f"n={n} but inputs has {x.shape[0]} rows")
-    n, d = x.shape
-    byz_ids = list(range(f)) if byzantine_ids is None else sorted(set(byzantine_ids))
-    if byzantine == "none":
-        byz_ids = []
-    if len(byz_ids) > f or any(not 0 <= b < n for b in byz_ids):
-        raise ValueError(f"byzantine_ids must be at most f={f} ids in range({n})")
-    honest = [i for i in range(n) if i not in set(byz_ids)]
-    cfg = get_config(protocol)
-    if rounds is None:
-        if delta is None:
-            raise ValueError("give rounds or delta")
-        rounds = constants.rounds_for_target(protocol, n, f, d, delta, diameter(x[honest]))
-    byz_name = byzantine if isinstance(byzantine, str) else getattr(byzantine, "name", "custom")
-    sched_name = scheduler if isinstance(scheduler, str) else getattr(scheduler, "name", "custom")
-    common = dict(n=n, f=f, d=d, protocol=protocol, engine=engine, rounds=rounds, seed=seed,
-                  byzantine=byz_name, byzantine_ids=byz_ids, scheduler=sched_name,
-                  honest=honest, gather=gather or cfg.gather)
-    t0 = time.perf_counter()
+    s = _setup(inputs, f, protocol, rounds, delta, byzantine, byzantine_ids, scheduler, seed,
+               engine, gather, n)
     if engine == "round":
-        if isinstance(byzantine, str) and byzantine not in (*VALUE_ATTACKS, "silent", "none"):
-            raise ValueError(
-                f"the round-level engine runs value attacks ({', '.join(VALUE_ATTACKS)}) and "
-                f"silent; {byzantine!r} is a protocol-level strategy: use engine='message'"
-            )
-        from .protocol import check_resilience
-
-        check_resilience(protocol, n, f, unsafe=unsafe)
-        eng = RoundEngine(
-            n, f, cfg.rule, gather=gather or cfg.gather,
-            attack="silent" if byzantine == "none" else str(byzantine),
-            views=DEFAULT_VIEWS if views is None else views,
-            byzantine=byz_ids, seed=seed, attack_params=attack_params, rule_params=rule_params,
-        )
-        with _progress_bar(progress, rounds, "rounds") as bar:
-            hist, plans = eng.run(x[honest], rounds, on_round=lambda r: bar.update(1))
-        view_log = [
-            {honest[j]: tuple(int(p.node_of_row[k]) for k in np.flatnonzero(p.masks[j]))
-             for j in range(len(honest))}
-            for p in plans
-        ]
-        return _finish(np.stack(hist), common, wall_time=time.perf_counter() - t0,
-                       views=view_log)
+        return _run_round(s, byzantine, views, attack_params, rule_params, unsafe, progress)
     if engine != "message":
         raise ValueError(f"unknown engine {engine!r}; known: message, round")
-
-    def factory(i: int, xi: Any) -> AveragingAgreement:
-        return AveragingAgreement(
-            i, n, f, xi, protocol=protocol, rounds=rounds, gather=gather,
-            rule_params=rule_params, unsafe=unsafe,
-        )
-
-    if isinstance(byzantine, Strategy):
-        strategy: Strategy | None = byzantine
-    elif byzantine in ("none", "silent"):
-        strategy = None
-    elif byzantine in VALUE_ATTACKS:
-        strategy = ValueAttack(byzantine, **(attack_params or {}))
-    elif byzantine in STRATEGIES:
-        strategy = make_strategy(byzantine)
-    else:
-        raise ValueError(
-            f"unknown Byzantine behaviour {byzantine!r}; known: "
-            f"{', '.join(sorted(STRATEGIES))}, {', '.join(VALUE_ATTACKS)}"
-        )
-    if isinstance(scheduler, str):
-        sched: Scheduler = make_scheduler(scheduler)
-    else:
-        sched = scheduler
-    sim = Simulator(n, f, factory, {i: x[i] for i in range(n)}, byzantine=byz_ids,
-                    strategy=strategy, scheduler=sched, seed=seed, codec=codec, trace=trace)
-    nodes = [sim.nodes[i] for i in honest]
-    with _progress_bar(progress, rounds * len(honest), "node-rounds") as bar:
-        def tick(_sim: Simulator) -> None:
-            bar.update(sum(node.round for node in nodes) - bar.n)
-
-        res = sim.run(tick=tick if progress else None)
-    complete = all(node.done for node in nodes)
-    if not complete:  # pragma: no cover - a liveness failure: report it, never hide it
-        raise RuntimeError(
-            f"liveness failure: honest nodes {[i for i in honest if not sim.nodes[i].done]} "
-            f"did not decide (seed={seed}, n={n}, f={f}, protocol={protocol}, "
-            f"byzantine={byz_name}, scheduler={sched_name})"
-        )
-    hist = np.stack([np.stack([node.history[r] for node in nodes]) for r in range(rounds + 1)])
-    view_log = [{i: sim.nodes[i].views[r].origins for i in honest} for r in range(rounds)]
-    byz_vals = [
-        {o: v for i in honest for o, v in sim.nodes[i].views[r].values.items() if o in byz_ids}
-        for r in range(rounds)
-    ]
-    against_honest = sum(1 for _, flt in res.faults if flt.sender not in set(byz_ids))
-    return _finish(
-        hist, common, messages=res.metrics.messages, bytes=res.metrics.bytes,
-        virtual_time=res.time, wall_time=time.perf_counter() - t0,
-        faults={k: res.metrics.faults_by_kind[k] for k in sorted(res.metrics.faults_by_kind)},
-        faults_against_honest=against_honest, views=view_log, byzantine_values=byz_vals,
-        complete=complete,
-    )
+    return _run_message(s, byzantine, scheduler, attack_params, rule_params, codec, trace,
+                        unsafe, progress)
