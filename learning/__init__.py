@@ -5,7 +5,9 @@
   server), under the learning attacks of :mod:`learning.attacks`;
 - :class:`CollaborativeSGD`: the per-process API, one node per process (a torch optimizer
   that runs averaging agreement with the other nodes over a :class:`Network`: netsim's real
-  network through :class:`TransportNetwork`, or threads through :class:`InProcessNetwork`);
+  network through :class:`TransportNetwork`, or threads through :class:`InProcessNetwork`;
+  both, and the blocking driver under :class:`AgreementNode`, live in
+  :mod:`netsim.net.driver`);
 - :mod:`learning.data`: digits, MNIST/CIFAR-10 from local files, synthetic tasks with a known
   optimum, Dirichlet and shard splits; :mod:`learning.models`: MLP, CNN, the batched
   :class:`~learning.models.Swarm`;

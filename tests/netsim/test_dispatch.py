@@ -106,3 +106,43 @@ def test_fault_log_keeps_the_first_limit_and_counts_every_fault() -> None:
     assert log.counts == {"malformed": 1000, "flood": 500}  # merged copies, never mutates
     with pytest.raises(ValueError, match="limit"):
         FaultLog(limit=-1)
+
+
+def test_the_blocking_driver_runs_any_protocol_with_the_one_dispatcher() -> None:
+    """netsim's driver knows no agreement: it runs a Bracha broadcast (sessions 0 and 1,
+    threads over queues) from a factory, the self copies delivered locally; garbage and a
+    message for a far session are faults, not exceptions."""
+    import threading
+
+    from broadcast.bracha import ReliableBroadcast
+    from netsim.net.driver import InProcessNetwork, SessionNode
+
+    n, f = 4, 1
+    net = InProcessNetwork(n)
+    nodes = [SessionNode(net.endpoint(i), timeout=10.0) for i in range(n)]
+    vec = _vec()
+    got: dict[int, list] = {}
+
+    def work(i: int) -> None:
+        out = []
+        for s in (0, 1):
+            proto = nodes[i].run(lambda i=i, s=s: ReliableBroadcast(
+                i, n, f, session=s, value=vec + s if i == s else None, expect=((s, 0, s),)), s)
+            out.append(proto.deliveries[(s, 0, s)].vector)
+        nodes[i].serve(0.3)
+        got[i] = out
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(got) == list(range(n))
+    for i in range(n):
+        assert [np.asarray(v).tolist() for v in got[i]] == [vec.tolist(), (vec + 1).tolist()]
+        assert nodes[i].fault_counts == {}
+    d = nodes[0]
+    d._route(1, b"junk", 1)
+    d._route(1, encode(Send((50, 0, 1), vec)), 1)
+    assert d.fault_counts == {"malformed": 1, "stale-session": 1}
+    assert [flt.sender for flt in d.faults] == [1, 1]

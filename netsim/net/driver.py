@@ -1,0 +1,370 @@
+"""The blocking driver: one process (or thread) takes part in successive sans-IO protocol
+instances, one per session, over a blocking :class:`Network` (no event loop in the caller).
+
+This is how a torch training loop (:class:`learning.CollaborativeSGD`) runs agreement: the
+caller blocks in :meth:`SessionNode.run` until its protocol is ``done``. It is generic over
+the protocol: ``run(factory, session)`` builds the instance with ``factory()``
+(:class:`learning.AgreementNode` passes one that builds ``agreement.AveragingAgreement``);
+netsim knows nothing of what the messages mean.
+
+The network is an interface (:class:`Network`: ``node_id``, ``n``, ``send(target, body)``,
+``recv(timeout) -> (sender, body) | None``). Two implementations:
+
+- :class:`InProcessNetwork`: n endpoints in one process connected by queues (nodes run as
+  threads), for experiments and tests;
+- :class:`TransportNetwork`: netsim's real network (:class:`netsim.net.transport.Network`:
+  reliable authenticated channels, mutual TLS over TCP, one node per process), whose anyio
+  event loop runs in a background thread of the process (a blocking portal).
+  ``TransportNetwork.from_config("cluster.toml", node_id)`` uses a cluster configuration
+  (:mod:`netsim.net.cluster`); ``TransportNetwork.from_torchrun(workdir)`` finds the peers
+  through torchrun's store (:mod:`netsim.net.rendezvous`).
+
+Steps are applied by the one dispatcher (:class:`netsim.dispatch.Dispatcher`): every message
+is encoded once with the one codec, sent to each addressed peer, and this node's own copy is
+handled locally, never on the wire. Bytes the codec rejects are faults against their
+sender, never exceptions. Bounded memory against hostile peers: messages for sessions more
+than ``window`` ahead of this node, or older than its ``window`` most recent sessions, are
+dropped with a fault (``stale-session``); at most ``64·n²`` messages are buffered per future
+session (then ``flood``); the fault log (:class:`netsim.dispatch.FaultLog`) keeps the first
+1000 faults and counts all of them by kind.
+
+A protocol that raises (a bug: hostile input is a fault) never dies silently: the exception
+is logged (logger :attr:`SessionNode.logger`) with the node, the session and the message
+(type, instance, sender), and :meth:`SessionNode.run` / :meth:`~SessionNode.serve` raise
+:class:`netsim.net.runtime.ProtocolError`; the node is then stopped for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from ..codec import DecodeError, decode
+from ..dispatch import Dispatcher, FaultLog, Wire
+from ..messages import Message
+from ..protocol import Fault, Protocol, Step
+from .runtime import ProtocolError, describe_message
+
+logger = logging.getLogger(__name__)
+
+
+class Network(typing.Protocol):
+    """What a node needs from a transport (authenticated point-to-point channels)."""
+
+    node_id: int
+    n: int
+
+    def send(self, target: int, body: bytes) -> None:
+        """Send an encoded message to node ``target`` (never this node)."""
+
+    def recv(self, timeout: float | None) -> tuple[int, bytes] | None:
+        """The next ``(authenticated sender, body)``, or None after ``timeout`` seconds."""
+
+
+class _Endpoint:
+    def __init__(self, hub: InProcessNetwork, node_id: int) -> None:
+        self.hub, self.node_id, self.n = hub, node_id, hub.n
+
+    def send(self, target: int, body: bytes) -> None:
+        if not 0 <= target < self.n or target == self.node_id:
+            raise ValueError(f"bad target {target} for node {self.node_id}")
+        self.hub.queues[target].put((self.node_id, bytes(body)))
+        with self.hub.lock:
+            self.hub.messages += 1
+            self.hub.bytes += len(body)
+
+    def recv(self, timeout: float | None) -> tuple[int, bytes] | None:
+        try:
+            return self.hub.queues[self.node_id].get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class InProcessNetwork:
+    """``n`` endpoints in one process, connected by thread-safe queues (FIFO per receiver;
+    senders are authenticated by construction). Counts messages and bytes."""
+
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.n = n
+        self.queues: list[queue.Queue[tuple[int, bytes]]] = [queue.Queue() for _ in range(n)]
+        self.lock = threading.Lock()
+        self.messages = 0
+        self.bytes = 0
+
+    def endpoint(self, i: int) -> _Endpoint:
+        if not 0 <= i < self.n:
+            raise ValueError(f"node id {i} out of range({self.n})")
+        return _Endpoint(self, i)
+
+
+class TransportNetwork:
+    """:class:`Network` over netsim's real network (:class:`netsim.net.transport.Network`).
+
+    The transport's event loop runs in a background thread (an anyio blocking portal);
+    ``send`` queues a body on the peer's reliable channel (never blocks; a peer cut off by
+    the transport, e.g. for stalling, is a fault the transport records), ``recv`` takes the
+    next delivered body. Delivered bodies wait in a queue of at most ``max_pending``
+    messages; when it is full, the delivering channel waits (backpressure on that peer
+    only), so memory stays bounded whatever the peers send.
+    """
+
+    def __init__(self, node_id: int, n: int, *, tls: Any, fingerprints: dict[int, str] | None,
+                 host: str = "127.0.0.1", port: int = 0, settings: Any = None,
+                 max_pending: int = 100_000) -> None:
+        from anyio.from_thread import start_blocking_portal
+
+        from .transport import Network as _Net
+
+        self.node_id, self.n = node_id, n
+        self._q: queue.Queue[tuple[int, bytes]] = queue.Queue(maxsize=max_pending)
+        self._cm = start_blocking_portal()
+        self._portal = self._cm.__enter__()
+        try:
+            self.transport = self._portal.call(
+                lambda: _Net(node_id, n, tls=tls, fingerprints=fingerprints, settings=settings))
+            self.port: int = self._portal.call(self.transport.listen, host, port)
+        except BaseException:
+            self._cm.__exit__(None, None, None)
+            raise
+        self._future: Any = None
+
+    @classmethod
+    def from_config(cls, config: Any, node_id: int, *, settings: Any = None,
+                    bind_host: str | None = None) -> TransportNetwork:
+        """Node ``node_id`` of a cluster configuration (a :class:`netsim.net.cluster.
+        ClusterConfig` or the path of its ``cluster.toml``), listening and dialling."""
+        from .cluster import load_config
+
+        cfg = load_config(config) if isinstance(config, str | bytes) or hasattr(
+            config, "__fspath__") else config
+        entry = cfg.node(node_id)
+        net = cls(node_id, cfg.n, tls=cfg.ssl_contexts(node_id),
+                  fingerprints=cfg.fingerprints, host=bind_host or entry.host,
+                  port=entry.port, settings=settings)
+        net.start({e.id: (e.host, e.port) for e in cfg.nodes if e.id != node_id})
+        return net
+
+    @classmethod
+    def from_torchrun(cls, workdir: Any, *, f: int | None = None, settings: Any = None,
+                      **rendezvous: Any) -> tuple[TransportNetwork, Any]:
+        """This process's node under ``torchrun``: peers found through torchrun's TCPStore
+        (:func:`netsim.net.rendezvous.torchrun_cluster`: a *trusted* bootstrap that exchanges
+        addresses and certificate fingerprints; ``workdir`` receives this node's key and the
+        cluster config). Returns ``(network, config)``; the node id is ``RANK``."""
+        from .rendezvous import torchrun_cluster
+
+        cfg, rank = torchrun_cluster(workdir, f=f, **rendezvous)
+        return cls.from_config(cfg, rank, settings=settings), cfg
+
+    def start(self, addresses: dict[int, tuple[str, int]]) -> None:
+        """Set the peers' addresses and start serving and dialling."""
+        self.transport.addresses = dict(addresses)
+        q = self._q
+
+        async def deliver(sender: int, body: bytes) -> None:
+            import anyio
+
+            while True:
+                try:
+                    q.put_nowait((sender, bytes(body)))
+                    return
+                except queue.Full:
+                    await anyio.sleep(0.005)
+
+        self._future = self._portal.start_task_soon(self.transport.run, deliver)
+
+    def send(self, target: int, body: bytes) -> None:
+        if not 0 <= target < self.n or target == self.node_id:
+            raise ValueError(f"bad target {target} for node {self.node_id}")
+        self._portal.call(self.transport.send, target, bytes(body))
+
+    def recv(self, timeout: float | None) -> tuple[int, bytes] | None:
+        """The next delivered message, or None after ``timeout``. If the transport's event
+        loop task ended with an exception, that is logged and raised as ``RuntimeError``
+        (instead of waiting, silently, for messages that can no longer come)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._check_transport()
+            left = None if end is None else end - time.monotonic()
+            try:
+                return self._q.get(timeout=0.1 if left is None else max(0.0, min(left, 0.1)))
+            except queue.Empty:
+                if left is not None and left <= 0.1:
+                    self._check_transport()
+                    return None
+
+    def _check_transport(self) -> None:
+        fut = self._future
+        if fut is None or not fut.done() or fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            logger.error("node %d: the transport stopped: %r", self.node_id, exc,
+                         exc_info=(type(exc), exc, exc.__traceback__))
+            raise RuntimeError(f"node {self.node_id}: the transport stopped "
+                               f"({type(exc).__name__}: {exc})") from exc
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The transport's recorded faults (stalled or cut-off peers, bad frames, ...)."""
+        return list(self.transport.faults)
+
+    def close(self) -> None:
+        """Stop the transport and its event-loop thread."""
+        if self._future is not None:
+            self._future.cancel()
+        self._cm.__exit__(None, None, None)
+
+
+class SessionNode:
+    """Runs successive protocol instances (one per session) at one node over a blocking
+    :class:`Network`, keeping its ``window`` most recent sessions alive to serve slower peers
+    (see the module docstring for the bounds and the errors).
+
+    ``timeout``: seconds :meth:`run` waits for a message before ``TimeoutError``.
+    """
+
+    logger: logging.Logger = logger
+    """Where a protocol's exception is logged (a subclass may name its own)."""
+
+    def __init__(self, network: Network, *, timeout: float = 120.0, window: int = 8,
+                 max_fault_log: int = 1000) -> None:
+        self.net = network
+        self.node_id, self.n = network.node_id, network.n
+        self.timeout = timeout
+        self.window = window
+        self.sessions: dict[int, Protocol] = {}
+        self.pending: dict[int, list[tuple[int, Message]]] = {}
+        self.fault_log = FaultLog(max_fault_log)
+        self.max_fault_log = max_fault_log
+        self.t0 = time.monotonic()
+        self.error: ProtocolError | None = None
+        self._sink: list[Message | bytes] = []
+        self._dispatcher = Dispatcher(self.node_id, self.n, send=self._send,
+                                      local=self._keep_local, faults=self.fault_log)
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The first ``max_fault_log`` faults recorded (hostile or broken peers)."""
+        return self.fault_log.faults
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """Every fault recorded, by kind."""
+        return self.fault_log.counts
+
+    def _fault(self, flt: Fault) -> None:
+        self.fault_log.record(self.node_id, flt)
+
+    def _now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _send(self, src: int, dst: int, wire: Wire) -> None:
+        self.net.send(dst, wire.payload)
+
+    def _keep_local(self, node: int, wire: Wire) -> None:
+        self._sink.append(wire.local)
+
+    def _handle(self, proto: Protocol, sender: int | None, msg: Message | None,
+                session: int) -> None:
+        """``proto.handle(sender, msg)`` (``proto.start`` when ``msg`` is None) and its step
+        applied; an exception is logged and raised as :class:`ProtocolError`."""
+        try:
+            if msg is None:
+                step = proto.start(self._now())
+            else:
+                step = proto.handle(sender, msg, self._now())  # type: ignore[arg-type]
+        except Exception as exc:
+            err = ProtocolError(self.node_id, session, sender,
+                                "start" if msg is None else describe_message(msg), exc)
+            self.logger.error("%s", err, exc_info=(type(exc), exc, exc.__traceback__))
+            self.error = err
+            raise err from exc
+        self._apply(step, session)
+
+    def _apply(self, step: Step, session: int) -> None:
+        """Dispatch ``step``, then handle this node's messages to itself (depth first)."""
+        local: list[Message | bytes] = []
+        self._sink = local
+        self._dispatcher.apply(step)
+        proto = self.sessions.get(session)
+        for msg in local:  # to itself: delivered locally, never on the wire
+            if proto is not None:
+                if isinstance(msg, bytes):
+                    self._route(self.node_id, msg, session)
+                else:
+                    self._handle(proto, self.node_id, msg, session)
+
+    def _route(self, sender: int, body: bytes, current: int) -> None:
+        try:
+            msg = decode(body, max_origins=self.n)
+        except DecodeError as exc:
+            self._fault(Fault(sender, "malformed", exc.reason))
+            return
+        inst = getattr(msg, "instance", None)
+        session = inst[0] if isinstance(inst, tuple) else getattr(msg, "session", None)
+        if not isinstance(session, int):
+            self._fault(Fault(sender, "no-session", describe_message(msg)))
+            return
+        proto = self.sessions.get(session)
+        if proto is not None:
+            self._handle(proto, sender, msg, session)
+        elif current < session <= current + self.window:
+            buf = self.pending.setdefault(session, [])
+            if len(buf) < 64 * self.n * self.n:
+                buf.append((sender, msg))
+            else:
+                self._fault(Fault(sender, "flood", f"session {session}"))
+        else:
+            self._fault(Fault(sender, "stale-session", f"session {session}"))
+
+    def run(self, factory: Callable[[], Protocol], session: int) -> Protocol:
+        """Build ``factory()`` (node :attr:`node_id` of :attr:`n`) as ``session``, start it,
+        hand it the messages buffered for it, and block until it is ``done``; return it.
+        ``TimeoutError`` after ``timeout`` seconds without a message; :class:`ProtocolError`
+        if the protocol raised, now or in an earlier call."""
+        if self.error is not None:
+            raise self.error
+        proto = factory()
+        if proto.node_id != self.node_id or proto.n != self.n:
+            raise ValueError(f"the factory built node {proto.node_id} of {proto.n}, the "
+                             f"network is node {self.node_id} of {self.n}")
+        self.sessions[session] = proto
+        for old in [s for s in self.sessions if s <= session - self.window]:
+            del self.sessions[old]
+        self._handle(proto, None, None, session)
+        for sender, msg in self.pending.pop(session, []):
+            self._handle(proto, sender, msg, session)
+        while not proto.done:
+            got = self.net.recv(self.timeout)
+            if got is None:
+                r = getattr(proto, "round", None)
+                where = "" if r is None else f" (round {r} of {getattr(proto, 'rounds', '?')})"
+                raise TimeoutError(
+                    f"node {self.node_id}: no message for {self.timeout} s in session "
+                    f"{session}{where}; are n-f nodes running?")
+            self._route(got[0], got[1], session)
+        return proto
+
+    def serve(self, seconds: float) -> None:
+        """Keep answering peers (echoes, readies, fetch replies) for ``seconds``: call it
+        after the last session so that slower nodes can finish (:class:`ProtocolError` as in
+        :meth:`run`)."""
+        if self.error is not None:
+            raise self.error
+        end = time.monotonic() + seconds
+        current = max(self.sessions, default=0)
+        while (left := end - time.monotonic()) > 0:
+            got = self.net.recv(min(left, 0.05))
+            if got is not None:
+                self._route(got[0], got[1], current)
+
+
+__all__ = ["InProcessNetwork", "Network", "SessionNode", "TransportNetwork"]
