@@ -75,6 +75,20 @@ SLOW_SEEDS = 2000
 
 REPLAY = "python -m tests.broadcast._harness {kind} {n} {f} {seed}"
 
+PAIR_IDS: list[str] = [f"n{n}-f{f}" for n, f in PAIRS]
+"""pytest ids of :data:`PAIRS`."""
+RB_PROPS: tuple[str, ...] = ("validity", "agreement", "integrity", "totality", "liveness",
+                             "faults")
+"""The properties :func:`check_rb` checks."""
+WITNESS_PROPS: tuple[str, ...] = ("size", "overlap", "agreement", "validity", "integrity",
+                                  "liveness", "faults")
+"""The properties :func:`check_views` checks."""
+EXPECTED_FAULTS: dict[str, str] = {  # strategy -> a fault kind every run of it must record
+    "flood": "future-round",
+    "forge": "conflicting-echo",
+    "replay": "duplicate",
+}
+
 
 @dataclass(frozen=True)
 class Case:
@@ -225,20 +239,32 @@ class Outcome:
         return [f"{p}: {v}" for p in keys for v in self.checks.get(p, [])]
 
 
+def simulate(case: Case, factory: Callable[[int, Any], Protocol],
+             inputs: dict[int, np.ndarray] | None = None, strategy: Strategy | None = None,
+             scheduler: Scheduler | None = None, trace: Any = None
+             ) -> tuple[Simulator, dict[int, np.ndarray], Strategy]:
+    """The simulator (codec on) of ``case`` for the nodes of ``factory``: the case's inputs,
+    Byzantine ids, strategy, scheduler and seed unless given; returns it with the inputs and
+    the strategy (the checks need both)."""
+    inputs = inputs_of(case) if inputs is None else inputs
+    strategy = build_strategy(case) if strategy is None else strategy
+    sim = Simulator(
+        case.n, case.f, factory, inputs, byzantine=case.byzantine, strategy=strategy,
+        scheduler=build_scheduler(case) if scheduler is None else scheduler, seed=case.seed,
+        trace=trace,
+    )
+    return sim, inputs, strategy
+
+
 def run_case(case: Case, trace: Any = None, unsafe: bool = False) -> Outcome:
     """Run ``case`` in the simulator (codec on), first without healing (a safety run), then
     healed to quiescence (eventual delivery), and check it. ``unsafe`` allows n < 3f+1."""
-    inputs = inputs_of(case)
     kw = {"unsafe": True} if unsafe else {}
     if case.kind == "rb":
         factory = rb_factory(case.n, case.f, case.origin, **kw)
     else:
         factory = witness_factory(case.n, case.f, case.d, **kw)
-    strategy = build_strategy(case)
-    sim = Simulator(
-        case.n, case.f, factory, inputs, byzantine=case.byzantine, strategy=strategy,
-        scheduler=build_scheduler(case), seed=case.seed, trace=trace,
-    )
+    sim, inputs, strategy = simulate(case, factory, trace=trace)
     sim.run(heal=False)
     before = {i: list(v) for i, v in sim.outputs.items()}
     result = sim.run()
@@ -277,6 +303,30 @@ def grid_failures(kind: str, n: int, f: int, seeds: Iterable[int], prop: str,
     if not count:
         return ""
     return f"{prop} violated in {count} run(s); first ones:\n" + "\n".join(bad)
+
+
+def assert_grid(kind: str, prop: str, n: int, f: int, seeds: Iterable[int] | None = None
+                ) -> None:
+    """``prop`` holds in every run of the grid (default seeds ``range(DEFAULT_SEEDS)``); the
+    failure report names the seeds and their replay commands."""
+    report = grid_failures(kind, n, f, range(DEFAULT_SEEDS) if seeds is None else seeds, prop)
+    assert not report, report
+
+
+def assert_slow_grid(kind: str, n: int, f: int) -> None:
+    """Every property of ``kind`` (:data:`RB_PROPS`, :data:`WITNESS_PROPS`) over
+    ``range(SLOW_SEEDS)``."""
+    props = RB_PROPS if kind == "rb" else WITNESS_PROPS
+    bad = [r for r in (grid_failures(kind, n, f, range(SLOW_SEEDS), p) for p in props) if r]
+    assert not bad, "\n".join(bad)
+
+
+def missing_fault(case: Case, stats: dict[str, int], want: str | None) -> list[str]:
+    """``[problem]`` if the run of ``case`` (fault counts ``stats``) should have recorded a
+    ``want`` fault (its hostile strategy's trace) and did not, else ``[]``."""
+    if want and not stats.get(want):
+        return [f"no {want!r} fault: {case.describe()}"]
+    return []
 
 
 # -- the checks ----------------------------------------------------------------------------

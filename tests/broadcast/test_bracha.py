@@ -38,15 +38,18 @@ from netsim.sim.simulator import Simulator
 from ._harness import (
     COMBOS,
     DEFAULT_SEEDS,
+    EXPECTED_FAULTS,
+    PAIR_IDS,
     PAIRS,
-    SLOW_SEEDS,
     FixedEquivocate,
     FixedSelective,
+    assert_grid,
+    assert_slow_grid,
     cached_checks,
     fault_kinds,
-    grid_failures,
     kinds,
     make_case,
+    missing_fault,
     rb_factory,
     run_case,
 )
@@ -55,7 +58,6 @@ from ._harness import main as harness_main
 X = np.array([1.5, -2.0, 0.0, 3.25])
 INST = (0, 0, 1)  # origin 1
 H = digest(X)
-PAIR_IDS = [f"n{n}-f{f}" for n, f in PAIRS]
 THRESHOLD_PAIRS = [(4, 1), (5, 1), (6, 1), (7, 1), (7, 2), (8, 2), (10, 3), (13, 4), (16, 5)]
 
 
@@ -348,11 +350,6 @@ def test_reply_with_right_digest_before_want_is_unsolicited():
 
 
 # -- the simulator grid --------------------------------------------------------------------
-def _grid(prop: str, n: int, f: int, seeds) -> None:
-    report = grid_failures("rb", n, f, seeds, prop)
-    assert not report, report
-
-
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_grid_covers_every_combination(n, f):
     seen = set()
@@ -370,39 +367,32 @@ def test_grid_covers_every_combination(n, f):
 def test_validity(n, f):
     """Honest origin: every honest node delivers exactly its vector, bitwise; a Byzantine
     origin's delivered value is one its cores held."""
-    _grid("validity", n, f, range(DEFAULT_SEEDS))
+    assert_grid("rb", "validity", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_agreement(n, f):
-    _grid("agreement", n, f, range(DEFAULT_SEEDS))
+    assert_grid("rb", "agreement", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_integrity(n, f):
-    _grid("integrity", n, f, range(DEFAULT_SEEDS))
+    assert_grid("rb", "integrity", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_totality(n, f):
-    _grid("totality", n, f, range(DEFAULT_SEEDS))
+    assert_grid("rb", "totality", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_liveness_after_healing(n, f):
-    _grid("liveness", n, f, range(DEFAULT_SEEDS))
+    assert_grid("rb", "liveness", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_no_fault_against_honest_nodes(n, f):
-    _grid("faults", n, f, range(DEFAULT_SEEDS))
-
-
-EXPECTED_FAULTS = {  # strategy -> a fault kind every run of it must record
-    "flood": "future-round",
-    "forge": "conflicting-echo",
-    "replay": "duplicate",
-}
+    assert_grid("rb", "faults", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
@@ -418,8 +408,7 @@ def test_the_adversary_was_active(n, f):
             want = "equivocation"
         if case.strategy == "garbage" and not case.byzantine_origin:
             want = "malformed"
-        if want and not stats.get(want):
-            problems.append(f"no {want!r} fault: {case.describe()}")
+        problems += missing_fault(case, stats, want)
         fetch_runs += stats.get("msg:fetch", 0) > 0
         bad_reply_runs += stats.get("bad-reply", 0) > 0
     assert not problems, "\n".join(problems[:5])
@@ -431,11 +420,7 @@ def test_the_adversary_was_active(n, f):
 @pytest.mark.slow
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_rb_grid_slow(n, f):
-    seeds = range(SLOW_SEEDS)
-    reports = [grid_failures("rb", n, f, seeds, p) for p in
-               ("validity", "agreement", "integrity", "totality", "liveness", "faults")]
-    bad = [r for r in reports if r]
-    assert not bad, "\n".join(bad)
+    assert_slow_grid("rb", n, f)
 
 
 # -- constructed cases ---------------------------------------------------------------------

@@ -21,26 +21,23 @@ from netsim.messages import Echo, Ready, Report, Value, digest, vectors_equal
 from netsim.protocol import ALL, Protocol, Step
 from netsim.sim.adversary import make_strategy
 from netsim.sim.schedulers import make_scheduler
-from netsim.sim.simulator import Simulator
 
 from ._harness import (
     DEFAULT_SEEDS,
+    EXPECTED_FAULTS,
+    PAIR_IDS,
     PAIRS,
     SCHEDULER_NAMES,
-    SLOW_SEEDS,
     STRATEGY_NAMES,
-    build_scheduler,
-    build_strategy,
+    assert_grid,
+    assert_slow_grid,
     cached_checks,
     check_views,
     fault_kinds,
-    grid_failures,
-    inputs_of,
     make_case,
+    missing_fault,
+    simulate,
 )
-
-PAIR_IDS = [f"n{n}-f{f}" for n, f in PAIRS]
-PROPS = ("size", "overlap", "agreement", "validity", "integrity", "liveness", "faults")
 
 
 def vec(i: int, d: int = 3) -> np.ndarray:
@@ -186,49 +183,44 @@ def test_invalid_value_is_not_in_any_view():
 
 
 # -- the simulator grid --------------------------------------------------------------------
-def _grid(prop: str, n: int, f: int, seeds) -> None:
-    report = grid_failures("witness", n, f, seeds, prop)
-    assert not report, report
-
-
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_view_size(n, f):
     """n-f <= |V| <= n, made final by at least n-f witnesses."""
-    _grid("size", n, f, range(DEFAULT_SEEDS))
+    assert_grid("witness", "size", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_views_overlap_in_n_minus_f(n, f):
     """|V_i ∩ V_j| >= n-f (as sets of origins) for every pair of honest nodes."""
-    _grid("overlap", n, f, range(DEFAULT_SEEDS))
+    assert_grid("witness", "overlap", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_shared_origins_have_bitwise_equal_vectors(n, f):
-    _grid("agreement", n, f, range(DEFAULT_SEEDS))
+    assert_grid("witness", "agreement", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_view_values_are_what_origins_broadcast(n, f):
     """An honest origin's entry is bitwise its vector; a Byzantine one's is a value its cores
     held."""
-    _grid("validity", n, f, range(DEFAULT_SEEDS))
+    assert_grid("witness", "validity", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_one_view_per_round(n, f):
-    _grid("integrity", n, f, range(DEFAULT_SEEDS))
+    assert_grid("witness", "integrity", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_liveness_after_healing(n, f):
     """Every honest node outputs its view and is ``done``; the run quiesces."""
-    _grid("liveness", n, f, range(DEFAULT_SEEDS))
+    assert_grid("witness", "liveness", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_no_fault_against_honest_nodes(n, f):
-    _grid("faults", n, f, range(DEFAULT_SEEDS))
+    assert_grid("witness", "faults", n, f)
 
 
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
@@ -239,10 +231,8 @@ def test_grid_coverage_and_adversary_activity(n, f):
         case, _, stats = cached_checks("witness", n, f, s)
         seen.add((case.scheduler, case.strategy, case.flag))
         assert len(case.byzantine) == f if case.flag else len(case.byzantine) < f
-        want = {"flood": "future-round", "forge": "conflicting-echo", "replay": "duplicate",
-                "twins": "equivocation"}.get(case.strategy)
-        if case.byzantine and want and not stats.get(want):
-            problems.append(f"no {want!r} fault: {case.describe()}")
+        want = {**EXPECTED_FAULTS, "twins": "equivocation"}.get(case.strategy)
+        problems += missing_fault(case, stats, want if case.byzantine else None)
     assert len(seen) == len(SCHEDULER_NAMES) * len(STRATEGY_NAMES) * 2
     assert not problems, "\n".join(problems[:5])
 
@@ -250,9 +240,7 @@ def test_grid_coverage_and_adversary_activity(n, f):
 @pytest.mark.slow
 @pytest.mark.parametrize(("n", "f"), PAIRS, ids=PAIR_IDS)
 def test_witness_grid_slow(n, f):
-    bad = [r for r in (grid_failures("witness", n, f, range(SLOW_SEEDS), p) for p in PROPS)
-           if r]
-    assert not bad, "\n".join(bad)
+    assert_slow_grid("witness", n, f)
 
 
 # -- several rounds in the simulator -------------------------------------------------------
@@ -292,14 +280,9 @@ class Rounds(Protocol):
 
 
 def run_rounds(case, rounds=3, window=2, strategy=None, scheduler=None):
-    inputs = inputs_of(case)
     n, f = case.n, case.f
-    strategy = strategy if strategy is not None else build_strategy(case)
-    sim = Simulator(
-        n, f, lambda i, x: Rounds(i, n, f, x, rounds, window), inputs,
-        byzantine=case.byzantine, strategy=strategy,
-        scheduler=scheduler if scheduler is not None else build_scheduler(case), seed=case.seed,
-    )
+    sim, inputs, strategy = simulate(case, lambda i, x: Rounds(i, n, f, x, rounds, window),
+                                     strategy=strategy, scheduler=scheduler)
     res = sim.run()
     checks = check_views(case, res, inputs, strategy, rounds=rounds,
                          value_of=lambda i, r: inputs[i] + r)
