@@ -267,6 +267,32 @@ def test_accelerator_code_path_on_cpu(monkeypatch):
     assert torch.allclose(ref.final_params, forced.final_params, atol=1e-4)
 
 
+def test_a_new_method_is_one_class_and_one_registry_entry(monkeypatch):
+    """learning.methods' extension point: a method registered in METHODS (here a trusted
+    average of the honest gradients) runs through train unchanged, and equals the server
+    method with the mean rule when no Byzantine vector is sent; the other methods' numbers
+    do not move."""
+    from learning.methods import METHODS, Method, StepInput, Traffic
+
+    class HonestAverage(Method):
+        name = "honest-average"
+
+        def step(self, s: StepInput) -> torch.Tensor:
+            return s.descend(s.sent.mean(dim=0).expand_as(s.sent))
+
+        def traffic(self, d: int, itemsize: int) -> Traffic:
+            return Traffic(0, 0, "none (an oracle)")
+
+    cfg = dict(n=7, f=2, steps=12, hidden=8, seed=3, eval_every=12, protocol="mean")
+    before = train(TrainConfig(method="server", **cfg))
+    monkeypatch.setitem(METHODS, HonestAverage.name, HonestAverage)
+    new = train(TrainConfig(method=HonestAverage.name, **cfg))
+    after = train(TrainConfig(method="server", **cfg))
+    assert torch.equal(before.final_params, after.final_params)
+    assert torch.allclose(new.final_params, before.final_params, atol=1e-5)
+    assert new.traffic == "none (an oracle)" and new.gradient_rounds == []
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_learn_on_cuda():
