@@ -336,7 +336,7 @@ def _history_entry(t: int, ev: dict[str, Any], loss: torch.Tensor) -> dict[str, 
     }
 
 
-class _Swarm:
+class _Models:
     """The n models being trained (rows: honest first, then Byzantine) and what a step shares
     across methods: the Byzantine rows at ``θ̄``, the local gradients, the worker momentum."""
 
@@ -391,8 +391,8 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     setup = Setup(cfg, byz_ids, honest_ids, hooks, gen)
     method = METHODS[cfg.method](setup)
     ds, model = prepare(cfg)
-    run = _Swarm(cfg, setup, ds, model, device, dtype)
-    evaluate = _Evaluator(run.swarm, ds, device, dtype)
+    models = _Models(cfg, setup, ds, model, device, dtype)
+    evaluate = _Evaluator(models.swarm, ds, device, dtype)
     h = setup.h
     history: list[dict[str, float | None]] = []
     losses: list[float] = []
@@ -400,27 +400,27 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     t0 = time.perf_counter()
     for t in range(1, cfg.steps + 1):
         ts = time.perf_counter()
-        loss = run.step(method, t)
+        loss = models.step(method, t)
         losses.append(float(loss[:h].mean()) if t % 10 == 0 or t == cfg.steps else math.nan)
         step_times.append(time.perf_counter() - ts)
         if t % cfg.eval_every == 0 or t == cfg.steps:
-            history.append(_history_entry(t, evaluate(run.theta[:h]), loss[:h]))
+            history.append(_history_entry(t, evaluate(models.theta[:h]), loss[:h]))
         if progress is not None:
             progress(t, history[-1] if history else {})
     wall = time.perf_counter() - t0
-    result = _result(cfg, method, run, evaluate(run.theta[:h]), losses, step_times, history,
+    result = _result(cfg, method, models, evaluate(models.theta[:h]), losses, step_times, history,
                      wall)
     if ds.task in ("regression", "binary"):
-        _add_optimum(result, ds, run, honest_ids)
+        _add_optimum(result, ds, models, honest_ids)
     return result
 
 
-def _result(cfg: TrainConfig, method: Method, run: _Swarm, ev: dict[str, Any],
+def _result(cfg: TrainConfig, method: Method, models: _Models, ev: dict[str, Any],
             losses: list[float], step_times: list[float],
             history: list[dict[str, float | None]], wall: float) -> TrainResult:
     """The :class:`TrainResult` of a finished run (``ev``: the final evaluation)."""
     accs = ev["accs"]
-    traffic = method.traffic(run.d, 4 if cfg.dtype == "float32" else 8)
+    traffic = method.traffic(models.d, 4 if cfg.dtype == "float32" else 8)
     finite = [x for x in losses if math.isfinite(x)]
     return TrainResult(
         config={k: (v if isinstance(v, (int, float, str, bool, type(None), list, dict))
@@ -434,23 +434,23 @@ def _result(cfg: TrainConfig, method: Method, run: _Swarm, ev: dict[str, Any],
         step_time=float(np.mean(step_times[5:] if len(step_times) > 10 else step_times)),
         history=history, agreement_rounds=traffic.rounds,
         gradient_rounds=method.gradient_rounds, faults=traffic.faults,
-        final_params=run.theta[:run.h].detach().clone(),
+        final_params=models.theta[:models.h].detach().clone(),
     )
 
 
-def _add_optimum(result: TrainResult, ds: Dataset, run: _Swarm, honest_ids: list[int]) -> None:
+def _add_optimum(result: TrainResult, ds: Dataset, models: _Models, honest_ids: list[int]) -> None:
     """Synthetic tasks with a known optimum: ``||θ̄ - θ*||`` and the honest full-batch
     gradient norm ``||∇L̄(θ̄)||`` at the honest mean."""
-    theta, h, d = run.theta, run.h, run.d
+    theta, h, d = models.theta, models.h, models.d
     device, dtype = theta.device, theta.dtype
-    opt = torch.as_tensor(ds.optimum([run.parts[i] for i in honest_ids]), device=device)
+    opt = torch.as_tensor(ds.optimum([models.parts[i] for i in honest_ids]), device=device)
     mean = theta[:h].double().mean(dim=0)
     result.distance_to_optimum = float(torch.linalg.norm(mean - opt))
-    full = torch.as_tensor(np.stack([ds.x_train[run.parts[i]] for i in honest_ids]),
+    full = torch.as_tensor(np.stack([ds.x_train[models.parts[i]] for i in honest_ids]),
                            dtype=dtype, device=device)
-    ys = torch.as_tensor(np.stack([ds.y_train[run.parts[i]] for i in honest_ids]),
+    ys = torch.as_tensor(np.stack([ds.y_train[models.parts[i]] for i in honest_ids]),
                          dtype=dtype, device=device)
-    gfull, _ = run.swarm.grads(mean.to(dtype).expand(h, d).contiguous(), full, ys)
+    gfull, _ = models.swarm.grads(mean.to(dtype).expand(h, d).contiguous(), full, ys)
     result.grad_norm = float(torch.linalg.norm(gfull.double().mean(dim=0)))
 
 
