@@ -84,23 +84,12 @@ def trimmed_mean_rows(torch: Any, rng: np.random.Generator, scale: int, reps: in
     return tm_rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="d / 10, fewer repeats")
-    ap.add_argument("--no-write", action="store_true", help="print only")
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
-    scale = 10 if args.quick else 1
-    reps = 2 if args.quick else 5
-    rng = np.random.default_rng(0)
-
-    tm_rows = trimmed_mean_rows(torch, rng, scale, reps)
-
+def distance_rows(torch: Any, rng: np.random.Generator, scale: int, reps: int) -> list:
+    """Krum and the geometric median through the Gram matrix against ``torch.cdist``
+    versions, on an attacked view (f Byzantine vectors shifted by 5 in every coordinate)."""
     m, d, f = 16, 1_000_000 // scale, 3
     x = rng.standard_normal((m, d)).astype(np.float32)
-    x[:f] += 5.0  # an attacked view: f Byzantine vectors shifted by 5 in every coordinate
+    x[:f] += 5.0
     xt = torch.from_numpy(x)
     dist_rows = []
     krum = get_rule("krum", f)
@@ -120,7 +109,12 @@ def main() -> None:
         dist_rows.append([name, m, f, f"{d:.0e}", f"{ours * 1e3:.1f}", f"{base * 1e3:.1f}",
                           f"{base / ours:.1f}x", f"{err_fn():.1e}"])
         print(*dist_rows[-1], sep="\t", flush=True)
+    return dist_rows
 
+
+def subset_rows(rng: np.random.Generator, scale: int, reps: int) -> list:
+    """One MVE rule (n = 13, f = 2) and one MDA rule (n = 19, f = 3) at d = 1e5 / scale,
+    against a plain mean."""
     sub_rows = []
     for name, n, f in [("mve", 13, 2), ("mda", 19, 3)]:
         d = 100_000 // scale
@@ -130,8 +124,12 @@ def main() -> None:
         mean = best(lambda x=x: x.mean(0), reps)
         sub_rows.append([name, n, f, f"{d:.0e}", f"{ours * 1e3:.1f}", f"{ours / mean:.0f}"])
         print(*sub_rows[-1], sep="\t", flush=True)
+    return sub_rows
 
-    body = (
+
+def report(tm_rows: list, dist_rows: list, sub_rows: list) -> str:
+    """The ``rules`` section of the benchmark report (markdown)."""
+    return (
         "## Robust rules on one view (CPU, one thread)\n\n"
         f"Machine: {machine()}  \nCommand: `{command()}`  \n"
         "float32 standard normal views; best of repeats; each baseline measured in the same "
@@ -148,6 +146,23 @@ def main() -> None:
         + "\n\n### Subset rules (one view of n vectors)\n\n"
         + markdown_table(["rule", "n", "f", "d", "time (ms)", "time / plain mean"], sub_rows)
     )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="d / 10, fewer repeats")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    scale = 10 if args.quick else 1
+    reps = 2 if args.quick else 5
+    rng = np.random.default_rng(0)  # one stream, drawn by the three tables in this order
+    tm_rows = trimmed_mean_rows(torch, rng, scale, reps)
+    dist_rows = distance_rows(torch, rng, scale, reps)
+    sub_rows = subset_rows(rng, scale, reps)
+    body = report(tm_rows, dist_rows, sub_rows)
     if not args.no_write:
         write_section("rules", body)
     print(body)
