@@ -11,6 +11,13 @@ through the real codec (:mod:`netsim.codec`): honest messages are encoded once p
 decoded at each receiver, exactly as on a network; ``codec=False`` passes message objects by
 reference (faster, for large simulations; tests keep the codec on). Raw bytes from a
 Byzantine node are always decoded, so garbage is a fault at the receiver in both modes.
+
+Steps, honest and the strategy's emissions alike, are applied by the one dispatcher
+(:class:`netsim.dispatch.Dispatcher`, as in the runtime and the blocking driver): the
+simulator only supplies the delivery (a heap event per wire message, an immediate local event
+for a node's copy to itself); faults go to one unbounded :class:`~netsim.dispatch.FaultLog`
+(``SimResult.faults``: every fault with its observer), traffic to
+:class:`~netsim.dispatch.Metrics`.
 """
 
 from __future__ import annotations
