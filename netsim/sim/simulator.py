@@ -264,6 +264,15 @@ class Simulator:
     def _fault(self, observer: int, flt: Fault) -> None:
         self.fault_log.record(observer, flt)
 
+    @staticmethod
+    def _strategy_call(method: Callable[..., Any], *args: Any) -> Any:
+        """A strategy's ``start``/``receive``; an invalid target of a Byzantine core
+        (:func:`netsim.dispatch.destinations`) is a :class:`SimulationError`, as for a step."""
+        try:
+            return method(*args)
+        except InvalidTarget as exc:
+            raise SimulationError(str(exc)) from None
+
     def _emit(self, emissions: Any) -> None:
         for src, target, message in emissions:
             if src not in self.context.byzantine:
@@ -296,7 +305,7 @@ class Simulator:
             heapq.heappush(self._heap, (float(heal_at), self._seq, -1, -1, None, 0, "heal"))
         for i in self.honest:
             self._apply(i, self.nodes[i].start(self.now))
-        self._emit(self.strategy.start(self.now))
+        self._emit(self._strategy_call(self.strategy.start, self.now))
 
     def run(
         self,
@@ -376,7 +385,7 @@ class Simulator:
             self._trace_line(t, src, dst, ev[6], msg, ev[5])
         node = self.nodes.get(dst)
         if node is None:
-            self._emit(self.strategy.receive(dst, src, msg, t))
+            self._emit(self._strategy_call(self.strategy.receive, dst, src, msg, t))
             return False
         step = node.handle(src, msg, t)
         if step is not EMPTY:

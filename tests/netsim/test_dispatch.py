@@ -146,3 +146,23 @@ def test_the_blocking_driver_runs_any_protocol_with_the_one_dispatcher() -> None
     d._route(1, encode(Send((50, 0, 1), vec)), 1)
     assert d.fault_counts == {"malformed": 1, "stale-session": 1}
     assert [flt.sender for flt in d.faults] == [1, 1]
+
+
+def test_a_byzantine_core_sending_to_an_invalid_target_is_a_simulation_error() -> None:
+    """The adversary's cores expand targets with the same destinations(): a bad one stops
+    the run with SimulationError, as an honest node's does."""
+    from netsim.sim.adversary import Honest
+    from netsim.sim.simulator import SimulationError, Simulator
+
+    class _Bad:
+        def __init__(self, i: int) -> None:
+            self.node_id, self.n, self.f, self.done = i, 4, 1, False
+
+        def start(self, now: float) -> Step:
+            return Step([(9, Send((0, 0, self.node_id), _vec()))] if self.node_id == 0 else [])
+
+        def handle(self, sender: int, message: object, now: float) -> Step:
+            return Step()
+
+    with pytest.raises(SimulationError, match="node 0 sent to invalid target 9"):
+        Simulator(4, 1, lambda i, x: _Bad(i), byzantine=(0,), strategy=Honest()).run()
