@@ -44,7 +44,7 @@ from .protocol import AveragingAgreement, get_config
 VALUE_ATTACKS = (*sorted(ATTACKS), "omniscient")
 
 DEFAULT_BYZANTINE = "split"
-"""The default Byzantine behaviour of :func:`run` and of ``python -m netsim simulate``."""
+"""The default Byzantine behaviour of :func:`run` and of ``python -m agreement simulate``."""
 DEFAULT_SCHEDULER = "targeted"
 """The default scheduler (message level) of :func:`run` and of the command line."""
 DEFAULT_VIEWS = "omniscient"

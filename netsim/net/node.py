@@ -52,7 +52,7 @@ assert set(NETWORK_STRATEGIES) <= set(STRATEGIES)
 
 DEFAULT_LINGER = 30.0
 """Seconds a node that decided keeps serving peers that have not (module doc): the default
-of :func:`run_node`, ``python -m netsim node --linger`` and ``python -m netsim launch``."""
+of :func:`run_node`, ``python -m agreement node --linger`` and ``python -m agreement launch``."""
 
 
 def _unwrap(group: BaseExceptionGroup) -> BaseException:

@@ -7,7 +7,7 @@ pinned to the fingerprints read from the store, and a Byzantine *node* gains not
 it: it can publish only its own entry (first write wins is not needed: each rank writes only
 its own key, and a rank's entry is read once). Deployments that trust no rendezvous service
 use the static cluster configuration instead (``python -m netsim keys``, then
-``python -m netsim node --config cluster.toml``).
+``python -m agreement node --config cluster.toml``).
 
 How (:func:`torchrun_cluster`): with ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
 ``MASTER_PORT`` from torchrun's environment, each rank

@@ -186,7 +186,7 @@ class TargetedViews(Scheduler):
     """A scheduler that makes honest views differ as much as the witness gather allows.
 
     The message-level counterpart of the round engine's ``omniscient`` views (and the
-    default of ``agreement.run`` and ``python -m netsim simulate``). Honest nodes are split
+    default of ``agreement.run`` and ``python -m agreement simulate``). Honest nodes are split
     in two sides along their widest direction (:func:`split_sides`, recomputed each round
     from their current vectors: the scheduler reads the adversary's omniscient context);
     the Byzantine nodes are split in a low half (the first ``ceil(b/2)`` Byzantine ids) and
