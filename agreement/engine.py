@@ -37,7 +37,7 @@ import numpy as np
 from netsim.messages import MAX_SQUARED_NORM
 
 from .attacks import TWO_SIDED, attack_values, split_sides
-from .rules import get_rule
+from .rules import make_rule
 
 
 def valid_rows(values: Any) -> Any:
@@ -145,7 +145,7 @@ class RoundEngine:
         if gather not in ("witness", "first-quorum"):
             raise ValueError(f"unknown gather {gather!r}; known: first-quorum, witness")
         self.n, self.f = n, f
-        self.rule = get_rule(rule, f, **(rule_params or {})) if isinstance(rule, str) else rule
+        self.rule = make_rule(rule, f, **(rule_params or {})) if isinstance(rule, str) else rule
         self.gather = gather
         self.attack = attack
         self.views = views or ("omniscient" if attack == "omniscient" else "random")

@@ -52,7 +52,7 @@ from netsim.protocol import Fault, Protocol, Step
 from . import constants
 from .constants import rounds_for_target
 from .gathers import make_gather
-from .rules import get_rule
+from .rules import make_rule
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Config:
         witness gather's ``3f+1``), raised until a view of ``n-f`` values is large enough for
         the rule (krum: ``2f+3``)."""
         n = constants.min_n(self.name, f)
-        need = get_rule(self.rule, f).min_size()
+        need = make_rule(self.rule, f).min_size()
         return max(n, need + f)
 
     @property
@@ -140,7 +140,7 @@ def check_resilience(protocol: str, n: int, f: int, *, unsafe: bool = False) -> 
         msg = (f"{what} needs κ(n,f) < 1 (proofs/mda.md): κ({n},{f}) = "
                f"{constants.resilience_factor(protocol, n, f):.4f} >= 1")
     else:
-        msg = (f"{what} needs views of >= {get_rule(cfg.rule, f).min_size()} vectors, i.e. "
+        msg = (f"{what} needs views of >= {make_rule(cfg.rule, f).min_size()} vectors, i.e. "
                f"n - f >= {least - f}")
     msg += f"; the smallest n for f={f} is {least}"
     if not unsafe:
@@ -217,7 +217,7 @@ class AveragingAgreement(Protocol):
         self.protocol = protocol
         self.rounds = rounds
         self.session = session
-        self.rule = get_rule(rule or cfg.rule, f, **(rule_params or {}))
+        self.rule = make_rule(rule or cfg.rule, f, **(rule_params or {}))
         if self.rule.min_size() > n - f and not unsafe:
             raise ValueError(
                 f"rule {self.rule.name} needs views of >= {self.rule.min_size()} vectors, "

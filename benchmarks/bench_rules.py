@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from agreement.rules import get_rule
+from agreement.rules import make_rule
 from benchmarks._report import command, machine, markdown_table, write_section
 
 
@@ -71,7 +71,7 @@ def trimmed_mean_rows(torch: Any, rng: np.random.Generator, scale: int, reps: in
         x = rng.standard_normal((m, d)).astype(np.float32)
         xt = torch.from_numpy(x)
         f = m // 4
-        rule = get_rule("trimmed-mean", f)
+        rule = make_rule("trimmed-mean", f)
         ours = best(lambda rule=rule, x=x: rule(x), reps)
         base = best(lambda xt=xt, f=f, m=m: torch.sort(xt, 0).values[f : m - f].mean(0), reps)
         mean = best(lambda x=x: x.mean(0), reps)
@@ -92,8 +92,8 @@ def distance_rows(torch: Any, rng: np.random.Generator, scale: int, reps: int) -
     x[:f] += 5.0
     xt = torch.from_numpy(x)
     dist_rows = []
-    krum = get_rule("krum", f)
-    gm = get_rule("geometric-median", f)
+    krum = make_rule("krum", f)
+    gm = make_rule("geometric-median", f)
     cases = [
         ("krum", lambda: krum(x), lambda: krum_cdist(torch, xt, f),
          lambda: float(np.abs(krum(x) - krum_cdist(torch, xt, f).numpy()).max())),
@@ -119,7 +119,7 @@ def subset_rows(rng: np.random.Generator, scale: int, reps: int) -> list:
     for name, n, f in [("mve", 13, 2), ("mda", 19, 3)]:
         d = 100_000 // scale
         x = rng.standard_normal((n, d)).astype(np.float32)
-        rule = get_rule(name, f)
+        rule = make_rule(name, f)
         ours = best(lambda rule=rule, x=x: rule(x), max(2, reps // 2))
         mean = best(lambda x=x: x.mean(0), reps)
         sub_rows.append([name, n, f, f"{d:.0e}", f"{ours * 1e3:.1f}", f"{ours / mean:.0f}"])

@@ -37,7 +37,7 @@ from agreement.attacks import split as split_values
 from agreement.attacks import split_sides
 from agreement.engine import RoundEngine
 from agreement.protocol import check_resilience
-from agreement.rules import get_rule
+from agreement.rules import make_rule
 from netsim.sim.adversary import STRATEGIES
 
 from .attacks import AttackHook
@@ -203,7 +203,7 @@ class Server(Method):
 
     def __init__(self, setup: Setup) -> None:
         super().__init__(setup)
-        self.rule = get_rule(setup.cfg.protocol, setup.cfg.f)
+        self.rule = make_rule(setup.cfg.protocol, setup.cfg.f)
 
     def step(self, s: StepInput) -> torch.Tensor:
         setup = self.setup
@@ -319,7 +319,7 @@ class Agreement:
         if callable(attack) and views == "omniscient":
             raise ValueError("omniscient views run with the dissensus attack (or none)")
         self.engine = RoundEngine(
-            cfg.n, cfg.f, get_rule(conf.rule, cfg.f), gather=conf.gather, attack=attack,
+            cfg.n, cfg.f, make_rule(conf.rule, cfg.f), gather=conf.gather, attack=attack,
             views=views, byzantine=self.setup.byz_ids, seed=cfg.seed * 7919 + self.salt,
             attack_params={"scale": cfg.attack_params["scale"]}
             if cfg.attack == "dissensus" and "scale" in cfg.attack_params else None,

@@ -27,7 +27,7 @@ import numpy as np
 from agreement import run
 from agreement.constants import lower_bound_averaging_constant
 from agreement.protocol import CONFIGS, get_config
-from agreement.rules import get_rule
+from agreement.rules import make_rule
 
 
 @dataclass
@@ -69,7 +69,7 @@ def smallest_n(protocol: str, f: int) -> int:
     """The least n for which ``protocol`` runs with f faults (``Config.min_n``: its resilience,
     and views of ``n-f`` values large enough for its rule)."""
     cfg = get_config(protocol)
-    rule = get_rule(cfg.rule, f)
+    rule = make_rule(cfg.rule, f)
     n = cfg.min_n(f)
     while n - f < rule.min_size():
         n += 1

@@ -1,5 +1,5 @@
 """The MVE counterexamples of ``proofs/mve.md``, built explicitly and run through the rule as
-implemented (``get_rule("mve", f).batch``), with the views checked by
+implemented (``make_rule("mve", f).batch``), with the views checked by
 :func:`agreement.engine.check_views`.
 
 In 1-D the rule (volumes compared in ``min(d, m-f-1) = 1`` dimension since commit b66de04;
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from agreement.engine import check_views
-from agreement.rules import get_rule
+from agreement.rules import make_rule
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Outcome:
 def _round(n: int, f: int, honest: np.ndarray, byz: np.ndarray, masks: np.ndarray
            ) -> np.ndarray:
     check_views(masks, n, f, "witness", np.arange(n))
-    return np.asarray(get_rule("mve", f).batch(np.concatenate([honest, byz]), masks))
+    return np.asarray(make_rule("mve", f).batch(np.concatenate([honest, byz]), masks))
 
 
 def bias_1d(n: int = 7, f: int = 1, eps: float = 1e-3) -> Outcome:
@@ -172,7 +172,7 @@ def floor_inflation(n: int = 13, f: int = 2, far: float = 1e10, center: str = "e
     check_views(masks, n, f, "witness", np.arange(n))
     # every honest view is the same: one evaluation (batch would repeat it h times; before
     # de568b0 each took ~10 s, Khachiyan running to max_iter on the subsets {far, near, ...})
-    y = np.repeat(np.asarray(get_rule("mve", f, center=center)(values))[None], h, axis=0)
+    y = np.repeat(np.asarray(make_rule("mve", f, center=center)(values))[None], h, axis=0)
     ratio = float(np.abs(y.mean(0) - honest.mean(0))[0])  # Δ2(x) = 1
     return Outcome("mve-1d-floor-inflation", n, f, 1, ratio,
                    {"far": far, "near": near, "floor": phi, "center": center,

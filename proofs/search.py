@@ -27,7 +27,7 @@ rounding slack of :func:`agreement.claims.slack`), so that ``judge`` compares wi
 as the run evaluator does. Many views of the same ``(x, b)`` are evaluated in one
 ``rule.batch`` call and the worst legal pair (or view) is kept.
 
-Every evaluation goes through the rule as implemented: ``get_rule(name, f).batch(values,
+Every evaluation goes through the rule as implemented: ``make_rule(name, f).batch(values,
 masks)`` on the ``n`` values of one round, as the round engine calls it. **One evaluation is
 the rule applied to one view** (one row of ``masks``); the budget counts them, so the result
 is the same on every machine for the same seed and budget (no clock is read; the one caveat
@@ -69,7 +69,7 @@ import numpy as np
 
 from agreement.claims import slack
 from agreement.engine import check_views
-from agreement.rules import get_rule
+from agreement.rules import make_rule
 from netsim.messages import valid_vector
 
 OBJECTIVES = ("coord-contraction", "coord-error", "l2-contraction", "bias")
@@ -222,7 +222,7 @@ class Evaluator:
                  deadline: float | None = None) -> None:
         if kind not in OBJECTIVES:
             raise ValueError(f"unknown objective {kind!r}; known: {', '.join(OBJECTIVES)}")
-        self.rule = get_rule(rule, f, **(rule_params or {}))
+        self.rule = make_rule(rule, f, **(rule_params or {}))
         self.n, self.f, self.kind = n, f, kind
         self.count = 0
         self.limit = max_evals

@@ -242,7 +242,7 @@ def table(rows: list[Row]) -> str:
             lines.append(f"VIOLATED {r.claim} ({r.n},{r.f},{r.d}): honest {w.get('honest')}, "
                          f"Byzantine {w.get('byzantine')}, views {w.get('view1')} / "
                          f"{w.get('view2')}, row order {w.get('row_order')} (rows: honest "
-                         f"first; replay with get_rule('{r.protocol}', {r.f}).batch)")
+                         f"first; replay with make_rule('{r.protocol}', {r.f}).batch)")
         if r.rule_errors:
             e = r.first_error or {}
             lines.append(f"note: {r.claim} ({r.n},{r.f},{r.d}): the rule raised on "

@@ -2,7 +2,7 @@
 
 Every rule is a small frozen callable (:class:`Rule`)::
 
-    rule = get_rule("trimmed-mean", f=2)
+    rule = make_rule("trimmed-mean", f=2)
     y = rule(view)                 # view: (m, d) numpy/torch, or a sequence of 1-D vectors
     Y = rule.batch(values, masks)  # row i = rule(values[masks[i]]), all views at once
     rule.min_size()                # the least m for which it is defined (here 2f+1)
@@ -19,6 +19,9 @@ converted once, :class:`Prepared`), :func:`gram` (its centred Gram matrix ``G`` 
 ``D_ij = G_ii + G_jj - 2 G_ij``, :class:`Gram`), and :mod:`backend`, the module they live in,
 whose flag ``backend.FORCE_TORCH_OPS = True`` forces the torch (accelerator) code path on CPU
 tensors.
+
+:func:`make_rule` builds a rule instance (builders are ``make_*``); ``get_rule``, its old
+name, is kept as an alias for this release only (it goes in the next).
 """
 
 from __future__ import annotations
@@ -69,9 +72,9 @@ def rule_names() -> list[str]:
     return sorted(RULES)
 
 
-def get_rule(name: str, f: int = 0, **params: Any) -> Rule:
+def make_rule(name: str, f: int = 0, **params: Any) -> Rule:
     """Build the rule registered as ``name`` tolerating ``f`` values, with its parameters
-    (e.g. ``get_rule("nnm", 2, inner="krum")``, ``get_rule("mve", 1, method="exact")``)."""
+    (e.g. ``make_rule("nnm", 2, inner="krum")``, ``make_rule("mve", 1, method="exact")``)."""
     try:
         cls = RULES[name]
     except KeyError:
@@ -79,6 +82,10 @@ def get_rule(name: str, f: int = 0, **params: Any) -> Rule:
             f"unknown rule {name!r}; known rules: {', '.join(rule_names())}"
         ) from None
     return cls(f=f, **params)
+
+
+get_rule = make_rule
+"""Deprecated alias of :func:`make_rule` (this release only; builders are ``make_*``)."""
 
 
 __all__ = [
@@ -106,6 +113,7 @@ __all__ = [
     "get_rule",
     "gram",
     "krum",
+    "make_rule",
     "mda",
     "mda_subset",
     "mean",

@@ -423,9 +423,9 @@ class NNM(Rule):
         self.inner_rule()  # validates the name and the parameters
 
     def inner_rule(self) -> Rule:
-        from . import get_rule
+        from . import make_rule
 
-        return get_rule(self.inner, self.f, **dict(self.inner_params))
+        return make_rule(self.inner, self.f, **dict(self.inner_params))
 
     def min_size(self) -> int:
         return max(2 * self.f + 1, self.inner_rule().min_size())

@@ -14,7 +14,7 @@ from agreement.claims import HOLDS, VIOLATED, evaluate
 from agreement.engine import RoundEngine, check_views
 from agreement.inputs import make_inputs
 from agreement.protocol import AveragingAgreement
-from agreement.rules import get_rule
+from agreement.rules import make_rule
 from agreement.run import diameter, run
 
 STRATEGIES = ["split", "push", "alie", "outlier", "nan", "omniscient", "equivocate", "crash",
@@ -107,7 +107,7 @@ def test_round_engine_replays_message_views() -> None:
         x = make_inputs("gaussian", n, 3, seed)
         res = run(x, f=f, protocol=protocol, rounds=4, byzantine=byz, scheduler=sched,
                   seed=seed)
-        rule = get_rule(protocol, f)
+        rule = make_rule(protocol, f)
         for r in range(res.rounds):
             rows = {i: res.history[r][j] for j, i in enumerate(res.honest)}
             rows.update(res.byzantine_values[r])

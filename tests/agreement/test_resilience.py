@@ -14,7 +14,7 @@ import pytest
 from agreement import AveragingAgreement, constants, run
 from agreement.inputs import make_inputs
 from agreement.protocol import CONFIGS, check_resilience, get_config
-from agreement.rules import get_rule
+from agreement.rules import make_rule
 
 
 def _kappa_brute(n: int, f: int) -> float:
@@ -102,7 +102,7 @@ def _accepts(protocol: str, n: int, f: int) -> bool:
 def test_every_protocol_matches_the_one_rule(protocol: str) -> None:
     cfg = get_config(protocol)
     for f in range(0, 5):
-        need = get_rule(cfg.rule, f).min_size() + f  # views of n-f values for the rule
+        need = make_rule(cfg.rule, f).min_size() + f  # views of n-f values for the rule
         least = cfg.min_n(f)
         assert least == max(constants.min_n(protocol, f), need)
         for n in range(f + 1, least + 6):

@@ -79,7 +79,7 @@ def test_registry_names() -> None:
     assert R.rule_names() == NAMES
     assert sorted(R.RULES) == NAMES
     for name in NAMES:
-        rule = R.get_rule(name, 2)
+        rule = R.make_rule(name, 2)
         assert rule.name == name and rule.f == 2
         assert isinstance(rule, R.Rule)
         _, size = MIN_SIZE[name]
@@ -88,35 +88,35 @@ def test_registry_names() -> None:
 
 def test_unknown_rule_lists_the_names() -> None:
     with pytest.raises(ValueError, match=r"unknown rule 'kurm'.*known rules: bulyan, "):
-        R.get_rule("kurm", 1)
+        R.make_rule("kurm", 1)
 
 
 def test_rules_are_frozen_and_comparable() -> None:
-    rule = R.get_rule("trimmed-mean", 2)
+    rule = R.make_rule("trimmed-mean", 2)
     with pytest.raises(AttributeError):
         rule.f = 3  # type: ignore[misc]
     assert rule == R.TrimmedMean(2)
     assert hash(rule) == hash(R.TrimmedMean(2))
-    assert R.get_rule("nnm", 1, inner="krum") == R.NNM(1, "krum")
+    assert R.make_rule("nnm", 1, inner="krum") == R.NNM(1, "krum")
 
 
 def test_rule_parameters() -> None:
-    assert R.get_rule("multi-krum", 1, k=3).k == 3
-    assert R.get_rule("mve", 1, method="exact", center="mean").method == "exact"
-    assert R.get_rule("nnm", 1, inner="geometric-median", inner_params={"tol": 1e-9}
+    assert R.make_rule("multi-krum", 1, k=3).k == 3
+    assert R.make_rule("mve", 1, method="exact", center="mean").method == "exact"
+    assert R.make_rule("nnm", 1, inner="geometric-median", inner_params={"tol": 1e-9}
                       ).inner_rule() == R.GeometricMedian(1, tol=1e-9)
     with pytest.raises(ValueError, match="unknown rule 'nope'"):
-        R.get_rule("nnm", 1, inner="nope")
+        R.make_rule("nnm", 1, inner="nope")
     with pytest.raises(ValueError, match="method must be 'fast' or 'exact'"):
-        R.get_rule("mve", 1, method="slow")
+        R.make_rule("mve", 1, method="slow")
     with pytest.raises(ValueError, match="center must be 'ellipsoid' or 'mean'"):
-        R.get_rule("mve", 1, center="median")
+        R.make_rule("mve", 1, center="median")
     with pytest.raises(ValueError, match="tau > 0"):
-        R.get_rule("centered-clipping", 1, tau=-1.0)
+        R.make_rule("centered-clipping", 1, tau=-1.0)
     with pytest.raises(ValueError, match="k >= 1"):
-        R.get_rule("multi-krum", 1, k=0)
+        R.make_rule("multi-krum", 1, k=0)
     with pytest.raises(TypeError):
-        R.get_rule("krum", 1, nonsense=3)
+        R.make_rule("krum", 1, nonsense=3)
 
 
 def test_docstrings_state_precondition_and_guarantee() -> None:
@@ -237,8 +237,8 @@ def test_nnm_matches_reference(f: int) -> None:
 def test_nnm_rule_is_inner_rule_on_mixed_view(inner: str) -> None:
     f = 1
     X = view(77, 9, 5, outliers=f)
-    got = R.get_rule("nnm", f, inner=inner)(X)
-    want = R.get_rule(inner, f)(ref.nnm(X, f))
+    got = R.make_rule("nnm", f, inner=inner)(X)
+    want = R.make_rule(inner, f)(ref.nnm(X, f))
     np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7)
 
 
@@ -247,7 +247,7 @@ def test_nnm_rule_is_inner_rule_on_mixed_view(inner: str) -> None:
 
 
 def rule_for(name: str, f: int) -> R.Rule:
-    return R.get_rule(name, f)
+    return R.make_rule(name, f)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -409,9 +409,9 @@ def test_precondition_message_example() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_negative_or_non_integer_f(name: str) -> None:
     with pytest.raises(ValueError, match=re.escape(f"{LABEL[name]} needs f >= 0, got f=-1")):
-        R.get_rule(name, -1)
+        R.make_rule(name, -1)
     with pytest.raises(TypeError, match="f must be an integer"):
-        R.get_rule(name, 1.5)  # type: ignore[arg-type]
+        R.make_rule(name, 1.5)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", NAMES)

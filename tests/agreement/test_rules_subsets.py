@@ -211,7 +211,7 @@ def _has_cvxpy() -> bool:
 def test_mve_refuses_too_many_subsets() -> None:
     X = view(1, 9, 3)
     with pytest.raises(ValueError, match=r"C\(9, 2\) = 36 subsets, more than max_subsets=10"):
-        R.get_rule("mve", 2, max_subsets=10)(X)
+        R.make_rule("mve", 2, max_subsets=10)(X)
 
 
 def test_mve_large_d_depends_on_gram_only() -> None:
@@ -305,7 +305,7 @@ def test_gram_rules_are_equivariant_under_a_large_common_offset(
     x = np.round(rng.normal(size=(m, d)) * 64) / 64
     x[:2] += 3.0  # two far-ish values, first in the view (the order that found the defect)
     c = np.full(d, 2.0**offset_exp)
-    r = R.get_rule(rule, f)
+    r = R.make_rule(rule, f)
     want = np.asarray(r(x), dtype=np.float64)
     # the same subset: outputs equal up to the rounding of a weighted sum of m values at the
     # offset's scale (16 ulps of c; MVE also up to the Khachiyan tolerance of its centre);

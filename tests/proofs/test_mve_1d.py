@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agreement import constants as K
-from agreement.rules import get_rule
+from agreement.rules import make_rule
 from agreement.rules.mvee import khachiyan
 
 
@@ -38,9 +38,9 @@ def test_1d_rule_is_least_range_midpoint(n, f, grid):
             x = np.round(x * 2) / 2
         scale = float(np.abs(x).max())
         mids, means = _least_range_outputs(x, f, 1e-12 * scale)
-        y = float(get_rule("mve", f)(x[:, None])[0])
+        y = float(make_rule("mve", f)(x[:, None])[0])
         assert min(abs(y - c) for c in mids) <= 1e-12 * scale
-        y = float(get_rule("mve", f, center="mean")(x[:, None])[0])
+        y = float(make_rule("mve", f, center="mean")(x[:, None])[0])
         assert min(abs(y - c) for c in means) <= 1e-12 * scale
 
 
@@ -52,7 +52,7 @@ def test_1d_mvee_is_exact_and_immediate():
     assert bool(res.converged[0])
     assert res.weights[0].sum() == 1.0 and sorted(res.weights[0])[-2:] == [0.5, 0.5]
     t = time.perf_counter()
-    y = get_rule("mve", 1)(P[0])
+    y = make_rule("mve", 1)(P[0])
     assert time.perf_counter() - t < 1.0
     assert float(y[0]) == 0.5  # every 5-subset has range 1: the midpoint is 0.5
 
@@ -77,8 +77,8 @@ def test_values_beyond_float64_squares_are_refused_not_misread(name, far):
     honest = np.linspace(0.0, 1.0, n - f)
     values = np.concatenate([[1e100, far], honest])[:, None]  # Byzantine nodes 0, 1 first
     with pytest.raises(ValueError, match="float64"):
-        get_rule(name, f)(values)
+        make_rule(name, f)(values)
     assert not valid_vector(np.array([far])) and valid_vector(np.array([1e100]))
     # without the invalid value, the view is fine and the bound holds
-    y = float(get_rule(name, f)(np.delete(values, 1, axis=0))[0])
+    y = float(make_rule(name, f)(np.delete(values, 1, axis=0))[0])
     assert abs(y - honest.mean()) <= K.mve_bias(n, f, 1) * (honest.max() - honest.min())
