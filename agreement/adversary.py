@@ -25,7 +25,7 @@ from netsim.protocol import ALL
 from netsim.sim.adversary import CoreStrategy, Emission
 from netsim.sim.schedulers import TargetedViews, split_sides
 
-from .attacks import ATTACKS, TWO_SIDED, attack_values
+from .attacks import TWO_SIDED, VALUE_ATTACK_NAMES, attack_values
 
 __all__ = ["TargetedViews", "ValueAttack"]
 
@@ -34,10 +34,9 @@ class ValueAttack(CoreStrategy):
     """Byzantine nodes that follow the protocol but send the attack's vector each round."""
 
     def __init__(self, attack: str, **params: Any) -> None:
-        if attack not in ATTACKS and attack != "omniscient":
+        if attack not in VALUE_ATTACK_NAMES:
             raise ValueError(
-                f"unknown value attack {attack!r}; known: {', '.join(sorted(ATTACKS))}, "
-                "omniscient"
+                f"unknown value attack {attack!r}; known: {', '.join(VALUE_ATTACK_NAMES)}"
             )
         self.attack = attack
         self.name = attack
@@ -62,7 +61,7 @@ class ValueAttack(CoreStrategy):
         got = self._cache.get(rnd)
         if got is None:
             honest = self._honest_at(rnd)
-            vals = attack_values(self.attack, honest, len(self.ctx.byzantine), self._gen,
+            vals = attack_values(self.attack, honest, len(self.ctx.byzantine_ids), self._gen,
                                  **self.params)
             sides = None
             if self.attack in TWO_SIDED:
@@ -76,7 +75,7 @@ class ValueAttack(CoreStrategy):
             return [(byz, target, msg)]
         _, rnd, _ = msg.instance
         vals, sides = self._values(rnd)
-        k = self.ctx.byzantine.index(byz)
+        k = self.ctx.byzantine_ids.index(byz)
         dtype = msg.vector.dtype
         dsts = [d for d in range(self.ctx.n) if d != byz] if target == ALL else [target]
         cls = type(msg)
@@ -84,7 +83,7 @@ class ValueAttack(CoreStrategy):
             # reliable broadcast would reduce an equivocation to (at most) one delivered
             # value: send one side's value to everyone instead, half of the Byzantine nodes
             # low and half high, and let the schedule decide who sees which
-            b = len(self.ctx.byzantine)
+            b = len(self.ctx.byzantine_ids)
             v = vals[0 if k < (b + 1) // 2 else 1, k].astype(dtype)
             return [(byz, target, cls(msg.instance, v))]
         if sides is None:

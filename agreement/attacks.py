@@ -9,6 +9,10 @@ which the message level turns into equivocation and the round level into a choic
 At the message level (:class:`agreement.adversary.ValueAttack`) a Byzantine node runs an
 honest core and replaces the vector it sends each round; at the round level
 (:mod:`agreement.engine`) the values enter the views the adversary picks.
+
+Names: :data:`VALUE_ATTACKS` is the registry (name -> function); :data:`VALUE_ATTACK_NAMES`
+the names a run accepts as a value attack (the registry's and ``omniscient``). ``ATTACKS``,
+the registry's old name, is kept as an alias for this release only (it goes in the next).
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import numpy as np
 
 from netsim.sim.schedulers import split_sides
 
-__all__ = ["ATTACKS", "TWO_SIDED", "alie", "alie_z", "attack_values", "nan", "outlier", "push",
-           "split", "split_sides"]
+__all__ = ["ATTACKS", "TWO_SIDED", "VALUE_ATTACKS", "VALUE_ATTACK_NAMES", "alie", "alie_z",
+           "attack_values", "nan", "outlier", "push", "split", "split_sides"]
 
 Attack = Callable[..., np.ndarray]
 
@@ -90,7 +94,7 @@ def split(
     return np.stack([np.repeat(low[None], f, 0), np.repeat(high[None], f, 0)])
 
 
-ATTACKS: dict[str, Attack] = {
+VALUE_ATTACKS: dict[str, Attack] = {
     "push": push,
     "split": split,
     "alie": alie,
@@ -100,6 +104,12 @@ ATTACKS: dict[str, Attack] = {
 """Value attacks by name. ``split`` returns per-side values ``(2, f, d)``; the others
 ``(f, d)``. ``omniscient`` (round level) combines ``split`` values with adversarial views."""
 
+VALUE_ATTACK_NAMES: tuple[str, ...] = (*sorted(VALUE_ATTACKS), "omniscient")
+"""Every value attack a run accepts by name: the registry's and ``omniscient``."""
+
+ATTACKS = VALUE_ATTACKS
+"""Deprecated alias of :data:`VALUE_ATTACKS` (this release only)."""
+
 TWO_SIDED = frozenset({"split", "omniscient"})
 
 
@@ -107,5 +117,5 @@ def attack_values(
     name: str, honest: np.ndarray, f: int, rng: np.random.Generator, **params: Any
 ) -> np.ndarray:
     """Apply the attack ``name`` (``omniscient`` uses ``split``'s values)."""
-    fn = ATTACKS["split" if name == "omniscient" else name]
+    fn = VALUE_ATTACKS["split" if name == "omniscient" else name]
     return fn(honest, f, rng, **params)

@@ -35,13 +35,13 @@ from netsim.cli_args import (
 from netsim.sim.adversary import STRATEGIES
 from netsim.sim.schedulers import SCHEDULER_HELP, SCHEDULERS
 
-from .attacks import ATTACKS
+from .attacks import VALUE_ATTACK_NAMES
 from .claims import BY_NAME, evaluate, role_status
 from .inputs import INPUTS, make_inputs
 from .protocol import CONFIGS, check_resilience
 from .run import (
-    DEFAULT_BYZANTINE,
     DEFAULT_SCHEDULER,
+    DEFAULT_STRATEGY,
     DEFAULT_VIEWS,
     AgreementResult,
     _finish,
@@ -91,10 +91,11 @@ def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
                    help="rounds T (default: from --delta, else 10)")
     p.add_argument("--delta", type=positive_float, default=None,
                    help="target honest diameter; T from the protocol's proven contraction")
-    p.add_argument("--byzantine", default=DEFAULT_BYZANTINE,
-                   choices=sorted({"none", *ATTACKS, "omniscient", *strategies}),
+    p.add_argument("--strategy", "--byzantine", dest="strategy", default=DEFAULT_STRATEGY,
+                   choices=sorted({"none", *VALUE_ATTACK_NAMES, *strategies}),
                    metavar="STRATEGY", help="value attack or protocol-level strategy "
-                   f"(default {DEFAULT_BYZANTINE}); 'none' for an all-honest run")
+                   f"(default {DEFAULT_STRATEGY}); 'none' for an all-honest run; --byzantine is "
+                   "its old name, kept as an alias")
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER,
                    choices=sorted(SCHEDULERS), metavar="SCHEDULER",
                    help=f"delivery schedule (default {DEFAULT_SCHEDULER}: each side of the "
@@ -182,7 +183,7 @@ def _plot(res: AgreementResult, path: str) -> None:
     ax.set_xlabel("round")
     ax.set_ylabel("honest ℓ2 diameter")
     ax.set_title(f"{res.protocol}: n={res.n}, f={res.f}, d={res.d}, "
-                 f"{res.byzantine}, {res.engine} level")
+                 f"{res.strategy}, {res.engine} level")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -193,7 +194,7 @@ def _plot(res: AgreementResult, path: str) -> None:
 def _print_human(rep: dict[str, Any]) -> None:
     print(
         f"{rep['protocol']}: n={rep['n']} f={rep['f']} d={rep['d']} rounds={rep['rounds']} "
-        f"byzantine={rep['byzantine']} ids={rep['byzantine_ids']} engine={rep['engine']} "
+        f"strategy={rep['strategy']} ids={rep['byzantine_ids']} engine={rep['engine']} "
         f"scheduler={rep['scheduler']} inputs={rep['inputs']} seed={rep['seed']}"
     )
     b = rep["bounds"]
@@ -263,7 +264,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         res = run(
             x, f=args.f, protocol=args.protocol, rounds=args.rounds, delta=args.delta,
-            byzantine=args.byzantine, scheduler=args.scheduler, seed=args.seed,
+            strategy=args.strategy, scheduler=args.scheduler, seed=args.seed,
             engine=args.engine, views=args.views, gather=args.gather,
             codec=not args.no_codec, trace=args.trace, unsafe=args.unsafe,
             progress=progress,
@@ -285,7 +286,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         _print_human(rep)
         if not res.views_differed:
             print("warning: the honest views never differed (views_differed: false): the run "
-                  "tests no contraction; attack with --byzantine split and --scheduler "
+                  "tests no contraction; attack with --strategy split and --scheduler "
                   "targeted (message engine) or --views omniscient (round engine)")
     return 0
 
@@ -320,7 +321,7 @@ def add_node_parser(sub: Any) -> argparse.ArgumentParser:
 
 def _node_protocol(args: argparse.Namespace, n: int, f: int, x: np.ndarray) -> Any:
     """This node's protocol: :class:`AveragingAgreement`, or a network strategy around it
-    (``--byzantine``)."""
+    (``--strategy``)."""
     from netsim.net.node import StrategyProtocol
 
     from .protocol import AveragingAgreement
@@ -329,8 +330,8 @@ def _node_protocol(args: argparse.Namespace, n: int, f: int, x: np.ndarray) -> A
         return AveragingAgreement(i, n, f, xi, protocol=args.protocol, rounds=args.rounds)
 
     try:
-        if args.byzantine:
-            return StrategyProtocol(args.id, n, f, args.byzantine, factory, x, seed=args.seed)
+        if args.strategy:
+            return StrategyProtocol(args.id, n, f, args.strategy, factory, x, seed=args.seed)
         return factory(args.id, x)
     except ValueError as exc:
         raise CommandLineError(f"{cli_message(exc)} (--protocol {args.protocol}, n = {n} from "
@@ -352,7 +353,7 @@ def run_node(args: argparse.Namespace) -> int:
 
         def on_decided(rt: Any) -> None:
             decided_wall.append(time.time())
-            if not args.byzantine:
+            if not args.strategy:
                 save_array(args.output, np.asarray(proto.decision))
                 if args.history:
                     save_array(args.history, np.stack(proto.history))
@@ -360,9 +361,10 @@ def run_node(args: argparse.Namespace) -> int:
         rep = serve_node(args, cfg, proto, VECTOR_OVERHEAD + x.nbytes + 64, on_decided)
         if args.report:
             out = rep.as_dict()
-            out.update(byzantine=args.byzantine, backend=args.backend,
+            out.update(strategy=args.strategy, backend=args.backend,
                        decided_wall=decided_wall[0] if decided_wall else None)
-            if not args.byzantine:  # the origins of this node's view in each round
+            out["byzantine"] = args.strategy  # the deprecated key of "strategy" (one release)
+            if not args.strategy:  # the origins of this node's view in each round
                 out["views"] = {str(r): list(o) for r, o in proto.view_origins().items()}
             write_report(args.report, out)
     except CommandLineError as exc:
@@ -402,7 +404,7 @@ def _launch_report(args: argparse.Namespace, res: Any, byz: list[int]) -> dict[s
     hist = np.stack([res.histories[i] for i in res.honest], axis=1)  # (rounds+1, h, d)
     plain = args.insecure_loopback_plaintext
     common = dict(n=args.n, f=args.f, d=args.dim, protocol=args.protocol, engine="network",
-                  rounds=args.rounds, seed=args.seed, byzantine=args.byzantine,
+                  rounds=args.rounds, seed=args.seed, strategy=args.strategy,
                   byzantine_ids=byz, honest=res.honest,
                   scheduler="loopback-tcp" + ("" if plain else "-tls"))
     views = [{i: tuple(res.reports[i].get("views", {}).get(str(r), ())) for i in res.honest}
@@ -434,7 +436,7 @@ def run_launch(args: argparse.Namespace) -> int:
         x = make_inputs(args.inputs, args.n, args.dim, args.seed).astype(args.dtype)
         res = launch(
             x, f=args.f, protocol=args.protocol, rounds=args.rounds, byzantine_ids=byz,
-            strategy=None if args.byzantine == "none" else args.byzantine, seed=args.seed,
+            strategy=None if args.strategy == "none" else args.strategy, seed=args.seed,
             workdir=args.workdir, linger=args.linger, timeout=args.timeout,
             backend=args.backend, plaintext=args.insecure_loopback_plaintext,
             node_module="agreement",

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from netsim.deprecation import deprecated_alias, renamed_keywords
 from netsim.messages import MAX_SQUARED_NORM
 
 from .attacks import TWO_SIDED, attack_values, split_sides
@@ -111,7 +112,7 @@ class RoundEngine:
     Parameters
     ----------
     n, f:
-        Nodes and Byzantine bound; the honest nodes are ``h = n - len(byzantine)``.
+        Nodes and Byzantine bound; the honest nodes are ``h = n - len(byzantine_ids)``.
     rule:
         A rule name (with ``rule_params``) or a rule object with ``batch``.
     gather:
@@ -122,12 +123,16 @@ class RoundEngine:
         and device as ``honest``; non-finite rows are invalid and enter no view).
     views:
         ``random`` or ``omniscient``.
-    byzantine:
-        The Byzantine ids (default ``0..f-1``; ``[]`` for none).
+    byzantine_ids:
+        The Byzantine ids (default ``0..f-1``; ``[]`` for none; ``byzantine=``, its
+        deprecated name, still works for this release with a ``DeprecationWarning``).
     seed:
         Seeds the engine's one generator.
     """
 
+    byzantine = deprecated_alias("byzantine_ids")
+
+    @renamed_keywords(byzantine="byzantine_ids")
     def __init__(
         self,
         n: int,
@@ -137,7 +142,7 @@ class RoundEngine:
         gather: str = "witness",
         attack: str = "silent",
         views: str | None = None,
-        byzantine: list[int] | None = None,
+        byzantine_ids: list[int] | None = None,
         seed: int = 0,
         attack_params: dict[str, Any] | None = None,
         rule_params: dict[str, Any] | None = None,
@@ -151,10 +156,10 @@ class RoundEngine:
         self.views = views or ("omniscient" if attack == "omniscient" else "random")
         if self.views not in ("random", "omniscient"):
             raise ValueError(f"unknown view chooser {self.views!r}; known: omniscient, random")
-        self.byzantine = list(range(f)) if byzantine is None else sorted(byzantine)
-        if len(self.byzantine) > f:
+        self.byzantine_ids = list(range(f)) if byzantine_ids is None else sorted(byzantine_ids)
+        if len(self.byzantine_ids) > f:
             raise ValueError(f"at most f={f} Byzantine nodes")
-        self.honest = [i for i in range(n) if i not in set(self.byzantine)]
+        self.honest = [i for i in range(n) if i not in set(self.byzantine_ids)]
         self.rng = np.random.default_rng(seed)
         self.attack_params = dict(attack_params or {})
         if callable(attack) and self.views == "omniscient":
@@ -165,19 +170,19 @@ class RoundEngine:
     # -- the adversary's choices -------------------------------------------------------------
     def _byzantine_rows(self, honest: np.ndarray) -> tuple[np.ndarray, list[int], np.ndarray]:
         """Byzantine value rows, their node ids, and their side (0 low, 1 high, -1 none)."""
-        b = len(self.byzantine)
+        b = len(self.byzantine_ids)
         d = honest.shape[1]
         if self.attack == "silent" or b == 0:
             return np.zeros((0, d)), [], np.zeros(0, dtype=int)
         vals = attack_values(self.attack, honest, b, self.rng, **self.attack_params)
         if self.attack not in TWO_SIDED:
-            return vals, list(self.byzantine), np.full(b, -1)
+            return vals, list(self.byzantine_ids), np.full(b, -1)
         if self.gather == "first-quorum":  # equivocation goes through: both versions
             rows = np.concatenate([vals[0], vals[1]])
-            return rows, list(self.byzantine) * 2, np.repeat([0, 1], b)
+            return rows, list(self.byzantine_ids) * 2, np.repeat([0, 1], b)
         # one value per Byzantine node under reliable broadcast: half low, half high
         side = np.array([0 if k < (b + 1) // 2 else 1 for k in range(b)])
-        return vals[side, np.arange(b)], list(self.byzantine), side
+        return vals[side, np.arange(b)], list(self.byzantine_ids), side
 
     def plan(self, honest: np.ndarray) -> RoundPlan:
         """Choose the round's Byzantine values and every honest node's view."""
@@ -255,7 +260,7 @@ class RoundEngine:
         """A round with random views and a callable (or silent) attack, in the values' own
         form and device: only the Byzantine rows' validity flags reach the host."""
         h = honest.shape[0]
-        b = len(self.byzantine)
+        b = len(self.byzantine_ids)
         if self.attack == "silent" or b == 0:
             byz = honest[:0]
         else:
@@ -273,7 +278,7 @@ class RoundEngine:
             byz = session_rows(byz, honest)
             valid_byz = valid_rows(byz)
             values = np.concatenate([honest, byz[valid_byz]])
-        ids = np.array(self.honest + [self.byzantine[k] for k in np.flatnonzero(valid_byz)],
+        ids = np.array(self.honest + [self.byzantine_ids[k] for k in np.flatnonzero(valid_byz)],
                        dtype=np.int64)
         masks = np.zeros((h, len(ids)), dtype=bool)
         self._random_views(np.ones(len(ids), dtype=bool), ids, masks)

@@ -7,13 +7,13 @@
 
 ``inputs`` is an ``(n, d)`` array: row ``i`` is node ``i``'s input. The Byzantine nodes are
 ``byzantine_ids`` (default ``0..f-1``); their rows are the inputs of their honest-looking cores
-(message level) and are otherwise unused. ``byzantine`` names a netsim protocol-level
+(message level) and are otherwise unused. ``strategy`` names a netsim protocol-level
 strategy (silent, crash, equivocate, twins, replay, flood, forge, garbage, ...; message level
 only) or a value attack of :mod:`agreement.attacks` (push, split, alie, outlier, nan,
 omniscient; both levels).
 
 **Adversarial defaults.** A run is adversarial unless asked otherwise, in the API and the
-command line alike: ``byzantine=DEFAULT_BYZANTINE`` (``split``: low values to one side of the
+command line alike: ``strategy=DEFAULT_STRATEGY`` (``split``: low values to one side of the
 honest nodes, high to the other), ``scheduler=DEFAULT_SCHEDULER`` (``targeted``:
 :class:`netsim.sim.schedulers.TargetedViews`, each side sees its own Byzantine values first) and,
 at the round level, ``views=DEFAULT_VIEWS`` (``omniscient``, the round engine's counterpart).
@@ -31,20 +31,21 @@ from typing import Any
 
 import numpy as np
 
+from netsim.deprecation import deprecated_alias, renamed_keywords
 from netsim.sim.adversary import STRATEGIES, Strategy, make_strategy
 from netsim.sim.schedulers import Scheduler, make_scheduler
 from netsim.sim.simulator import Simulator
 
 from . import constants
 from .adversary import ValueAttack
-from .attacks import ATTACKS
+from .attacks import VALUE_ATTACK_NAMES
 from .engine import RoundEngine
 from .protocol import AveragingAgreement, get_config
 
-VALUE_ATTACKS = (*sorted(ATTACKS), "omniscient")
-
-DEFAULT_BYZANTINE = "split"
+DEFAULT_STRATEGY = "split"
 """The default Byzantine behaviour of :func:`run` and of ``python -m agreement simulate``."""
+DEFAULT_BYZANTINE = DEFAULT_STRATEGY
+"""Deprecated (for this release only): the old name of :data:`DEFAULT_STRATEGY`."""
 DEFAULT_SCHEDULER = "targeted"
 """The default scheduler (message level) of :func:`run` and of the command line."""
 DEFAULT_VIEWS = "omniscient"
@@ -80,7 +81,7 @@ class AgreementResult:
     engine: str
     rounds: int
     seed: int
-    byzantine: str
+    strategy: str
     byzantine_ids: list[int]
     scheduler: str
     honest: list[int]
@@ -98,6 +99,8 @@ class AgreementResult:
     byzantine_values: list[dict[int, np.ndarray]] = field(default_factory=list)
     complete: bool = True
     gather: str = "witness"  # the proven bounds assume the witness gather (agreement.gathers)
+
+    byzantine = deprecated_alias("strategy")
 
     @property
     def views_differed(self) -> bool:
@@ -140,7 +143,8 @@ class AgreementResult:
             "engine": self.engine,
             "rounds": self.rounds,
             "seed": self.seed,
-            "byzantine": self.byzantine,
+            "strategy": self.strategy,
+            "byzantine": self.strategy,  # the deprecated key of "strategy", for this release
             "byzantine_ids": self.byzantine_ids,
             "scheduler": self.scheduler,
             "diameters": self.diameters,
@@ -198,7 +202,7 @@ class _Setup:
 
 
 def _setup(inputs: Any, f: int, protocol: str, rounds: int | None, delta: float | None,
-           byzantine: str | Strategy, byzantine_ids: list[int] | None,
+           strategy: str | Strategy, byzantine_ids: list[int] | None,
            scheduler: str | Scheduler, seed: int, engine: str, gather: str | None,
            n: int | None) -> _Setup:
     """Check the inputs and ids, resolve the round count (``rounds``, or from ``delta`` and
@@ -214,7 +218,7 @@ def _setup(inputs: Any, f: int, protocol: str, rounds: int | None, delta: float 
         raise ValueError(f"n={n} but inputs has {x.shape[0]} rows")
     n, d = x.shape
     byz_ids = list(range(f)) if byzantine_ids is None else sorted(set(byzantine_ids))
-    if byzantine == "none":
+    if strategy == "none":
         byz_ids = []
     if len(byz_ids) > f or any(not 0 <= b < n for b in byz_ids):
         raise ValueError(f"byzantine_ids must be at most f={f} ids in range({n})")
@@ -224,23 +228,23 @@ def _setup(inputs: Any, f: int, protocol: str, rounds: int | None, delta: float 
         if delta is None:
             raise ValueError("give rounds or delta")
         rounds = constants.rounds_for_target(protocol, n, f, d, delta, diameter(x[honest]))
-    byz_name = byzantine if isinstance(byzantine, str) else getattr(byzantine, "name", "custom")
+    strat_name = strategy if isinstance(strategy, str) else getattr(strategy, "name", "custom")
     sched_name = scheduler if isinstance(scheduler, str) else getattr(scheduler, "name", "custom")
     common = dict(n=n, f=f, d=d, protocol=protocol, engine=engine, rounds=rounds, seed=seed,
-                  byzantine=byz_name, byzantine_ids=byz_ids, scheduler=sched_name,
+                  strategy=strat_name, byzantine_ids=byz_ids, scheduler=sched_name,
                   honest=honest, gather=gather or cfg.gather)
     return _Setup(x, f, protocol, rounds, seed, byz_ids, honest, gather, common)
 
 
-def _run_round(s: _Setup, byzantine: str | Strategy, views: str | None,
+def _run_round(s: _Setup, strategy: str | Strategy, views: str | None,
                attack_params: dict[str, Any] | None, rule_params: dict[str, Any] | None,
                unsafe: bool, progress: bool | None) -> AgreementResult:
     """The round-level engine (:class:`agreement.engine.RoundEngine`): value attacks and
     silent only; the adversary picks the honest views (``views``, default omniscient)."""
-    if isinstance(byzantine, str) and byzantine not in (*VALUE_ATTACKS, "silent", "none"):
+    if isinstance(strategy, str) and strategy not in (*VALUE_ATTACK_NAMES, "silent", "none"):
         raise ValueError(
-            f"the round-level engine runs value attacks ({', '.join(VALUE_ATTACKS)}) and "
-            f"silent; {byzantine!r} is a protocol-level strategy: use engine='message'"
+            f"the round-level engine runs value attacks ({', '.join(VALUE_ATTACK_NAMES)}) and "
+            f"silent; {strategy!r} is a protocol-level strategy: use engine='message'"
         )
     from .protocol import check_resilience
 
@@ -248,9 +252,9 @@ def _run_round(s: _Setup, byzantine: str | Strategy, views: str | None,
     check_resilience(s.protocol, s.n, s.f, unsafe=unsafe)
     eng = RoundEngine(
         s.n, s.f, get_config(s.protocol).rule, gather=s.common["gather"],
-        attack="silent" if byzantine == "none" else str(byzantine),
+        attack="silent" if strategy == "none" else str(strategy),
         views=DEFAULT_VIEWS if views is None else views,
-        byzantine=s.byz_ids, seed=s.seed, attack_params=attack_params, rule_params=rule_params,
+        byzantine_ids=s.byz_ids, seed=s.seed, attack_params=attack_params, rule_params=rule_params,
     )
     honest = s.honest
     with _progress_bar(progress, s.rounds, "rounds") as bar:
@@ -264,24 +268,24 @@ def _run_round(s: _Setup, byzantine: str | Strategy, views: str | None,
                    views=view_log)
 
 
-def _strategy(byzantine: str | Strategy, attack_params: dict[str, Any] | None
-              ) -> Strategy | None:
-    """The message level's Byzantine strategy for ``byzantine`` (None: silent nodes)."""
-    if isinstance(byzantine, Strategy):
-        return byzantine
-    if byzantine in ("none", "silent"):
+def _message_strategy(strategy: str | Strategy, attack_params: dict[str, Any] | None
+                      ) -> Strategy | None:
+    """The message level's Byzantine strategy for ``strategy`` (None: silent nodes)."""
+    if isinstance(strategy, Strategy):
+        return strategy
+    if strategy in ("none", "silent"):
         return None
-    if byzantine in VALUE_ATTACKS:
-        return ValueAttack(byzantine, **(attack_params or {}))
-    if byzantine in STRATEGIES:
-        return make_strategy(byzantine)
+    if strategy in VALUE_ATTACK_NAMES:
+        return ValueAttack(strategy, **(attack_params or {}))
+    if strategy in STRATEGIES:
+        return make_strategy(strategy)
     raise ValueError(
-        f"unknown Byzantine behaviour {byzantine!r}; known: "
-        f"{', '.join(sorted(STRATEGIES))}, {', '.join(VALUE_ATTACKS)}"
+        f"unknown Byzantine behaviour {strategy!r}; known: "
+        f"{', '.join(sorted(STRATEGIES))}, {', '.join(VALUE_ATTACK_NAMES)}"
     )
 
 
-def _run_message(s: _Setup, byzantine: str | Strategy, scheduler: str | Scheduler,
+def _run_message(s: _Setup, strategy: str | Strategy, scheduler: str | Scheduler,
                  attack_params: dict[str, Any] | None, rule_params: dict[str, Any] | None,
                  codec: bool, trace: Any, unsafe: bool, progress: bool | None
                  ) -> AgreementResult:
@@ -296,10 +300,11 @@ def _run_message(s: _Setup, byzantine: str | Strategy, scheduler: str | Schedule
         )
 
     t0 = time.perf_counter()
-    strategy = _strategy(byzantine, attack_params)
+    strat = _message_strategy(strategy, attack_params)
     sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
-    sim = Simulator(n, f, factory, {i: s.x[i] for i in range(n)}, byzantine=s.byz_ids,
-                    strategy=strategy, scheduler=sched, seed=s.seed, codec=codec, trace=trace)
+    sim = Simulator(n, f, factory, {i: s.x[i] for i in range(n)},
+                    byzantine_ids=s.byz_ids,
+                    strategy=strat, scheduler=sched, seed=s.seed, codec=codec, trace=trace)
     nodes = [sim.nodes[i] for i in honest]
     with _progress_bar(progress, rounds * len(honest), "node-rounds") as bar:
         def tick(_sim: Simulator) -> None:
@@ -311,7 +316,7 @@ def _run_message(s: _Setup, byzantine: str | Strategy, scheduler: str | Schedule
         raise RuntimeError(
             f"liveness failure: honest nodes {[i for i in honest if not sim.nodes[i].done]} "
             f"did not decide (seed={s.seed}, n={n}, f={f}, protocol={s.protocol}, "
-            f"byzantine={c['byzantine']}, scheduler={c['scheduler']})"
+            f"strategy={c['strategy']}, scheduler={c['scheduler']})"
         )
     return _message_result(s, sim, res, t0)
 
@@ -339,6 +344,7 @@ def _message_result(s: _Setup, sim: Simulator, res: Any, t0: float) -> Agreement
     )
 
 
+@renamed_keywords(byzantine="strategy")
 def run(
     inputs: Any,
     *,
@@ -346,7 +352,7 @@ def run(
     protocol: str = "trimmed-mean",
     rounds: int | None = None,
     delta: float | None = None,
-    byzantine: str | Strategy = DEFAULT_BYZANTINE,
+    strategy: str | Strategy = DEFAULT_STRATEGY,
     byzantine_ids: list[int] | None = None,
     scheduler: str | Scheduler = DEFAULT_SCHEDULER,
     seed: int = 0,
@@ -365,18 +371,20 @@ def run(
 
     ``rounds``, or ``delta`` (the target honest diameter; rounds from
     :func:`agreement.constants.rounds_for_target` with the honest input diameter).
-    The defaults are adversarial (module doc): ``byzantine="split"``,
-    ``scheduler="targeted"``; pass ``byzantine="silent", scheduler="random"`` for the benign
+    The defaults are adversarial (module doc): ``strategy="split"``,
+    ``scheduler="targeted"``; pass ``strategy="silent", scheduler="random"`` for the benign
     run. ``engine="round"`` skips messages: ``views`` (``omniscient``, the default, or
     ``random``) says how the adversary picks views; ``scheduler`` and ``codec`` then do not
     apply. ``progress``
-    shows a progress bar (on stderr) once a run has lasted a second.
+    shows a progress bar (on stderr) once a run has lasted a second. ``byzantine=``, the
+    deprecated name of ``strategy``, still works for this release with a
+    ``DeprecationWarning``.
     """
-    s = _setup(inputs, f, protocol, rounds, delta, byzantine, byzantine_ids, scheduler, seed,
+    s = _setup(inputs, f, protocol, rounds, delta, strategy, byzantine_ids, scheduler, seed,
                engine, gather, n)
     if engine == "round":
-        return _run_round(s, byzantine, views, attack_params, rule_params, unsafe, progress)
+        return _run_round(s, strategy, views, attack_params, rule_params, unsafe, progress)
     if engine != "message":
         raise ValueError(f"unknown engine {engine!r}; known: message, round")
-    return _run_message(s, byzantine, scheduler, attack_params, rule_params, codec, trace,
+    return _run_message(s, strategy, scheduler, attack_params, rule_params, codec, trace,
                         unsafe, progress)

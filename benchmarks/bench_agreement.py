@@ -43,7 +43,7 @@ def main() -> None:
     rows = []
     for protocol, n, f, d, rounds in points:
         x = make_inputs("gaussian", n, d, 0)
-        common = dict(inputs=x, f=f, protocol=protocol, rounds=rounds, byzantine="split",
+        common = dict(inputs=x, f=f, protocol=protocol, rounds=rounds, strategy="split",
                       scheduler="random", views="random", seed=0)
         msg_on, res_m = timed(1, engine="message", **common)
         msg_off, _ = timed(1, engine="message", codec=False, **common)

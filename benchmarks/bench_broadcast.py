@@ -29,10 +29,10 @@ def one_run(n: int, byz: str, codec: bool, seed: int, dim: int) -> tuple[int, fl
 
     inputs = {0: np.arange(dim, dtype=np.float32)}
     # silent Byzantine nodes are the last f ids (honest origin); equivocators include origin 0
-    byzantine = {"none": [], "silent": list(range(n - f, n))}.get(byz, list(range(f)))
+    byz_ids = {"none": [], "silent": list(range(n - f, n))}.get(byz, list(range(f)))
     strategy = None if byz == "none" else make_strategy(byz)
     t0 = time.perf_counter()
-    sim = Simulator(n, f, factory, inputs, byzantine=byzantine, strategy=strategy,
+    sim = Simulator(n, f, factory, inputs, byzantine_ids=byz_ids, strategy=strategy,
                     seed=seed, codec=codec)
     res = sim.run()
     return res.metrics.messages, time.perf_counter() - t0

@@ -63,9 +63,11 @@ def _listing(title: str, items: dict[str, str]) -> str:
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=positive_int, default=7, help="number of nodes (default 7)")
     p.add_argument("--f", type=nonneg_int, default=2, help="Byzantine bound f (default 2)")
-    p.add_argument("--byzantine", default="none", choices=["none", *sorted(STRATEGIES)],
+    p.add_argument("--strategy", "--byzantine", dest="strategy", default="none",
+                   choices=["none", *sorted(STRATEGIES)],
                    metavar="STRATEGY", help="strategy of the f Byzantine nodes, or 'none' for "
-                   "an all-honest run (default none); see the list below")
+                   "an all-honest run (default none); see the list below; --byzantine is its old "
+                   "name, kept as an alias")
     p.add_argument("--byzantine-ids", default=None, help="comma-separated Byzantine ids "
                    "(default: 0..f-1, so the origin 0 is Byzantine)")
     p.add_argument("--scheduler", default="random", choices=sorted(SCHEDULERS),
@@ -119,8 +121,8 @@ def _simulate(args: argparse.Namespace, byz: list[int]) -> tuple[SimResult, dict
                                      unsafe=args.unsafe)
         inputs = {args.origin: vectors[args.origin]}
     sim = Simulator(
-        n, f, factory, inputs, byzantine=byz,
-        strategy=make_strategy(args.byzantine) if byz else None,
+        n, f, factory, inputs, byzantine_ids=byz,
+        strategy=make_strategy(args.strategy) if byz else None,
         scheduler=make_scheduler(args.scheduler), seed=args.seed,
         codec=not args.no_codec, trace=args.trace,
     )
@@ -175,11 +177,12 @@ def run_broadcast(args: argparse.Namespace) -> dict[str, Any]:
     if not f < n:
         raise CommandLineError(f"--f {f} must be below --n {n}")
     check_output_path("--trace", args.trace)
-    byz = [] if args.byzantine == "none" else byzantine_ids(args.byzantine_ids, n, f)
+    byz = [] if args.strategy == "none" else byzantine_ids(args.byzantine_ids, n, f)
     res, vectors = _simulate(args, byz)
     report: dict[str, Any] = dict(
         command="witness" if args.witness else "broadcast", n=n, f=f, seed=args.seed,
-        dim=args.dim, scheduler=args.scheduler, byzantine=args.byzantine, byzantine_ids=byz)
+        dim=args.dim, scheduler=args.scheduler, strategy=args.strategy, byzantine_ids=byz)
+    report["byzantine"] = args.strategy  # the deprecated key of "strategy" (one release)
     if args.witness:
         report.update(witness_fields(res, n, f))
     else:
@@ -198,7 +201,7 @@ def run_broadcast(args: argparse.Namespace) -> dict[str, Any]:
 def print_human(rep: dict[str, Any]) -> None:
     """The report of :func:`run_broadcast` as text."""
     print(f"{rep['command']}: n={rep['n']} f={rep['f']} seed={rep['seed']} d={rep['dim']} "
-          f"scheduler={rep['scheduler']} byzantine={rep['byzantine']} "
+          f"scheduler={rep['scheduler']} strategy={rep['strategy']} "
           f"ids={rep['byzantine_ids']}")
     if rep["command"] == "broadcast":
         who = "Byzantine" if not rep["origin_honest"] else "honest"

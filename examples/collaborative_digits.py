@@ -32,10 +32,10 @@ from learning.optim import CollaborativeSGD, InProcessNetwork, TransportNetwork
 
 
 def node_main(i: int, n: int, f: int, steps: int, net, parts, ds,
-              results: dict, byzantine: bool) -> None:
+              results: dict, is_byzantine: bool) -> None:
     torch.manual_seed(0)  # the shared seed: every node starts from the same parameters
     model = make_model("mlp", ds.input_shape, 10, hidden=32)
-    hook = (lambda g: -10.0 * g) if byzantine else None
+    hook = (lambda g: -10.0 * g) if is_byzantine else None
     endpoint = net.endpoint(i) if isinstance(net, InProcessNetwork) else net
     opt = CollaborativeSGD(model.parameters(), lr=0.1, momentum=0.9, node=endpoint,
                            f=f, gradient_hook=hook)

@@ -34,6 +34,6 @@ class LearningValueAttack(ValueAttack):
         got = self._cache.get(rnd)
         if got is None:
             honest = torch.as_tensor(self._honest_at(rnd), dtype=self.dtype, device=self.device)
-            vals = self.hook(honest, len(self.ctx.byzantine))
+            vals = self.hook(honest, len(self.ctx.byzantine_ids))
             got = self._cache[rnd] = (vals.detach().cpu().numpy(), None)
         return got

@@ -32,6 +32,9 @@ none        no Byzantine node sends anything (``silent``)
 
 Protocol-level strategies (equivocate, silent, crash, replay, flood, forge, garbage, ...) are
 netsim's (:data:`netsim.sim.adversary.STRATEGIES`) and run at the message level only.
+
+The registry is :data:`LEARNING_ATTACKS` (name -> function, ``None`` for ``none``);
+``ATTACKS``, its old name, is kept as an alias for this release only (it goes in the next).
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def nan(honest: torch.Tensor, own: torch.Tensor, gen: torch.Generator) -> torch.
     return v
 
 
-ATTACKS: dict[str, AttackFn | None] = {
+LEARNING_ATTACKS: dict[str, AttackFn | None] = {
     "none": None,
     "sign-flip": sign_flip,
     "gaussian": gaussian,
@@ -111,6 +114,9 @@ ATTACKS: dict[str, AttackFn | None] = {
     "nan": nan,
 }
 """Learning attacks by name (``none`` and ``dissensus`` are handled by the harness)."""
+
+ATTACKS = LEARNING_ATTACKS
+"""Deprecated alias of :data:`LEARNING_ATTACKS` (this release only)."""
 
 ATTACK_PARAMS: dict[str, tuple[str, ...]] = {
     "sign-flip": ("scale",),
@@ -124,8 +130,9 @@ ATTACK_PARAMS: dict[str, tuple[str, ...]] = {
 
 def check_attack(name: str, params: dict[str, Any] | None = None) -> None:
     """``ValueError`` for an unknown attack or parameter (listing the known ones)."""
-    if name not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}")
+    if name not in LEARNING_ATTACKS:
+        raise ValueError(
+            f"unknown attack {name!r}; known: {', '.join(sorted(LEARNING_ATTACKS))}")
     allowed = ATTACK_PARAMS.get(name, ())
     for key in params or {}:
         if key not in allowed:
@@ -144,7 +151,7 @@ class AttackHook:
     def __init__(self, name: str, n: int, f: int, gen: torch.Generator,
                  params: dict[str, Any] | None = None) -> None:
         check_attack(name, params)
-        fn = ATTACKS[name]
+        fn = LEARNING_ATTACKS[name]
         if fn is None:
             raise ValueError(f"attack {name!r} has no vector function (handled by the harness)")
         self.name = name

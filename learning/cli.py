@@ -29,7 +29,7 @@ from netsim.cli_args import (
     positive_int,
 )
 
-from .attacks import ATTACKS
+from .attacks import LEARNING_ATTACKS
 from .data import DATASETS, SPLITS
 from .experiments import (
     ATTACKS_ALL,
@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--protocol", default="trimmed-mean",
                    help="learn: agreement protocol; server: robust rule")
     t.add_argument("--attack", default="none",
-                   choices=sorted([*ATTACKS, *PROTOCOL_STRATEGIES]), metavar="ATTACK")
+                   choices=sorted([*LEARNING_ATTACKS, *PROTOCOL_STRATEGIES]),
+                   metavar="ATTACK")
     t.add_argument("--attack-param", action="append", default=[], metavar="KEY=VALUE",
                    help="z (alie), eps (ipm), sigma (gaussian), scale, target (mimic)")
     t.add_argument("--json", action="store_true", help="print one JSON object")

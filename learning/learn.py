@@ -74,7 +74,7 @@ from torch import nn
 
 from agreement import constants, get_config
 
-from .attacks import ATTACKS, AttackHook, check_attack
+from .attacks import LEARNING_ATTACKS, AttackHook, check_attack
 from .data import Dataset, NodeData, load_dataset, split
 from .methods import (
     METHODS,
@@ -385,7 +385,8 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     byz_ids, honest_ids = _node_ids(cfg)
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.seed)
-    use_hook = cfg.attack in ATTACKS and ATTACKS[cfg.attack] is not None and len(byz_ids) > 0
+    use_hook = (cfg.attack in LEARNING_ATTACKS and LEARNING_ATTACKS[cfg.attack] is not None
+                and len(byz_ids) > 0)
     hooks = [AttackHook(cfg.attack, cfg.n, cfg.f, gen, cfg.attack_params) if use_hook
              else None for _ in range(2)]
     setup = Setup(cfg, byz_ids, honest_ids, hooks, gen)

@@ -283,7 +283,7 @@ def calibrate_round(n: int, f: int, d: int, protocol: str, dtype: str = "float32
     key = (n, f, d, protocol, dtype)
     if key not in _CALIBRATION:
         x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
-        res = run(x, f=f, protocol=protocol, rounds=1, engine="message", byzantine="honest",
+        res = run(x, f=f, protocol=protocol, rounds=1, engine="message", strategy="honest",
                   scheduler="random", seed=0, unsafe=unsafe)
         _CALIBRATION[key] = (res.messages, res.bytes)
     return _CALIBRATION[key]
@@ -320,7 +320,7 @@ class Agreement:
             raise ValueError("omniscient views run with the dissensus attack (or none)")
         self.engine = RoundEngine(
             cfg.n, cfg.f, make_rule(conf.rule, cfg.f), gather=conf.gather, attack=attack,
-            views=views, byzantine=self.setup.byz_ids, seed=cfg.seed * 7919 + self.salt,
+            views=views, byzantine_ids=self.setup.byz_ids, seed=cfg.seed * 7919 + self.salt,
             attack_params={"scale": cfg.attack_params["scale"]}
             if cfg.attack == "dissensus" and "scale" in cfg.attack_params else None,
         )
@@ -357,7 +357,7 @@ class Agreement:
             byz = cfg.attack
         else:
             byz = LearningValueAttack(self.hook, honest.device, honest.dtype)
-        res = run(x, f=cfg.f, protocol=cfg.protocol, rounds=rounds, byzantine=byz,
+        res = run(x, f=cfg.f, protocol=cfg.protocol, rounds=rounds, strategy=byz,
                   byzantine_ids=byz_ids, scheduler=scheduler,
                   seed=(cfg.seed * 1_000_003 + self.calls * 2 + self.salt) % 2**31,
                   engine="message", unsafe=cfg.unsafe)

@@ -149,9 +149,10 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--history", metavar="FILE.npy",
                    help="also write the (rounds+1, d) history of this node's vectors")
     p.add_argument("--report", metavar="FILE.json", help="write metrics, faults and timings")
-    p.add_argument("--byzantine", default=None, choices=list(NETWORK_STRATEGIES),
+    p.add_argument("--strategy", "--byzantine", dest="strategy", default=None,
+                   choices=list(NETWORK_STRATEGIES),
                    metavar="STRATEGY", help="run a Byzantine strategy instead: "
-                   + ", ".join(NETWORK_STRATEGIES))
+                   + ", ".join(NETWORK_STRATEGIES) + " (--byzantine: its old name, an alias)")
     p.add_argument("--seed", type=int, default=0, help="seed of a Byzantine strategy")
     p.add_argument("--linger", type=nonneg_float, default=DEFAULT_LINGER, metavar="SECONDS",
                    help="after deciding, keep serving the peers that have not decided yet "
@@ -257,8 +258,9 @@ def add_launch_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--n", type=positive_int, default=7)
     p.add_argument("--f", type=nonneg_int, default=2)
-    p.add_argument("--byzantine", default="none", metavar="STRATEGY",
-                   help="strategy of the f Byzantine nodes (ids 0..f-1), or none")
+    p.add_argument("--strategy", "--byzantine", dest="strategy", default="none",
+                   metavar="STRATEGY", help="strategy of the f Byzantine nodes (ids 0..f-1), "
+                   "or none (--byzantine: its old name, an alias)")
     p.add_argument("--byzantine-ids", default=None, help="comma-separated Byzantine ids")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
@@ -280,18 +282,18 @@ def launch_byzantine_ids(args: argparse.Namespace) -> list[int]:
 
     if args.insecure_loopback_plaintext:
         plaintext_warning()
-    if args.byzantine == "none":
+    if args.strategy == "none":
         if args.byzantine_ids is not None:
             byzantine_ids(args.byzantine_ids, args.n, args.f)  # a malformed list first
-            raise CommandLineError(f"--byzantine-ids {args.byzantine_ids} needs a --byzantine "
+            raise CommandLineError(f"--byzantine-ids {args.byzantine_ids} needs a --strategy "
                                    "STRATEGY (the default none runs every node honestly)")
         byz: list[int] = []
     else:
         byz = byzantine_ids(args.byzantine_ids, args.n, args.f)
         try:
-            make_network_strategy(args.byzantine)
+            make_network_strategy(args.strategy)
         except ValueError as exc:
-            raise CommandLineError(f"--byzantine {args.byzantine}: {exc}") from None
+            raise CommandLineError(f"--strategy {args.strategy}: {exc}") from None
     if args.workdir is not None and os.path.exists(args.workdir) \
             and not os.path.isdir(args.workdir):
         raise CommandLineError(f"--workdir {args.workdir} exists and is not a folder")

@@ -70,7 +70,7 @@ def assert_bounds(result: Any, *, allow_no_claim: bool = False) -> dict[str, Ver
             "has no proven claim to check (pass allow_no_claim=True to accept that)"
         raise BoundViolation(
             f"{result.protocol} run (n={result.n}, f={result.f}, d={result.d}, "
-            f"rounds={result.rounds}, engine={result.engine}, byzantine={result.byzantine}, "
+            f"rounds={result.rounds}, engine={result.engine}, strategy={result.strategy}, "
             f"scheduler={result.scheduler}, seed={result.seed}) {what}:\n  {lines}\n"
             "replay it with agreement.run(...) and these parameters; proofs in proofs/*.md"
         )

@@ -86,7 +86,7 @@ def two_worlds(protocol: str, f: int = 1, n: int | None = None, rounds: int = 3,
         raise ValueError(f"the scenario needs n >= 2f+1 (two disjoint groups of f), got n={n}")
     x = np.zeros((n, 1))
     x[:f] = 1.0
-    common = dict(f=f, protocol=protocol, rounds=rounds, byzantine="honest", seed=seed,
+    common = dict(f=f, protocol=protocol, rounds=rounds, strategy="honest", seed=seed,
                   scheduler=scheduler)
     a = run(x, byzantine_ids=list(range(f)), **common)
     b = run(x, byzantine_ids=list(range(f, 2 * f)), **common)

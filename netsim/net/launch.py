@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..deprecation import deprecated_alias
 from .cluster import generate
 from .node import DEFAULT_LINGER, make_network_strategy
 
@@ -44,11 +45,13 @@ class LaunchResult:
     n: int
     f: int
     honest: list[int]
-    byzantine: list[int]
+    byzantine_ids: list[int]
     histories: dict[int, np.ndarray]
     reports: dict[int, dict[str, Any]]
     wall_time: float
     workdir: Path
+
+    byzantine = deprecated_alias("byzantine_ids")
 
 
 def _tail(path: Path, k: int = 20) -> str:
@@ -156,7 +159,7 @@ class _Spawn:
             "--timeout", str(self.timeout), "--backend", self.backend,
         ]
         if i in self.byz:
-            cmd += ["--byzantine", str(self.strategy), "--seed", str(self.seed)]
+            cmd += ["--strategy", str(self.strategy), "--seed", str(self.seed)]
         if self.plaintext:
             cmd.append("--insecure-loopback-plaintext")
         return cmd

@@ -80,7 +80,7 @@ class LocalAdversaryContext(AdversaryContext):
     def __init__(self, node_id: int, n: int, f: int, factory: Callable[[int, Any], Protocol],
                  own_input: Any, seed: int) -> None:
         self.n, self.f = n, f
-        self.byzantine = (node_id,)
+        self.byzantine_ids = (node_id,)
         self.honest_ids = tuple(i for i in range(n) if i != node_id)
         self.honest = MappingProxyType({})
         self.rng = random.Random(f"jungle-byzantine:{seed}:{node_id}")

@@ -74,7 +74,7 @@ class CoreStrategy(Strategy):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         self.core: dict[int, list[Protocol]] = {}
-        for b in ctx.byzantine:
+        for b in ctx.byzantine_ids:
             self.core[b] = [ctx.factory(b, x) for x in self.inputs(b)]
 
     def inputs(self, byz: int) -> list[Any]:
@@ -108,7 +108,7 @@ class CoreStrategy(Strategy):
 
     def start(self, now: float) -> list[Emission]:
         out: list[Emission] = []
-        for b in self.ctx.byzantine:
+        for b in self.ctx.byzantine_ids:
             for c, core in enumerate(self.core[b]):
                 out += self._run_core(b, c, core.start(now), now)
         out += self.extra_start(now)
@@ -147,7 +147,7 @@ class Crash(CoreStrategy):
         super().setup(ctx)
         self.left = {
             b: (self.after if self.after is not None else ctx.rng.randrange(3 * ctx.n + 1))
-            for b in ctx.byzantine
+            for b in ctx.byzantine_ids
         }
 
     def route(self, byz, core, target, msg):  # type: ignore[override]
@@ -175,7 +175,7 @@ class Selective(CoreStrategy):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         self.subset: dict[int, frozenset[int]] = {}
-        for b in ctx.byzantine:
+        for b in ctx.byzantine_ids:
             others = [d for d in range(ctx.n) if d != b]
             k = self.reach if self.reach is not None else len(others) // 2
             self.subset[b] = frozenset(ctx.rng.sample(others, min(k, len(others))))
@@ -203,7 +203,7 @@ class Equivocate(CoreStrategy):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         self.side: dict[int, dict[int, int]] = {}
-        for b in ctx.byzantine:
+        for b in ctx.byzantine_ids:
             others = [d for d in range(ctx.n) if d != b]
             ctx.rng.shuffle(others)
             k = self.split if self.split is not None else ctx.rng.randrange(1, len(others))
@@ -236,7 +236,7 @@ class _Budgeted(CoreStrategy):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         b = self.budget if self.budget is not None else 20 * ctx.n
-        self.left = {z: b for z in ctx.byzantine}
+        self.left = {z: b for z in ctx.byzantine_ids}
 
     def spend(self, byz: int, k: int = 1) -> bool:
         if self.left[byz] < k:
@@ -326,7 +326,7 @@ class Garbage(Strategy):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         b = self.budget if self.budget is not None else 10 * ctx.n
-        self.left = {z: b for z in ctx.byzantine}
+        self.left = {z: b for z in ctx.byzantine_ids}
 
     def _junk(self, seen: Message | None) -> bytes:
         rng = self.ctx.rng
@@ -361,7 +361,7 @@ class Garbage(Strategy):
 
     def start(self, now: float) -> list[Emission]:
         out: list[Emission] = []
-        for b in self.ctx.byzantine:
+        for b in self.ctx.byzantine_ids:
             out += self._burst(b, None)
         return out
 
@@ -381,7 +381,7 @@ class Mixed(Strategy):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         for b, strat in sorted(self.by_node.items()):
-            if b not in ctx.byzantine:
+            if b not in ctx.byzantine_ids:
                 raise ValueError(f"Mixed names node {b}, which is not Byzantine")
             strat.setup(ctx.only((b,)))
 

@@ -41,7 +41,7 @@ class Scheduler:
     def __init__(self) -> None:
         self.healed = False
 
-    def setup(self, n: int, honest: tuple[int, ...], byzantine: tuple[int, ...]) -> None:
+    def setup(self, n: int, honest: tuple[int, ...], byzantine_ids: tuple[int, ...]) -> None:
         """Called once by the simulator before the run."""
 
     def bind(self, ctx: Any) -> None:
@@ -114,7 +114,7 @@ class Partition(Scheduler):
         self.heal_at = heal_at
         self._side: dict[int, int] = {}
 
-    def setup(self, n, honest, byzantine):  # type: ignore[override]
+    def setup(self, n, honest, byzantine_ids):  # type: ignore[override]
         if self.groups is None:
             half = len(honest) // 2
             self.groups = [frozenset(honest[:half]), frozenset(honest[half:])]
@@ -142,7 +142,7 @@ class Starve(Scheduler):
         super().__init__()
         self.victim = victim
 
-    def setup(self, n, honest, byzantine):  # type: ignore[override]
+    def setup(self, n, honest, byzantine_ids):  # type: ignore[override]
         if self.victim is None:
             self.victim = max(honest)
         elif self.victim not in honest:
@@ -252,7 +252,7 @@ class TargetedViews(Scheduler):
         if instance is None:
             return rng.random()
         _, rnd, origin = instance
-        byz = self.ctx.byzantine
+        byz = self.ctx.byzantine_ids
         if type(message) is Send:  # first-quorum gather: the first n - f SENDs are the view
             if origin in byz:
                 return 0.1 * rng.random()

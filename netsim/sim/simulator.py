@@ -35,6 +35,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..codec import DEFAULT_MAX_FRAME, DecodeError, decode
+from ..deprecation import deprecated_alias, renamed_keywords
 from ..dispatch import Dispatcher, FaultLog, InvalidTarget, Metrics, Wire
 from ..messages import Message, valid_vector
 from ..protocol import EMPTY, Fault, Protocol
@@ -56,7 +57,7 @@ class SimResult:
     n: int
     f: int
     honest: tuple[int, ...]
-    byzantine: tuple[int, ...]
+    byzantine_ids: tuple[int, ...]
     outputs: dict[int, list[Any]]
     output_times: dict[int, list[float]]
     faults: list[tuple[int, Fault]]
@@ -66,6 +67,8 @@ class SimResult:
     healed: bool
     quiescent: bool
     done: dict[int, bool]
+
+    byzantine = deprecated_alias("byzantine_ids")
 
     def faults_against(self, nodes: Sequence[int]) -> list[tuple[int, Fault]]:
         """Faults (observer, fault) recorded against any of ``nodes``."""
@@ -84,7 +87,7 @@ class AdversaryContext:
         self._sim = sim
         self.n = sim.n
         self.f = sim.f
-        self.byzantine = sim.byzantine
+        self.byzantine_ids = sim.byzantine_ids
         self.honest_ids = sim.honest
         self.honest: Mapping[int, Protocol] = MappingProxyType(sim.nodes)
         self.rng = sim.rng
@@ -95,10 +98,13 @@ class AdversaryContext:
     def now(self) -> float:
         return self._sim.now
 
-    def only(self, byzantine: tuple[int, ...]) -> AdversaryContext:
+    byzantine = deprecated_alias("byzantine_ids")
+
+    @renamed_keywords(byzantine="byzantine_ids")
+    def only(self, byzantine_ids: tuple[int, ...]) -> AdversaryContext:
         """The same context for a subset of the Byzantine ids (for mixed strategies)."""
         sub = copy.copy(self)
-        sub.byzantine = tuple(byzantine)
+        sub.byzantine_ids = tuple(byzantine_ids)
         return sub
 
     def in_flight(self) -> list[tuple[float, int, int, Message | bytes]]:
@@ -141,8 +147,9 @@ class Simulator:
         ``factory(node_id, input)`` builds a node's protocol.
     inputs:
         ``inputs[i]`` for every node id (``None`` where a node has none).
-    byzantine:
-        The Byzantine ids (at most ``f``); default: none.
+    byzantine_ids:
+        The Byzantine ids (at most ``f``); default: none (``byzantine=``, its deprecated
+        name, still works for this release with a ``DeprecationWarning``).
     strategy:
         A :class:`~netsim.sim.adversary.Strategy` for them (default: silent).
     scheduler:
@@ -158,6 +165,9 @@ class Simulator:
         Safety cap on deliveries; exceeding it raises :class:`SimulationError`.
     """
 
+    byzantine = deprecated_alias("byzantine_ids")
+
+    @renamed_keywords(byzantine="byzantine_ids")
     def __init__(
         self,
         n: int,
@@ -165,7 +175,7 @@ class Simulator:
         factory: Factory,
         inputs: Mapping[int, Any] | Sequence[Any] | None = None,
         *,
-        byzantine: Sequence[int] = (),
+        byzantine_ids: Sequence[int] = (),
         strategy: Any = None,
         scheduler: Scheduler | None = None,
         seed: int = 0,
@@ -176,7 +186,7 @@ class Simulator:
     ) -> None:
         if n < 1 or not 0 <= f < n:
             raise ValueError(f"need n >= 1 and 0 <= f < n, got n={n}, f={f}")
-        byz = tuple(sorted(set(byzantine)))
+        byz = tuple(sorted(set(byzantine_ids)))
         if len(byz) > f:
             raise ValueError(f"at most f={f} Byzantine nodes, got {len(byz)}: {byz}")
         if any(not 0 <= b < n for b in byz):
@@ -186,7 +196,7 @@ class Simulator:
         if not isinstance(inputs, Mapping):
             inputs = dict(enumerate(inputs))
         self.n, self.f, self.seed = n, f, seed
-        self.byzantine = byz
+        self.byzantine_ids = byz
         self.honest = tuple(i for i in range(n) if i not in set(byz))
         self.inputs = dict(inputs)
         self.factory = factory
@@ -214,7 +224,7 @@ class Simulator:
 
             strategy = Silent()
         self.strategy = strategy
-        self.scheduler.setup(n, self.honest, self.byzantine)
+        self.scheduler.setup(n, self.honest, self.byzantine_ids)
         self.context = AdversaryContext(self)
         if hasattr(self.scheduler, "bind"):  # a scheduler is part of the adversary: it may
             self.scheduler.bind(self.context)  # read the omniscient context too
@@ -275,7 +285,7 @@ class Simulator:
 
     def _emit(self, emissions: Any) -> None:
         for src, target, message in emissions:
-            if src not in self.context.byzantine:
+            if src not in self.context.byzantine_ids:
                 raise SimulationError(f"strategy tried to send as honest node {src}")
             self._send(src, target, message)
 
@@ -417,7 +427,7 @@ class Simulator:
             n=self.n,
             f=self.f,
             honest=self.honest,
-            byzantine=self.byzantine,
+            byzantine_ids=self.byzantine_ids,
             outputs=self.outputs,
             output_times=self.output_times,
             faults=self.faults,

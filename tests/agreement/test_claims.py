@@ -64,7 +64,7 @@ def test_judge():
 def test_evaluate_is_never_empty(protocol):
     for d in (1, 2):
         x = make_inputs("clusters", 13, d, 1)
-        res = run(x, f=2, protocol=protocol, rounds=3, byzantine="omniscient", engine="round",
+        res = run(x, f=2, protocol=protocol, rounds=3, strategy="omniscient", engine="round",
                   seed=1)
         verdicts = T.evaluate(res)
         assert verdicts
@@ -80,7 +80,7 @@ def test_evaluate_is_never_empty(protocol):
 
 def test_a_tampered_run_is_violated_and_a_float32_run_holds():
     x = make_inputs("gaussian", 7, 3, 2)
-    res = run(x, f=2, protocol="trimmed-mean", rounds=3, byzantine="split", seed=2,
+    res = run(x, f=2, protocol="trimmed-mean", rounds=3, strategy="split", seed=2,
               engine="round")
     res.history[2] = 3 * res.history[1]  # ranges tripled, outside the honest box
     v = T.evaluate(res)
@@ -88,7 +88,7 @@ def test_a_tampered_run_is_violated_and_a_float32_run_holds():
     assert "round 1" in v["tm-contraction"].where  # range after round 2 vs round 1
     assert v["tm-validity"].status == "violated"
     r32 = run(x.astype(np.float32), f=2, protocol="trimmed-mean", rounds=3,
-              byzantine="split", seed=2, engine="round")
+              strategy="split", seed=2, engine="round")
     assert all(v.holds for v in T.evaluate(r32).values())
 
 

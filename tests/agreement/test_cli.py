@@ -27,7 +27,7 @@ def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 @pytest.mark.parametrize("args", ACCEPTANCE, ids=["trimmed-mean", "mda", "mve"])
 @pytest.mark.parametrize("scheduler", ["random", "targeted"])
 def test_acceptance_commands(capsys, args: list[str], scheduler: str) -> None:
-    rep = simulate(capsys, *args, "--byzantine", "split", "--scheduler", scheduler,
+    rep = simulate(capsys, *args, "--strategy", "split", "--scheduler", scheduler,
                    "--seed", "5")
     assert rep.keys() >= KEYS
     d = rep["diameters"]
@@ -50,7 +50,7 @@ def test_acceptance_commands(capsys, args: list[str], scheduler: str) -> None:
 
 def test_same_seed_same_report(capsys) -> None:
     args = ["--protocol", "trimmed-mean", "--n", "7", "--f", "2", "--dim", "4", "--rounds",
-            "5", "--byzantine", "equivocate", "--scheduler", "heavy-tail", "--seed", "3"]
+            "5", "--strategy", "equivocate", "--scheduler", "heavy-tail", "--seed", "3"]
     a, b = simulate(capsys, *args), simulate(capsys, *args)
     for rep in (a, b):
         rep.pop("wall_time")
@@ -59,7 +59,7 @@ def test_same_seed_same_report(capsys) -> None:
 
 def test_round_engine_and_human_output(capsys) -> None:
     rep = simulate(capsys, "--protocol", "trimmed-mean", "--n", "31", "--f", "10", "--dim",
-                   "20", "--rounds", "8", "--engine", "round", "--byzantine", "omniscient")
+                   "20", "--rounds", "8", "--engine", "round", "--strategy", "omniscient")
     assert rep["engine"] == "round" and rep["contraction_within_bound"] is True
     assert main(["simulate", "--n", "7", "--f", "2", "--dim", "3", "--rounds", "3"]) == 0
     out = capsys.readouterr().out
@@ -78,7 +78,7 @@ def test_plot(capsys, tmp_path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--protocol", "mda", "--n", "9", "--f", "2"], "κ(9,2) = 1.0000"),
     (["--protocol", "trimmed-mean", "--n", "9", "--f", "3"], "--unsafe"),
-    (["--engine", "round", "--byzantine", "equivocate"], "protocol-level strategy"),
+    (["--engine", "round", "--strategy", "equivocate"], "protocol-level strategy"),
 ])
 def test_errors_are_clear(capsys, args: list[str], message: str) -> None:
     assert main(["simulate", *args, "--rounds", "2"]) == 2

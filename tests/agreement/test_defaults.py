@@ -14,8 +14,8 @@ from agreement.cli import add_simulate_parser
 from agreement.cli import main as agreement_main
 from agreement.inputs import make_inputs
 from agreement.run import (
-    DEFAULT_BYZANTINE,
     DEFAULT_SCHEDULER,
+    DEFAULT_STRATEGY,
     DEFAULT_VIEWS,
     run,
     views_differ,
@@ -24,15 +24,15 @@ from netsim.cli_args import ArgumentParser
 
 
 def test_one_adversarial_default_for_the_api_and_the_cli():
-    assert (DEFAULT_BYZANTINE, DEFAULT_SCHEDULER, DEFAULT_VIEWS) == (
+    assert (DEFAULT_STRATEGY, DEFAULT_SCHEDULER, DEFAULT_VIEWS) == (
         "split", "targeted", "omniscient")
     sig = inspect.signature(run).parameters
-    assert sig["byzantine"].default == DEFAULT_BYZANTINE
+    assert sig["strategy"].default == DEFAULT_STRATEGY
     assert sig["scheduler"].default == DEFAULT_SCHEDULER
     parser = ArgumentParser(prog="t")
     add_simulate_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["simulate"])
-    assert (args.byzantine, args.scheduler) == (DEFAULT_BYZANTINE, DEFAULT_SCHEDULER)
+    assert (args.strategy, args.scheduler) == (DEFAULT_STRATEGY, DEFAULT_SCHEDULER)
 
 
 @pytest.mark.parametrize("protocol,n,f", [
@@ -43,7 +43,7 @@ def test_the_defaults_make_honest_views_differ(protocol, n, f, engine):
     for seed in range(3):
         x = make_inputs("gaussian", n, 3, seed)
         res = run(x, f=f, protocol=protocol, rounds=3, seed=seed, engine=engine)
-        assert (res.byzantine, res.scheduler) == ("split", "targeted")
+        assert (res.strategy, res.scheduler) == ("split", "targeted")
         assert res.views_differed, f"{protocol} ({n},{f}) seed={seed}: views never differed"
         assert res.as_dict()["views_differed"] is True
         # every round, not only one: the adversary keeps the two sides apart
@@ -51,8 +51,8 @@ def test_the_defaults_make_honest_views_differ(protocol, n, f, engine):
 
 
 @pytest.mark.parametrize("engine,kw", [
-    ("message", dict(scheduler="fifo", byzantine="silent")),
-    ("round", dict(views="random", byzantine="silent")),
+    ("message", dict(scheduler="fifo", strategy="silent")),
+    ("round", dict(views="random", strategy="silent")),
 ])
 def test_a_benign_run_reports_that_its_views_never_differed(engine, kw):
     x = make_inputs("gaussian", 7, 3, 1)
@@ -73,10 +73,10 @@ def test_cli_reports_views_differed(capsys):
     assert agreement_main([*base, "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["views_differed"] is True and rep["scheduler"] == "targeted"
-    assert agreement_main([*base, "--scheduler", "fifo", "--byzantine", "silent"]) == 0
+    assert agreement_main([*base, "--scheduler", "fifo", "--strategy", "silent"]) == 0
     out = capsys.readouterr().out
     assert "warning: the honest views never differed" in out
-    assert agreement_main([*base, "--scheduler", "fifo", "--byzantine", "silent", "--json"]) == 0
+    assert agreement_main([*base, "--scheduler", "fifo", "--strategy", "silent", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["views_differed"] is False
 
 

@@ -56,7 +56,7 @@ def test_message_level_bounds(protocol: str, n: int, f: int) -> None:
         inputs = ["gaussian", "clusters", "line", "corners"][seed % 4]
         d = 1 + seed % 5
         x = make_inputs(inputs, n, d, seed)
-        kw = dict(f=f, protocol=protocol, rounds=6, byzantine=byz, scheduler=sched, seed=seed)
+        kw = dict(f=f, protocol=protocol, rounds=6, strategy=byz, scheduler=sched, seed=seed)
         res = run(x, **kw)
         assert_bounds(res, replay(inputs=inputs, n=n, d=d, **kw))
         # invalid values never enter a view
@@ -74,7 +74,7 @@ def test_round_level_bounds(protocol: str, n: int, f: int, attack: str) -> None:
         inputs = ["gaussian", "clusters", "line"][seed % 3]
         d = [1, 3, 20][seed % 3]
         x = make_inputs(inputs, n, d, seed)
-        kw = dict(f=f, protocol=protocol, rounds=8, byzantine=attack, seed=seed, engine="round")
+        kw = dict(f=f, protocol=protocol, rounds=8, strategy=attack, seed=seed, engine="round")
         res = run(x, **kw)
         assert_bounds(res, replay(inputs=inputs, n=n, d=d, **kw))
 
@@ -105,7 +105,7 @@ def test_round_engine_replays_message_views() -> None:
         ("median", 7, 2, "equivocate", "random", 6),
     ]:
         x = make_inputs("gaussian", n, 3, seed)
-        res = run(x, f=f, protocol=protocol, rounds=4, byzantine=byz, scheduler=sched,
+        res = run(x, f=f, protocol=protocol, rounds=4, strategy=byz, scheduler=sched,
                   seed=seed)
         rule = make_rule(protocol, f)
         for r in range(res.rounds):
@@ -122,7 +122,7 @@ def test_round_engine_replays_message_views() -> None:
 def test_first_quorum_gather() -> None:
     n, f = 7, 2
     x = make_inputs("gaussian", n, 3, 0)
-    res = run(x, f=f, protocol="trimmed-mean", rounds=5, byzantine="split",
+    res = run(x, f=f, protocol="trimmed-mean", rounds=5, strategy="split",
               gather="first-quorum", seed=2)
     for r in range(res.rounds):
         for view in res.views[r].values():
@@ -158,7 +158,7 @@ def test_rounds_for_target_reach_delta() -> None:
     n, f, d = 10, 3, 20
     x = make_inputs("gaussian", n, d, 9)
     delta = 1e-3 * diameter(x[f:])
-    res = run(x, f=f, protocol="trimmed-mean", delta=delta, byzantine="omniscient",
+    res = run(x, f=f, protocol="trimmed-mean", delta=delta, strategy="omniscient",
               engine="round", seed=9)
     assert res.rounds == constants.rounds_for_target("trimmed-mean", n, f, d, delta,
                                                       diameter(x[f:]))
@@ -167,15 +167,15 @@ def test_rounds_for_target_reach_delta() -> None:
 
 def test_future_rounds_beyond_the_session_are_faults() -> None:
     x = make_inputs("gaussian", 7, 2, 1)
-    res = run(x, f=2, protocol="trimmed-mean", rounds=3, byzantine="flood", seed=1)
+    res = run(x, f=2, protocol="trimmed-mean", rounds=3, strategy="flood", seed=1)
     assert res.faults.get("future-round", 0) > 0
     assert res.faults_against_honest == 0
 
 
 def test_same_seed_same_run() -> None:
     x = make_inputs("gaussian", 7, 4, 3)
-    a = run(x, f=2, rounds=4, byzantine="split", seed=3)
-    b = run(x, f=2, rounds=4, byzantine="split", seed=3)
+    a = run(x, f=2, rounds=4, strategy="split", seed=3)
+    b = run(x, f=2, rounds=4, strategy="split", seed=3)
     np.testing.assert_array_equal(a.history, b.history)
     assert a.messages == b.messages and a.views == b.views
 
@@ -186,7 +186,7 @@ def test_values_beyond_float64_squares_are_faults(protocol: str, n: int, f: int)
     value (netsim.messages.valid_vector): a fault at the message level, in no view at the
     round level; it never reaches a Gram-based rule (which would refuse or misread it)."""
     x = make_inputs("gaussian", n, 3, 4)
-    kw = dict(f=f, protocol=protocol, rounds=3, byzantine="outlier",
+    kw = dict(f=f, protocol=protocol, rounds=3, strategy="outlier",
               attack_params={"scale": 1e300}, seed=4)
     res = run(x, **kw)
     assert res.faults.get("invalid-value", 0) > 0 and res.faults_against_honest == 0

@@ -46,7 +46,7 @@ def test_mda_at_10_2_runs_and_contracts_under_targeted_split() -> None:
         x = make_inputs("gaussian", n, 2, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no unsafe, no warning
-            res = run(x, f=f, protocol="mda", rounds=4, byzantine="split",
+            res = run(x, f=f, protocol="mda", rounds=4, strategy="split",
                       scheduler="targeted", seed=seed, attack_params={"scale": 0.05})
         assert res.complete and res.faults_against_honest == 0
         # the honest views actually differed: two honest nodes, different origin sets
@@ -66,7 +66,7 @@ def test_mda_at_10_2_contracts_when_honest_members_of_views_differ() -> None:
     honest = set(range(f, n))
     for seed in range(4):
         x = make_inputs("gaussian", n, 2, seed)
-        res = run(x, f=f, protocol="mda", rounds=3, byzantine="split", engine="round",
+        res = run(x, f=f, protocol="mda", rounds=3, strategy="split", engine="round",
                   views="omniscient", seed=seed, attack_params={"scale": 0.05})
         assert any(len({frozenset(set(o) & honest) for o in rnd.values()}) > 1
                    for rnd in res.views)

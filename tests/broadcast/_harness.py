@@ -101,7 +101,7 @@ class Case:
     scheduler: str
     strategy: str
     flag: bool
-    byzantine: tuple[int, ...]
+    byzantine_ids: tuple[int, ...]
     origin: int  # the RB origin (witness: -1, every node is an origin)
     d: int
     dtype: str
@@ -110,11 +110,11 @@ class Case:
 
     @property
     def honest(self) -> tuple[int, ...]:
-        return tuple(i for i in range(self.n) if i not in self.byzantine)
+        return tuple(i for i in range(self.n) if i not in self.byzantine_ids)
 
     @property
     def byzantine_origin(self) -> bool:
-        return self.origin in self.byzantine
+        return self.origin in self.byzantine_ids
 
     def replay(self) -> str:
         return REPLAY.format(kind=self.kind, n=self.n, f=self.f, seed=self.seed)
@@ -128,7 +128,7 @@ class Case:
         extra += f" origin-strategy={self.mixed_origin}" if self.mixed_origin else ""
         return (
             f"[{self.kind}] seed={self.seed} n={self.n} f={self.f} scheduler={self.scheduler} "
-            f"strategy={self.strategy} byzantine={self.byzantine} {who} d={self.d} "
+            f"strategy={self.strategy} byzantine_ids={self.byzantine_ids} {who} d={self.d} "
             f"dtype={self.dtype}{extra}\n  replay: {self.replay()}"
         )
 
@@ -181,9 +181,9 @@ def build_strategy(case: Case) -> Strategy:
     if case.strategy != "mixed":
         return make_strategy(case.strategy)
     # the origin with a misbehaving VALUE: the RB origin, or the lowest Byzantine id (witness)
-    leader = case.origin if case.kind == "rb" else min(case.byzantine, default=-1)
+    leader = case.origin if case.kind == "rb" else min(case.byzantine_ids, default=-1)
     by_node: dict[int, Strategy] = {}
-    for b in case.byzantine:
+    for b in case.byzantine_ids:
         if case.mixed_origin and b == leader:
             by_node[b] = make_strategy(case.mixed_origin)
         else:
@@ -249,7 +249,7 @@ def simulate(case: Case, factory: Callable[[int, Any], Protocol],
     inputs = inputs_of(case) if inputs is None else inputs
     strategy = build_strategy(case) if strategy is None else strategy
     sim = Simulator(
-        case.n, case.f, factory, inputs, byzantine=case.byzantine, strategy=strategy,
+        case.n, case.f, factory, inputs, byzantine_ids=case.byzantine_ids, strategy=strategy,
         scheduler=build_scheduler(case) if scheduler is None else scheduler, seed=case.seed,
         trace=trace,
     )
@@ -467,7 +467,7 @@ def check_views(case: Case, res: SimResult, inputs: dict[int, np.ndarray], strat
     if not res.quiescent:
         v["liveness"].append("the run did not quiesce")
     v["faults"] = _faults_against_honest(res)
-    if (case.strategy == "honest" or not case.byzantine) and res.faults:
+    if (case.strategy == "honest" or not case.byzantine_ids) and res.faults:
         v["faults"].append(f"faults without misbehaviour: {res.faults[:3]}")
     return v
 
@@ -517,12 +517,12 @@ class KindRouted(CoreStrategy):
         rng, honest = ctx.rng, list(ctx.honest_ids)
         favourite = rng.choice(honest)  # shared by all Byzantine nodes
         # just enough honest VALUE receivers for the Byzantine ECHOes to complete a quorum
-        edge = max(1, min(len(honest), echo_threshold(ctx.n, ctx.f) - len(ctx.byzantine)))
+        edge = max(1, min(len(honest), echo_threshold(ctx.n, ctx.f) - len(ctx.byzantine_ids)))
         rest = [h for h in honest if h != favourite]
         edge_set = [favourite, *rng.sample(rest, edge - 1)]
         plan = rng.choice(tuple(self.PLANS))
         self.plan = plan if self.routes is None else "fixed"
-        for b in ctx.byzantine:
+        for b in ctx.byzantine_ids:
             if self.routes is not None:
                 self.table[b] = dict(self.routes)
                 continue
@@ -542,7 +542,7 @@ class KindRouted(CoreStrategy):
                     sub = edge_set
                 else:
                     sub = rng.sample(others, rng.randrange(len(others) + 1))
-                self.table[b][k] = frozenset(sub) | frozenset(ctx.byzantine)  # collusion
+                self.table[b][k] = frozenset(sub) | frozenset(ctx.byzantine_ids)  # collusion
 
     def route(self, byz, core, target, msg):  # type: ignore[override]
         allowed = self.table[byz].get(msg.NAME)
@@ -562,7 +562,7 @@ class FixedSelective(Selective):
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
-        for b in ctx.byzantine:
+        for b in ctx.byzantine_ids:
             self.subset[b] = self.fixed - {b}
 
 
@@ -575,7 +575,7 @@ class FixedEquivocate(Equivocate):
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
-        for b in ctx.byzantine:
+        for b in ctx.byzantine_ids:
             self.side[b] = {d: 0 if d in self.side0 else 1 for d in range(ctx.n) if d != b}
 
 

@@ -355,7 +355,7 @@ def test_grid_covers_every_combination(n, f):
     seen = set()
     for s in range(DEFAULT_SEEDS):
         c = make_case("rb", n, f, s)
-        assert len(c.byzantine) == f
+        assert len(c.byzantine_ids) == f
         seen.add((c.scheduler, c.strategy, c.byzantine_origin))
     assert seen == set(COMBOS)
     assert {name for name, _, _ in COMBOS} >= set(SCHEDULERS)
@@ -450,7 +450,7 @@ def test_bad_reply_before_right_reply_is_a_fault_and_fetchers_deliver(n, f):
 
     buf = io.StringIO()
     strategy = Mixed({bad: BadReply(), origin: FixedSelective({bad, *reached})})
-    res = Simulator(n, f, rb_factory(n, f, origin), {origin: x}, byzantine=byz,
+    res = Simulator(n, f, rb_factory(n, f, origin), {origin: x}, byzantine_ids=byz,
                     strategy=strategy, scheduler=Reorder(priority), seed=7, trace=buf).run()
     replay = f"(n={n}, f={f}, seed=7, constructed case; rerun this test)"
     assert res.metrics.messages_by_kind.get("fetch", 0) > 0, replay
@@ -473,7 +473,7 @@ def test_equivocating_origin_forces_fetch(seed):
     x = np.array([0.25, -7.0, 1e-30], dtype=np.float32)
     buf = io.StringIO()
     sched = make_scheduler(sorted(SCHEDULERS)[seed % len(SCHEDULERS)])
-    res = Simulator(n, f, rb_factory(n, f, origin), {origin: x}, byzantine=[origin],
+    res = Simulator(n, f, rb_factory(n, f, origin), {origin: x}, byzantine_ids=[origin],
                     strategy=FixedEquivocate({0, 1}), scheduler=sched, seed=seed,
                     trace=buf).run()
     msg = f"seed={seed} n=4 f=1 scheduler={sched.name} strategy=FixedEquivocate({{0, 1}})"
@@ -493,7 +493,7 @@ class _NonFiniteOrigin(Strategy):
         self.vector = vector
 
     def start(self, now):
-        (b,) = self.ctx.byzantine
+        (b,) = self.ctx.byzantine_ids
         return [(b, ALL, Value((0, 0, b), self.vector))]
 
 
@@ -506,7 +506,7 @@ def test_invalid_values_are_never_echoed_nor_delivered(vector):
     def factory(i, x):
         return ReliableBroadcast(i, n, f, dim=3, expect=((0, 0, origin),))
 
-    res = Simulator(n, f, factory, {}, byzantine=[origin], strategy=_NonFiniteOrigin(vector),
+    res = Simulator(n, f, factory, {}, byzantine_ids=[origin], strategy=_NonFiniteOrigin(vector),
                     seed=1).run()
     assert all(not res.outputs[i] for i in res.honest)
     assert "echo" not in res.metrics.messages_by_kind
@@ -536,7 +536,7 @@ def test_delivery_is_bitwise(values, dtype, scheduler, seed):
     if not valid_vector(x):  # a squared norm beyond float64: invalid (test_huge_is_invalid)
         x = np.clip(x, -1e150, 1e150)
     n, f = 4, 1
-    res = Simulator(n, f, rb_factory(n, f, 0), {0: x}, byzantine=[3],
+    res = Simulator(n, f, rb_factory(n, f, 0), {0: x}, byzantine_ids=[3],
                     strategy=STRATEGIES["replay"](), scheduler=make_scheduler(scheduler),
                     seed=seed).run()
     for i in res.honest:

@@ -90,7 +90,7 @@ def _silent_run(n, f, sched, seed, unsafe):
     origin = 0
     byz = list(range(n - f, n))
     kw = {"unsafe": True} if unsafe else {}
-    return Simulator(n, f, rb_factory(n, f, origin, **kw), {origin: X}, byzantine=byz,
+    return Simulator(n, f, rb_factory(n, f, origin, **kw), {origin: X}, byzantine_ids=byz,
                      strategy=Silent(), scheduler=make_scheduler(sched), seed=seed).run()
 
 
@@ -122,7 +122,7 @@ def test_byzantine_readies_to_one_node_break_totality_at_3f(n, f, sched):
     for m, expect_all in ((n, False), (n + 1, True)):
         byz = list(range(m - f, m))
         res = Simulator(m, f, rb_factory(m, f, origin, unsafe=True), {origin: X},
-                        byzantine=byz, strategy=KindRouted({"ready": {favourite}}),
+                        byzantine_ids=byz, strategy=KindRouted({"ready": {favourite}}),
                         scheduler=make_scheduler(sched), seed=m).run()
         got = sorted(i for i in res.honest if res.outputs[i])
         assert all(vectors_equal(res.outputs[i][0].vector, X) for i in got)
@@ -148,7 +148,7 @@ class SplitViews(CoreStrategy):
         super().setup(ctx)
         self.x = self.side_x
         self.y = frozenset(ctx.honest_ids) - self.x
-        self.byz = frozenset(ctx.byzantine)
+        self.byz = frozenset(ctx.byzantine_ids)
         m = ctx.n - ctx.f
         self.report_to = {}
         for side, other in ((self.x, self.y), (self.y, self.x)):
@@ -178,9 +178,9 @@ def _split_run(n, f, sched, seed):
     d = 3
     inputs = {i: np.arange(d, dtype=np.float64) + 10 * i for i in range(n)}
     strategy = SplitViews(side_x)
-    res = Simulator(n, f, witness_factory(n, f, d, unsafe=True), inputs, byzantine=byz,
+    res = Simulator(n, f, witness_factory(n, f, d, unsafe=True), inputs, byzantine_ids=byz,
                     strategy=strategy, scheduler=make_scheduler(sched), seed=seed).run()
-    case = dataclasses.replace(make_case("witness", n, f, seed), byzantine=byz,
+    case = dataclasses.replace(make_case("witness", n, f, seed), byzantine_ids=byz,
                                strategy="split-views", d=d)
     return res, check_views(case, res, inputs, strategy, rounds=1), side_x, byz
 
@@ -246,16 +246,16 @@ def test_lower_quorums_break_agreement_and_the_checks_see_it():
         return 5.0 + rng.random() if dst == 2 and src in (0, 1) else rng.random()
 
     strategy = FixedEquivocate({0, 1})
-    res = Simulator(n, f, factory, {origin: X}, byzantine=[origin], strategy=strategy,
+    res = Simulator(n, f, factory, {origin: X}, byzantine_ids=[origin], strategy=strategy,
                     scheduler=Reorder(priority), seed=3).run()
     values = {i: res.outputs[i][0].vector for i in res.honest}
     assert vectors_equal(values[0], X) and vectors_equal(values[1], X)
     assert not vectors_equal(values[2], X)
-    case = dataclasses.replace(make_case("rb", n, f, 3), byzantine=(origin,), origin=origin,
+    case = dataclasses.replace(make_case("rb", n, f, 3), byzantine_ids=(origin,), origin=origin,
                                strategy="equivocate", flag=True)
     checks = check_rb(Outcome(case, res, {origin: X}, strategy))
     assert checks["agreement"]
     # the real protocol, same run: node 2 fetches A
-    res = Simulator(n, f, rb_factory(n, f, origin), {origin: X}, byzantine=[origin],
+    res = Simulator(n, f, rb_factory(n, f, origin), {origin: X}, byzantine_ids=[origin],
                     strategy=FixedEquivocate({0, 1}), scheduler=Reorder(priority), seed=3).run()
     assert all(vectors_equal(res.outputs[i][0].vector, X) for i in res.honest)

@@ -230,9 +230,9 @@ def test_grid_coverage_and_adversary_activity(n, f):
     for s in range(DEFAULT_SEEDS):
         case, _, stats = cached_checks("witness", n, f, s)
         seen.add((case.scheduler, case.strategy, case.flag))
-        assert len(case.byzantine) == f if case.flag else len(case.byzantine) < f
+        assert len(case.byzantine_ids) == f if case.flag else len(case.byzantine_ids) < f
         want = {**EXPECTED_FAULTS, "twins": "equivocation"}.get(case.strategy)
-        problems += missing_fault(case, stats, want if case.byzantine else None)
+        problems += missing_fault(case, stats, want if case.byzantine_ids else None)
     assert len(seen) == len(SCHEDULER_NAMES) * len(STRATEGY_NAMES) * 2
     assert not problems, "\n".join(problems[:5])
 
@@ -305,7 +305,7 @@ def test_three_rounds(n, f):
         case = make_case("witness", n, f, seed)
         res, checks = run_rounds(case)
         bad = [f"{p}: {v}" for p, vs in checks.items() for v in vs[:2]]
-        if case.strategy == "flood" and case.byzantine and not any(
+        if case.strategy == "flood" and case.byzantine_ids and not any(
             flt.kind == "future-round" for _, flt in res.faults
         ):
             bad.append("flood: no future-round fault")
@@ -322,7 +322,7 @@ def test_lagging_node_beyond_the_window():
     round of the session is accepted, whatever the window) and complete every round."""
     n, f = 4, 1
     case = make_case("witness", n, f, 0)
-    case = dataclasses.replace(case, byzantine=(3,))
+    case = dataclasses.replace(case, byzantine_ids=(3,))
     res, _ = run_rounds(case, rounds=4, strategy=make_strategy("honest"),
                         scheduler=make_scheduler("starve"))
     assert not res.faults_against(res.honest)

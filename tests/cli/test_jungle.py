@@ -38,7 +38,7 @@ def test_each_command_has_one_home(cmd: str, home: str) -> None:
 
 
 def test_broadcast_dispatches(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["broadcast", "--n", "4", "--f", "1", "--dim", "2", "--byzantine", "equivocate",
+    rc = main(["broadcast", "--n", "4", "--f", "1", "--dim", "2", "--strategy", "equivocate",
                "--json"])
     rep = json.loads(capsys.readouterr().out)
     assert rc == 0 and rep["command"] == "broadcast"

@@ -96,14 +96,14 @@ def check_broadcast_guarantees(
 def run_case(name: str, n: int, byz_origin: bool, seed: int, **kw) -> SimResult:
     """One run, checked; a failure names the strategy, parameters and seed to replay."""
     f, origin, byz = setup_case(n, byz_origin)
-    sim = Simulator(n, f, rb(n, f, origin), {origin: VEC}, byzantine=byz,
+    sim = Simulator(n, f, rb(n, f, origin), {origin: VEC}, byzantine_ids=byz,
                     strategy=make_strategy(name), seed=seed, **kw)
     res = sim.run()
     try:
         check_broadcast_guarantees(res, origin, byz_origin)
     except AssertionError as exc:
         raise AssertionError(
-            f"strategy={name} n={n} f={f} byzantine={byz} origin={origin} seed={seed} "
+            f"strategy={name} n={n} f={f} byzantine_ids={byz} origin={origin} seed={seed} "
             f"scheduler={type(sim.scheduler).__name__}: {exc}"
         ) from exc
     return res
@@ -119,14 +119,14 @@ def test_strategy_against_reliable_broadcast(name, n, byz_origin) -> None:
         res = run_case(name, n, byz_origin, seed)
         kinds = {flt.kind for _, flt in res.faults}
         seen |= kinds
-        assert {flt.sender for _, flt in res.faults} <= set(res.byzantine)
+        assert {flt.sender for _, flt in res.faults} <= set(res.byzantine_ids)
         if name != "garbage":  # garbage may aim its few frames at itself and say nothing
             assert required <= kinds, (name, n, byz_origin, seed, kinds)
         allowed = ALLOWED[name]
         if allowed is not None:
             assert kinds <= allowed, (name, n, byz_origin, seed, kinds)
         if name == "silent":
-            assert not any(res.metrics.messages_by_node.get(b) for b in res.byzantine)
+            assert not any(res.metrics.messages_by_node.get(b) for b in res.byzantine_ids)
         if name == "honest":
             assert res.faults == [] and all(res.outputs[i] for i in res.honest)
     assert required <= seen, (name, n, byz_origin, seen)
@@ -155,7 +155,7 @@ def test_every_builtin_is_named_and_constructible() -> None:
 def test_flood_memory_stays_bounded(max_round, byz_origin) -> None:
     n = 7
     f, origin, byz = setup_case(n, byz_origin)
-    sim = Simulator(n, f, rb(n, f, origin, max_round), {origin: VEC}, byzantine=byz,
+    sim = Simulator(n, f, rb(n, f, origin, max_round), {origin: VEC}, byzantine_ids=byz,
                     strategy=Flood(budget=500), seed=1)
     res = sim.run()
     check_broadcast_guarantees(res, origin, byz_origin)
@@ -170,12 +170,12 @@ def test_flood_memory_stays_bounded(max_round, byz_origin) -> None:
 @pytest.mark.parametrize("budget", [0, 1, 7])
 def test_budgets_bound_the_hostile_traffic(budget) -> None:
     n, f = 7, 2
-    res = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(5, 6),
+    res = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(5, 6),
                     strategy=Garbage(budget=budget), seed=3).run()
     check_broadcast_guarantees(res, 0, False)
     assert res.metrics.messages_by_kind.get("raw", 0) <= budget * f
     assert sum(res.metrics.messages_by_node.get(b, 0) for b in (5, 6)) <= budget * f
-    res = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(5, 6),
+    res = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(5, 6),
                     strategy=Flood(budget=budget), seed=3).run()
     check_broadcast_guarantees(res, 0, False)
     assert res.metrics.faults_by_kind.get("future-round", 0) <= budget * f * (n - 1)
@@ -185,7 +185,7 @@ def test_budgets_bound_the_hostile_traffic(budget) -> None:
 
 def test_mixed_applies_per_node_strategies() -> None:
     n, f = 7, 2
-    sim = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(5, 6),
+    sim = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(5, 6),
                     strategy=Mixed({5: Garbage(), 6: Flood()}), seed=2)
     res = sim.run()
     check_broadcast_guarantees(res, 0, False)
@@ -193,20 +193,20 @@ def test_mixed_applies_per_node_strategies() -> None:
     k6 = {flt.kind for _, flt in res.faults_against([6])}
     assert "malformed" in k5 and "malformed" not in k6
     assert k6 == {"future-round"}
-    assert sim.strategy.by_node[5].ctx.byzantine == (5,)
-    assert sim.strategy.by_node[6].ctx.byzantine == (6,)
+    assert sim.strategy.by_node[5].ctx.byzantine_ids == (5,)
+    assert sim.strategy.by_node[6].ctx.byzantine_ids == (6,)
 
 
 def test_mixed_leaves_unnamed_ids_silent_and_rejects_honest_ids() -> None:
     n, f = 7, 2
-    res = Simulator(n, f, rb(n, f, 5), {5: VEC}, byzantine=(5, 6),
+    res = Simulator(n, f, rb(n, f, 5), {5: VEC}, byzantine_ids=(5, 6),
                     strategy=Mixed({5: Twins()}), seed=0).run()
     check_broadcast_guarantees(res, 5, True)
     assert res.metrics.messages_by_node.get(5, 0) > 0
     assert res.metrics.messages_by_node.get(6, 0) == 0
     assert {flt.sender for _, flt in res.faults} == {5}
     with pytest.raises(ValueError, match="not Byzantine"):
-        Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(5, 6), strategy=Mixed({1: Honest()}))
+        Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(5, 6), strategy=Mixed({1: Honest()}))
 
 
 class Spy(Strategy):
@@ -244,10 +244,10 @@ class Spy(Strategy):
 def test_adversary_context_gives_read_access(scheduler) -> None:
     n, f = 7, 2
     spy = Spy()
-    sim = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(5, 6), strategy=spy, seed=4,
+    sim = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(5, 6), strategy=spy, seed=4,
                     scheduler=scheduler() if scheduler else None)
     ctx = sim.context
-    assert ctx.honest_ids == (0, 1, 2, 3, 4) and ctx.byzantine == (5, 6)
+    assert ctx.honest_ids == (0, 1, 2, 3, 4) and ctx.byzantine_ids == (5, 6)
     assert all(ctx.honest[i] is sim.nodes[i] for i in sim.honest)  # live objects
     with pytest.raises(TypeError):
         ctx.honest[5] = None  # type: ignore[index]
@@ -277,7 +277,7 @@ def test_in_flight_lists_held_messages_with_infinite_time() -> None:
             seen.append(self.ctx.in_flight())
             return []
 
-    Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(1,), strategy=Peek(),
+    Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(1,), strategy=Peek(),
               scheduler=Starve(), seed=0).run()
     held = [(src, dst) for view in seen for t, src, dst, _ in view if t == float("inf")]
     assert held and all(dst == 3 for _, dst in held)
@@ -290,11 +290,11 @@ class _Usurper(Strategy):
 
 def test_strategies_cannot_send_under_an_honest_id() -> None:
     n, f = 4, 1
-    sim = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(3,), strategy=_Usurper())
+    sim = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(3,), strategy=_Usurper())
     with pytest.raises(SimulationError, match="honest node 0"):
         sim.run()
     # nor through Mixed: a sub-strategy still cannot use an honest id
-    sim = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(3,),
+    sim = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(3,),
                     strategy=Mixed({3: _Usurper()}))
     with pytest.raises(SimulationError, match="honest node"):
         sim.run()
@@ -302,7 +302,7 @@ def test_strategies_cannot_send_under_an_honest_id() -> None:
 
 def test_forge_and_twins_blame_only_the_culprit_among_several() -> None:
     n, f = 7, 2
-    res = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine=(0, 3),
+    res = Simulator(n, f, rb(n, f, 0), {0: VEC}, byzantine_ids=(0, 3),
                     strategy=Mixed({0: Twins(), 3: Forge()}), seed=9).run()
     check_broadcast_guarantees(res, 0, True)
     k0 = {flt.kind for _, flt in res.faults_against([0])}
@@ -330,7 +330,7 @@ def test_alternative_inputs_stay_valid_near_the_dtype_limits(x, name) -> None:
     run crashed (found by the randomized scenario test below)."""
     n, f = 4, 1
     for seed in range(8):
-        sim = Simulator(n, f, rb(n, f, 0), {0: x}, byzantine=(0,),
+        sim = Simulator(n, f, rb(n, f, 0), {0: x}, byzantine_ids=(0,),
                         strategy=make_strategy(name), seed=seed)
         alt = sim.context.alt_input(0)
         assert alt.dtype == x.dtype and alt.shape == x.shape
@@ -365,7 +365,7 @@ def _check_scenario(scenario) -> None:
     sim = Simulator(
         n, f,
         lambda i, x: ReliableBroadcast(i, n, f, value=x, expect=((0, 0, origin),)),
-        {origin: vec}, byzantine=byz, seed=seed, scheduler=make_scheduler(scheduler),
+        {origin: vec}, byzantine_ids=byz, seed=seed, scheduler=make_scheduler(scheduler),
         strategy=Mixed({b: make_strategy(s) for b, s in per_node.items()}),
     )
     res = sim.run()

@@ -35,7 +35,7 @@ def trace(strategy: str, scheduler: str, origin: int, seed: int, n: int = 7) -> 
         n, f,
         lambda i, x: ReliableBroadcast(i, n, f, value=x, expect=((0, 0, origin),)),
         {origin: vec},
-        byzantine=tuple(range(f)),
+        byzantine_ids=tuple(range(f)),
         strategy=make_strategy(strategy),
         scheduler=make_scheduler(scheduler),
         seed=seed,

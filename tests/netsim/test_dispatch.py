@@ -165,4 +165,4 @@ def test_a_byzantine_core_sending_to_an_invalid_target_is_a_simulation_error() -
             return Step()
 
     with pytest.raises(SimulationError, match="node 0 sent to invalid target 9"):
-        Simulator(4, 1, lambda i, x: _Bad(i), byzantine=(0,), strategy=Honest()).run()
+        Simulator(4, 1, lambda i, x: _Bad(i), byzantine_ids=(0,), strategy=Honest()).run()

@@ -93,7 +93,7 @@ def test_launch_acceptance(backend):
     """The acceptance command: n=4 processes over mutual TLS, one equivocating; honest
     outputs agree within the bound; the report has every field of `simulate`."""
     p = _run("launch", "--n", "4", "--f", "1", "--protocol", "trimmed-mean", "--dim", "1000",
-             "--rounds", "10", "--byzantine", "equivocate", "--json", "--backend", backend,
+             "--rounds", "10", "--strategy", "equivocate", "--json", "--backend", backend,
              "--timeout", "90")
     assert p.returncode == 0, p.stderr
     rep = json.loads(p.stdout)
@@ -109,7 +109,7 @@ def test_launch_acceptance(backend):
 
 
 def test_launch_refuses_omniscient_strategies():
-    p = _run("launch", "--n", "4", "--f", "1", "--byzantine", "split", "--timeout", "10")
+    p = _run("launch", "--n", "4", "--f", "1", "--strategy", "split", "--timeout", "10")
     assert p.returncode == 2 and "omniscient" in p.stderr
 
 
@@ -121,7 +121,7 @@ def test_launch_seven_processes(backend, strategy, plain):
     """n=7, f=2 processes; the bounds of simulation hold and honest nodes record no fault
     against each other (with TLS, and in the explicit plaintext mode)."""
     args = ["launch", "--n", "7", "--f", "2", "--dim", "2000", "--rounds", "6",
-            "--byzantine", strategy, "--backend", backend, "--json", "--timeout", "120",
+            "--strategy", strategy, "--backend", backend, "--json", "--timeout", "120",
             "--seed", "5"]
     if plain:
         args.append("--insecure-loopback-plaintext")

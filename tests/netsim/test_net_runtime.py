@@ -26,7 +26,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 def _agreement_nodes(n: int, f: int, d: int, rounds: int, seed: int,
-                     byzantine: dict[int, str] | None = None) -> tuple[list[Protocol],
+                     strategies: dict[int, str] | None = None) -> tuple[list[Protocol],
                                                                         np.ndarray]:
     x = np.random.default_rng(seed).standard_normal((n, d))
 
@@ -35,8 +35,8 @@ def _agreement_nodes(n: int, f: int, d: int, rounds: int, seed: int,
 
     nodes: list[Protocol] = []
     for i in range(n):
-        if byzantine and i in byzantine:
-            nodes.append(StrategyProtocol(i, n, f, byzantine[i], factory, x[i], seed=seed))
+        if strategies and i in strategies:
+            nodes.append(StrategyProtocol(i, n, f, strategies[i], factory, x[i], seed=seed))
         else:
             nodes.append(factory(i, x[i]))
     return nodes, x
@@ -61,7 +61,7 @@ async def test_agreement_all_honest_over_tls(tmp_path, anyio_backend):
 @pytest.mark.parametrize("strategy", ["equivocate", "twins", "forge", "flood", "garbage"])
 async def test_byzantine_strategies_over_tls(tmp_path, anyio_backend, strategy):
     n, f, rounds = 4, 1, 3
-    nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=3, byzantine={0: strategy})
+    nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=3, strategies={0: strategy})
     with anyio.fail_after(LIMIT):
         reports = await run_local_cluster(nodes, tmp_path, linger=1.0)
     honest = [p for p in nodes if isinstance(p, AveragingAgreement)]
@@ -140,7 +140,7 @@ async def test_dropped_connections_lose_and_duplicate_nothing(tmp_path, anyio_ba
 
 async def test_agreement_survives_connection_drops(tmp_path, anyio_backend):
     n, f, rounds = 4, 1, 3
-    nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=7, byzantine={3: "equivocate"})
+    nodes, _ = _agreement_nodes(n, f, 8, rounds, seed=7, strategies={3: "equivocate"})
     settings = TransportSettings(backoff_min=0.001, backoff_max=0.02)
     with anyio.fail_after(LIMIT):
         async with LocalCluster(n, tmp_path, settings=settings) as cluster:

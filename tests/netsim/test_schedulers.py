@@ -147,7 +147,7 @@ def test_partition_default_groups_and_byzantine_reach_both_sides() -> None:
     sched = Partition(heal_at=8.0)
     from netsim.sim.adversary import Honest
 
-    sim, buf = rb_sim(n, f, sched, origin=6, byzantine=(6,), strategy=Honest(), seed=3)
+    sim, buf = rb_sim(n, f, sched, origin=6, byzantine_ids=(6,), strategy=Honest(), seed=3)
     assert sched.groups == [frozenset({0, 1, 2}), frozenset({3, 4, 5})]
     res = sim.run()
     assert_all_deliver(res)
@@ -186,7 +186,7 @@ def test_starve_delivers_nothing_to_the_victim_before_the_others_deliver(seed, v
 
 def test_starve_victim_must_be_honest() -> None:
     with pytest.raises(ValueError, match="not an honest node"):
-        rb_sim(4, 1, Starve(3), byzantine=(3,))
+        rb_sim(4, 1, Starve(3), byzantine_ids=(3,))
 
 
 def _trace(scheduler_factory, seed: int) -> str:
@@ -326,7 +326,7 @@ def test_targeted_is_registered_and_targets_agreement_views() -> None:
     sched = make_scheduler("targeted")
     sim = Simulator(
         n, f, lambda i, xi: AveragingAgreement(i, n, f, xi, rounds=rounds), dict(enumerate(x)),
-        byzantine=[0, 1], strategy=ValueAttack("split"), scheduler=sched, seed=4,
+        byzantine_ids=[0, 1], strategy=ValueAttack("split"), scheduler=sched, seed=4,
     )
     res = sim.run()
     assert sched.targeting and all(res.done.values())

@@ -59,7 +59,7 @@ def test_honest_run_quiesces_and_everyone_delivers_the_exact_vector(n, f, seed) 
     origin = seed % n
     res = make(n, f, origin, seed=seed).run()
     assert res.quiescent and res.healed is False
-    assert res.honest == tuple(range(n)) and res.byzantine == ()
+    assert res.honest == tuple(range(n)) and res.byzantine_ids == ()
     assert res.seed == seed and (res.n, res.f) == (n, f)
     assert_all_deliver(res, origin, VEC)
     assert res.faults == []
@@ -127,7 +127,7 @@ def test_codec_on_and_off_agree(seed, strategy) -> None:
     for codec in (True, False):
         kw = dict(n=n, f=f, origin=0, seed=seed, codec=codec)
         if strategy is not None:
-            kw |= dict(byzantine=(0, 4), strategy=make_strategy(strategy))
+            kw |= dict(byzantine_ids=(0, 4), strategy=make_strategy(strategy))
         results[codec] = trace_of(kw)
     (on, t_on), (off, t_off) = results[True], results[False]
     assert t_on == t_off and t_on
@@ -213,13 +213,13 @@ class _Impersonator(Strategy):
 
 @pytest.mark.parametrize("when", ["start", "receive"])
 def test_a_strategy_cannot_send_as_an_honest_node(when) -> None:
-    sim = make(4, 1, byzantine=(3,), strategy=_Impersonator(when, as_node=1))
+    sim = make(4, 1, byzantine_ids=(3,), strategy=_Impersonator(when, as_node=1))
     with pytest.raises(SimulationError, match="honest node 1"):
         sim.run()
 
 
 def test_a_strategy_can_send_as_its_byzantine_node() -> None:
-    res = make(4, 1, byzantine=(3,), strategy=_Impersonator("receive", as_node=3)).run()
+    res = make(4, 1, byzantine_ids=(3,), strategy=_Impersonator("receive", as_node=3)).run()
     assert res.quiescent
     assert_all_deliver(res, 0, VEC)
     assert {flt.sender for _, flt in res.faults} == {3}
@@ -240,12 +240,12 @@ def test_a_strategy_can_send_as_its_byzantine_node() -> None:
 )
 def test_invalid_constructor_arguments(n, f, byz) -> None:
     with pytest.raises(ValueError):
-        Simulator(n, f, lambda i, x: None, {}, byzantine=byz)  # type: ignore[arg-type]
+        Simulator(n, f, lambda i, x: None, {}, byzantine_ids=byz)  # type: ignore[arg-type]
 
 
 def test_byzantine_ids_are_deduplicated_and_sorted() -> None:
-    sim = make(7, 2, byzantine=[5, 1, 5])
-    assert sim.byzantine == (1, 5)
+    sim = make(7, 2, byzantine_ids=[5, 1, 5])
+    assert sim.byzantine_ids == (1, 5)
     assert sim.honest == (0, 2, 3, 4, 6)
     assert set(sim.nodes) == set(sim.honest)
 

@@ -210,7 +210,7 @@ def test_mve_floor_inflation_is_fixed(far, center):
 def test_check_on_real_runs(protocol, n, f, byz, engine):
     rng = np.random.default_rng(n + f)
     x = rng.normal(size=(n, 1 if protocol == "mve" else 4))
-    res = agreement.run(x, f=f, protocol=protocol, rounds=4, byzantine=byz, engine=engine,
+    res = agreement.run(x, f=f, protocol=protocol, rounds=4, strategy=byz, engine=engine,
                         seed=5)
     verdicts = proofs.assert_bounds(res)
     assert verdicts and all(v.holds for v in verdicts.values())
@@ -221,7 +221,7 @@ def test_check_on_real_runs(protocol, n, f, byz, engine):
 
 def test_assert_bounds_message_names_the_claim_and_the_replay():
     x = np.random.default_rng(0).normal(size=(7, 3))
-    res = agreement.run(x, f=2, protocol="trimmed-mean", rounds=2, byzantine="split", seed=1)
+    res = agreement.run(x, f=2, protocol="trimmed-mean", rounds=2, strategy="split", seed=1)
     res.history[-1] += np.arange(res.history.shape[1])[:, None]  # a tampered run
     res.averaging_error *= 100
     verdicts = proofs.check(res)
@@ -251,7 +251,7 @@ def test_check_claims_nothing_below_resilience_or_for_baselines():
 def test_check_gives_an_explicit_verdict_for_every_protocol(protocol):
     n, f = 13, 2
     x = np.random.default_rng(3).normal(size=(n, 1))
-    res = agreement.run(x, f=f, protocol=protocol, rounds=3, byzantine="omniscient",
+    res = agreement.run(x, f=f, protocol=protocol, rounds=3, strategy="omniscient",
                         engine="round", seed=3)
     verdicts = proofs.check(res)
     assert verdicts and all(v.status in STATUSES for v in verdicts.values())
@@ -309,7 +309,7 @@ def test_message_level_runs_meet_the_bounds(protocol, n, f, d):
     for byz in ("equivocate", "twins", "split", "push", "omniscient", "alie"):
         for sched in ("random", "targeted"):
             x = rng.normal(size=(n, d))
-            res = agreement.run(x, f=f, protocol=protocol, rounds=4, byzantine=byz,
+            res = agreement.run(x, f=f, protocol=protocol, rounds=4, strategy=byz,
                                 scheduler=sched, seed=int(rng.integers(1 << 30)))
             verdicts = proofs.assert_bounds(res)
             seen |= set(verdicts)
