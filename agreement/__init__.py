@@ -11,6 +11,12 @@
 - :func:`run`: one experiment at either level, with diameters and averaging error.
 
 Nothing here imports torch at import time.
+
+Names (README.md, "Glossary"): ``byzantine_ids`` are the Byzantine node ids, ``strategy`` their
+behaviour (a value attack of :data:`agreement.attacks.VALUE_ATTACKS` or a netsim protocol-level
+strategy). ``make_*`` builds a new object (``rules.make_rule``, ``inputs.make_inputs``,
+``gathers.make_gather``); ``get_*`` looks up a registered one (:func:`get_config` returns the
+registered :class:`~agreement.protocol.Config`, it builds nothing).
 """
 
 from . import constants
