@@ -158,6 +158,24 @@ class FaultLog:
         return out
 
 
+class KeepsFaults:
+    """A mixin for whatever owns a :class:`FaultLog` as ``self.fault_log`` (the runtime, the
+    transport, the driver's session node): the read-only views ``faults`` and
+    ``fault_counts`` that their callers read."""
+
+    fault_log: FaultLog
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The faults kept (the first ``limit`` of the log)."""
+        return self.fault_log.faults
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """Every fault recorded, counted by kind."""
+        return self.fault_log.counts
+
+
 Send = Callable[[int, int, Wire], None]
 """``send(src, dst, wire)``: put ``wire`` on the channel from ``src`` to ``dst != src``."""
 

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..codec import DecodeError, decode
-from ..dispatch import Dispatcher, FaultLog, Wire
+from ..dispatch import Dispatcher, FaultLog, KeepsFaults, Wire
 from ..messages import Message
 from ..protocol import Fault, Protocol, Step
 from .runtime import ProtocolError, describe_message
@@ -223,7 +223,7 @@ class TransportNetwork:
         self._cm.__exit__(None, None, None)
 
 
-class SessionNode:
+class SessionNode(KeepsFaults):
     """Runs successive protocol instances (one per session) at one node over a blocking
     :class:`Network`, keeping its ``window`` most recent sessions alive to serve slower peers
     (see the module docstring for the bounds and the errors).
@@ -250,15 +250,6 @@ class SessionNode:
         self._dispatcher = Dispatcher(self.node_id, self.n, send=self._send,
                                       local=self._keep_local, faults=self.fault_log)
 
-    @property
-    def faults(self) -> list[Fault]:
-        """The first ``max_fault_log`` faults recorded (hostile or broken peers)."""
-        return self.fault_log.faults
-
-    @property
-    def fault_counts(self) -> dict[str, int]:
-        """Every fault recorded, by kind."""
-        return self.fault_log.counts
 
     def _fault(self, flt: Fault) -> None:
         self.fault_log.record(self.node_id, flt)

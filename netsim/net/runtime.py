@@ -48,7 +48,7 @@ from typing import Any
 import anyio
 
 from ..codec import DecodeError, decode
-from ..dispatch import Dispatcher, FaultLog, Metrics, Wire
+from ..dispatch import Dispatcher, FaultLog, KeepsFaults, Metrics, Wire
 from ..messages import Message
 from ..protocol import EMPTY, Fault, Protocol, Step
 from .transport import Network
@@ -130,7 +130,7 @@ class NodeReport:
         }
 
 
-class Runtime:
+class Runtime(KeepsFaults):
     """Run ``protocol`` (node ``network.node_id`` of ``network.n``) over ``network``.
 
     ``max_fault_log`` bounds the faults kept (counts by kind are always complete).
@@ -167,15 +167,6 @@ class Runtime:
                                       metrics=self.metrics, faults=self.fault_log,
                                       outputs=self._output)
 
-    @property
-    def faults(self) -> list[Fault]:
-        """The protocol's and the codec's faults kept (the first ``max_fault_log``)."""
-        return self.fault_log.faults
-
-    @property
-    def fault_counts(self) -> dict[str, int]:
-        """Every protocol and codec fault, counted by kind."""
-        return self.fault_log.counts
 
     # -- time and bookkeeping -------------------------------------------------------------
     def now(self) -> float:

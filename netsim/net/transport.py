@@ -62,7 +62,7 @@ from anyio.abc import ByteStream, SocketAttribute, TaskGroup
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from ..codec import DEFAULT_MAX_FRAME, DecodeError, FrameDecoder, frame
-from ..dispatch import FaultLog
+from ..dispatch import FaultLog, KeepsFaults
 from ..protocol import Fault
 from .tls import AuthError, authenticate
 
@@ -197,7 +197,7 @@ Deliver = Callable[[int, bytes], Awaitable[None]]
 """``deliver(peer, body)``: one DATA body from an authenticated peer, in channel order."""
 
 
-class Network:
+class Network(KeepsFaults):
     """One node's endpoint: a listener, a dialer per peer, reliable authenticated channels.
 
     Parameters
@@ -253,15 +253,6 @@ class Network:
         FaultLog`: every fault counted by kind, the first ``max_fault_log`` kept)."""
         self.fault_log.record(self.node_id, Fault(peer, kind, detail))
 
-    @property
-    def faults(self) -> list[Fault]:
-        """The faults kept (the first ``settings.max_fault_log``)."""
-        return self.fault_log.faults
-
-    @property
-    def fault_counts(self) -> dict[str, int]:
-        """Every fault recorded, counted by kind."""
-        return self.fault_log.counts
 
     def _reject(self, reason: str) -> None:
         self.stats.rejected += 1
