@@ -57,11 +57,23 @@ class BoundViolation(AssertionError):
     or nothing is claimed about it and the caller did not allow that."""
 
 
-def assert_bounds(result: Any, *, allow_no_claim: bool = False) -> dict[str, Verdict]:
+def assert_bounds(result: Any, *, allow_no_claim: bool = False,
+                  allow_unstressed: bool = False) -> dict[str, Verdict]:
     """``check(result)``, raising :class:`BoundViolation` (an ``AssertionError``) with a
-    readable message when a claim is violated, or when nothing is claimed about the run
-    (``no-claim``) unless ``allow_no_claim``; returns the verdicts otherwise."""
+    readable message when a claim is violated, when nothing is claimed about the run
+    (``no-claim``) unless ``allow_no_claim``, or when the run's honest views never differed
+    (``result.views_differed`` false: every honest node saw the same values, so the
+    contraction claims held without being tested) unless ``allow_unstressed``; returns the
+    verdicts otherwise."""
     verdicts = check(result)
+    if not allow_unstressed and getattr(result, "views_differed", True) is False:
+        raise BoundViolation(
+            f"{result.protocol} run (n={result.n}, f={result.f}, engine={result.engine}, "
+            f"strategy={result.strategy}, scheduler={result.scheduler}, seed={result.seed}): "
+            "the honest views never differed, so its bounds were checked on nothing; run it "
+            "under an adversarial schedule (scheduler='targeted', the default) or pass "
+            "allow_unstressed=True"
+        )
     bad = [v for v in verdicts.values()
            if v.status == VIOLATED or (v.status == NO_CLAIM and not allow_no_claim)]
     if bad:
