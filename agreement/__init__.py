@@ -1,4 +1,4 @@
-"""agreement: robust rules and the iterated averaging-agreement protocols (THEORY.md §5).
+"""agreement: robust rules and the iterated averaging-agreement protocols (docs/theory.md §5).
 
 - :mod:`agreement.rules`: the rules on a view of m vectors (numpy or torch, any device), by
   name through a registry;
@@ -7,7 +7,7 @@
 - :mod:`agreement.engine`: the round-level engine (views chosen by the adversary, rules
   batched on one device);
 - :mod:`agreement.attacks` / :mod:`agreement.adversary`: value attacks at both levels;
-- :mod:`agreement.constants`: the bounds of THEORY.md as code;
+- :mod:`agreement.constants`: the bounds of docs/theory.md as code;
 - :func:`run`: one experiment at either level, with diameters and averaging error.
 
 Nothing here imports torch at import time.

@@ -2,7 +2,7 @@
 
 Commands:
   simulate    one averaging-agreement run under attack (message or round level), with the
-              bounds of THEORY.md and proofs/ beside the measures;
+              bounds of docs/theory.md and proofs/ beside the measures;
   node        one node of an averaging agreement over the real network (mutual TLS);
   launch      n node processes on loopback (f Byzantine), reported like ``simulate``.
 

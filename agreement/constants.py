@@ -1,8 +1,9 @@
-"""The constants of THEORY.md as code: contraction factors, averaging constants, round counts.
+"""The constants of docs/theory.md as code: contraction factors, averaging constants, round counts.
 
 One source of truth: the protocols choose their round counts here, the tests and the CLI
 compare measured runs with these bounds, and ``proofs`` (which reads agreement) proves or
-refutes them. Claims marked **[to prove]** in THEORY.md are marked so in the docstrings.
+refutes them. Claims the original spec marked **[to prove]** are marked so in the docstrings;
+docs/theory.md gives each one's status.
 
 Notation: ``n`` nodes, ``f`` Byzantine, ``h = n - f`` honest, ``d`` the dimension,
 ``Δ2(x)`` the honest ℓ2 diameter, ``x̄`` the honest mean.
@@ -11,8 +12,8 @@ Resilience, one rule for every protocol (:func:`resilient`, :func:`min_n`): a pr
 proven per-round contraction runs where that contraction is below 1 (and the witness gather
 runs: ``n >= 3f+1``): trimmed-mean ``λ = f/(n-2f) < 1`` iff ``n >= 3f+1``; MDA (and MVE, see
 :func:`resilience_factor`) ``κ(n,f) < 1``, from n = 5 at f = 1, 10 at f = 2, 14 at f = 3
-(about 4.6f; ``proofs/mda.md``, "Resilience"). THEORY's ``n >= 6f+1`` for MDA and MVE came
-from its loose ``4f/(n-2f)`` and is history. A protocol without a proven contraction
+(about 4.6f; ``proofs/mda.md``, "Resilience"). The original spec's ``n >= 6f+1`` for MDA and MVE
+came from its loose ``4f/(n-2f)`` and is history. A protocol without a proven contraction
 (median, krum, mean) claims nothing and runs wherever the witness gather does.
 """
 
@@ -58,7 +59,7 @@ def _check_kappa(n: int, f: int, what: str) -> None:
 
 
 def lower_bound_averaging_constant(n: int, f: int) -> float:
-    """No averaging agreement achieves ``C < f/(n-f)`` (THEORY.md §2); proven in
+    """No averaging agreement achieves ``C < f/(n-f)`` (docs/theory.md §2); proven in
     ``proofs/lower_bound.md`` and run in the simulator by ``proofs.lower_bound``.
 
     Two indistinguishable worlds, inputs f nodes at 1 and n-f at 0: in world A the f nodes
@@ -70,7 +71,7 @@ def lower_bound_averaging_constant(n: int, f: int) -> float:
     return f / (n - f)
 
 
-# -- trimmed mean (THEORY.md §5.1), n >= 3f+1 ------------------------------------------------
+# -- trimmed mean (docs/theory.md §5.1), n >= 3f+1 ------------------------------------------------
 
 def tm_contraction(n: int, f: int) -> float:
     """Per-coordinate, per-round contraction of the honest range under RB-TM:
@@ -97,7 +98,7 @@ def tm_l2_contraction(n: int, f: int, d: int, rounds: int = 1) -> float:
     Proof: ``proofs/trimmed_mean.md`` (Corollary 4): ``Δ2(y) <= ||range(y)||_2``, every range
     shrinks by ``λ`` per round, and ``||range(x)||_2 <= min(√d, √(h-1)) · Δ2(x)`` for ``h``
     points (Lemma 3), with ``h = n-b <= n`` honest nodes when ``b <= f`` are Byzantine.
-    THEORY.md states ``√d``; the ``√(n-1)`` cap is the strengthening for small ``n``.
+    The original spec states ``√d``; the ``√(n-1)`` cap is the strengthening for small ``n``.
     """
     lam = tm_contraction(n, f)
     return min(math.sqrt(d), math.sqrt(max(n - 1, 1))) * lam**rounds
@@ -112,8 +113,8 @@ def _range_norm_factor(n: int, f: int) -> float:
 
 def tm_rounds(n: int, f: int, d: int, halvings: float) -> int:
     """Rounds for a ``2^-N`` ℓ2 contraction: ``T = ceil((N + ½·log2 min(d, n-1)) / log2(1/λ))``
-    (from ``min(√d, √(n-1)) · λ^T <= 2^-N``; proofs/trimmed_mean.md, Corollary 4). THEORY's
-    ``ceil((N + ½·log2 d) / log2(1/λ))`` is the same with ``√d`` alone (never fewer rounds).
+    (from ``min(√d, √(n-1)) · λ^T <= 2^-N``; proofs/trimmed_mean.md, Corollary 4). The original
+    spec's ``ceil((N + ½·log2 d) / log2(1/λ))`` is the same with ``√d`` alone (never fewer rounds).
     """
     lam = tm_contraction(n, f)
     if lam == 0:
@@ -126,7 +127,7 @@ def tm_averaging_constant(n: int, f: int, d: int) -> float:
     """``C_TM <= (2f/(n-f)) · min(√d, √(n-f-1)) / (1 - λ)``, proven in
     ``proofs/trimmed_mean.md`` (Theorem 5), for any number of rounds.
 
-    THEORY.md's claim was ``(2f/(n-f)) · min(√d, h/√2) / (1-λ)``: true (``√(h-1) <= h/√2``)
+    The original spec's claim was ``(2f/(n-f)) · min(√d, h/√2) / (1-λ)``: true (``√(h-1) <= h/√2``)
     but loose; the proof gives ``√(h-1)``. The per-round error ``(2f/(n-f))·range_c`` compounds
     against ranges shrinking by ``λ`` per round: a geometric series ``Σ_r λ^r <= 1/(1-λ)``.
     """
@@ -134,7 +135,7 @@ def tm_averaging_constant(n: int, f: int, d: int) -> float:
     return tm_error_factor(n, f) * min(math.sqrt(d), _range_norm_factor(n, f)) / (1 - lam)
 
 
-# -- minimum-diameter averaging (THEORY.md §5.3), n >= 3f+1 and κ(n,f) < 1 ------------------
+# -- minimum-diameter averaging (docs/theory.md §5.3), n >= 3f+1 and κ(n,f) < 1 ------------------
 
 def mda_contraction(n: int, f: int) -> float:
     """Per-round ℓ2 contraction of MDA under witness views: ``Δ2(y) <= κ · Δ2(x)`` with
@@ -149,10 +150,10 @@ def mda_contraction(n: int, f: int) -> float:
     Defined (and the protocol allowed) where ``n >= 3f+1`` and ``κ < 1``: from
     ``n = mda_min_n(f)`` (5 at f = 1, 10 at f = 2, 14 at f = 3); below it raises
     ``ValueError`` stating κ and that smallest n. The lemmas of ``proofs/mda.md`` need only
-    ``n >= 3f+1``; ``κ < 1`` is what makes it a contraction and ``C_MDA`` finite. (THEORY's
-    ``n >= 6f+1``, where ``κ <= 4f/(n-f) < 1``, is a sufficient condition only.)
+    ``n >= 3f+1``; ``κ < 1`` is what makes it a contraction and ``C_MDA`` finite. (The original
+    spec's ``n >= 6f+1``, where ``κ <= 4f/(n-f) < 1``, is a sufficient condition only.)
 
-    THEORY.md claimed ``4f/(n-2f)``: true but loose (``κ < 4f/(n-2f)`` for every f >= 1);
+    The original spec claimed ``4f/(n-2f)``: true but loose (``κ < 4f/(n-2f)`` for every f >= 1);
     its note "1-D worst case seen: 3f/(n-2f)" is refuted: 3f/(n-2f) > κ is never reached.
     """
     _check_kappa(n, f, "MDA agreement")
@@ -172,7 +173,7 @@ def mda_averaging_constant(n: int, f: int) -> float:
     bias compounds against diameters shrinking by κ per round (a geometric series); proven
     in ``proofs/mda.md``, Theorem 3. About ``(3f/n)·1 / (1 - 3f/n)``: O(f/h).
 
-    THEORY.md's ``(f/(n-2f) + 2f/(n-f)) · (n-2f)/(n-6f)`` is the same series with the looser
+    The original spec's ``(f/(n-2f) + 2f/(n-f)) · (n-2f)/(n-6f)`` is the same series with the looser
     ``4f/(n-2f)``: true, and larger than this constant. Finite exactly where κ < 1 (MDA's
     region, :func:`mda_min_n`).
     """
@@ -180,7 +181,7 @@ def mda_averaging_constant(n: int, f: int) -> float:
     return mda_bias(n, f) / (1 - mda_contraction(n, f))
 
 
-# -- minimum-volume-ellipsoid averaging (THEORY.md §5.2), MDA's region κ(n,f) < 1 -----------
+# -- minimum-volume-ellipsoid averaging (docs/theory.md §5.2), MDA's region κ(n,f) < 1 -----------
 
 def mve_range_factor(n: int, f: int) -> float:
     """1-D only: ``γ = 1``: the chosen subset's range is at most ``Δ(x)`` and its output (the
@@ -202,7 +203,7 @@ def mve_range_factor(n: int, f: int) -> float:
     MVE's functions are given in MDA's region ``n >= 3f+1``, ``κ(n,f) < 1``
     (:func:`mda_min_n`): the one contraction proven for MVE is its mean variant's 1-D
     contraction, which is MDA's ``κ`` (:func:`mve_mean_contraction`), so MVE takes MDA's
-    resilience condition (THEORY's ``n >= 6f+1`` is history).
+    resilience condition (The original spec's ``n >= 6f+1`` is history).
     """
     _check_kappa(n, f, "MVE agreement")
     return 1.0
@@ -214,7 +215,7 @@ def mve_bias(n: int, f: int, d: int) -> float:
     d = 1: ``B = 2f/(n-f) + γ/2 = 2f/(n-f) + 1/2`` (``γ = mve_range_factor(n, f) = 1``)
     (``proofs/mve.md``, Theorem 3, under (N) and (U), see :func:`mve_range_factor`). Tight:
     for any n the construction of Proposition 4 reaches ``1/2 + 2f/(n-f) - ε/2``, so MVE's
-    averaging constant does not tend to 0 with f/n: THEORY's "asymptotically optimal" is
+    averaging constant does not tend to 0 with f/n: the original spec's "asymptotically optimal" is
     refuted. (Proposition 8, a far Byzantine value lifting the view-wide noise floor at
     f >= 2, broke it before de568b0; Proposition 9, a value above 1.3e154 whose rescaling
     made the honest Gram entries underflow, broke (U) at f >= 2 before c2bdada: such values
@@ -242,8 +243,8 @@ def mve_contraction(n: int, f: int, d: int) -> float:
 
 
 def mve_mean_contraction(n: int, f: int, d: int) -> float:
-    """MVE with ``center="mean"`` (THEORY §5.2's option), 1-D: ``Δ(y) <= γ·κ(n,f)·Δ(x)`` with
-    ``γ = mve_range_factor = 1``, ``κ = mda_contraction``: in 1-D the mean variant is MDA
+    """MVE with ``center="mean"`` (docs/theory.md §5.2's option), 1-D: ``Δ(y) <= γ·κ(n,f)·Δ(x)``
+    with ``γ = mve_range_factor = 1``, ``κ = mda_contraction``: in 1-D the mean variant is MDA
     (the least-range subset, its mean), so this is MDA's constant; ``inf`` for d >= 2 (the
     flat subset of ``proofs/mve.md`` Proposition 5 breaks it). ``proofs/mve.md``, Theorem 7
     (under (N), (U))."""

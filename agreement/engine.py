@@ -1,4 +1,4 @@
-"""The round-level engine (DESIGN.md, "Engines for agreement").
+"""The round-level engine (docs/architecture.md, "Engines for agreement").
 
 For large simulations and for training, messages are skipped: each round the adversary
 picks every honest node's view directly among those the gather allows, and all honest

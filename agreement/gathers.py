@@ -1,7 +1,7 @@
 """Gathers: how one round's view is collected. Two are offered:
 
 - ``witness``: reliable broadcast plus witnesses (:class:`broadcast.WitnessGather`,
-  THEORY.md §4): views of size ``n-f..n``, any two honest views sharing ``>= n-f`` values,
+  docs/theory.md §4): views of size ``n-f..n``, any two honest views sharing ``>= n-f`` values,
   a Byzantine origin's value the same in every view (``n >= 3f+1``);
 - ``first-quorum``: :class:`FirstQuorumGather`, plain sends and the first ``n-f`` valid
   vectors of the round. Cheaper (n messages of d floats per node and round instead of RB's

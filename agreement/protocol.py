@@ -1,4 +1,4 @@
-"""Iterated averaging agreement = a gather + a rule, for T rounds (THEORY.md §5), sans-IO.
+"""Iterated averaging agreement = a gather + a rule, for T rounds (docs/theory.md §5), sans-IO.
 
 At honest node ``i``, with input ``x_i^0``::
 
@@ -92,9 +92,10 @@ class Config:
 CONFIGS: dict[str, Config] = {
     c.name: c
     for c in (
-        Config("trimmed-mean", "witness", "trimmed-mean", "THEORY §5.1, proofs/trimmed_mean.md"),
-        Config("mda", "witness", "mda", "THEORY §5.3, proofs/mda.md"),
-        Config("mve", "witness", "mve", "none: THEORY §5.2's claim refuted, proofs/mve.md"),
+        Config("trimmed-mean", "witness", "trimmed-mean",
+               "docs/theory.md §5.1, proofs/trimmed_mean.md"),
+        Config("mda", "witness", "mda", "docs/theory.md §5.3, proofs/mda.md"),
+        Config("mve", "witness", "mve", "none: docs/theory.md §5.2's claim refuted, proofs/mve.md"),
         Config("median", "witness", "median", "none (baseline)"),
         Config("krum", "witness", "krum", "none (baseline)"),
         Config("mean", "witness", "mean", "none (no robustness)"),
@@ -275,7 +276,7 @@ class AveragingAgreement(Protocol):
           never raises and the decision is a valid vector of the session's dtype; and
           ``x^r`` is this node's own honest value, so if every honest value of round ``r``
           lies in the honest inputs' bounding box ``B`` (trimmed mean's outputs lie in the
-          per-coordinate range of the view's honest values, THEORY §5.1), so does
+          per-coordinate range of the view's honest values, docs/theory.md §5.1), so does
           ``x^{r+1}``: by induction the decision stays in ``B``;
         - liveness: the node still gathers round ``r+1`` with a value, so the others' views
           still fill (a node that stopped would count against the f faults);

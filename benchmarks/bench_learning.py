@@ -9,7 +9,7 @@ Speed: digits, the MLP (64-64-10, d = 4810), n = 10, f = 3, batch 32 per node, 3
 the mean wall time of one step (evaluation excluded) of D-SGD (local step + plain average of
 the n parameter vectors) and of LEARN with the round-level engine (trimmed mean, random views)
 under each gradient-round schedule: ``proven`` (the default: the least T whose proven
-contraction reaches THEORY §6's target 2^-N_t, ``T = ceil((N_t + ½·log2 min(d, n-1)) /
+contraction reaches docs/theory.md §6's target 2^-N_t, ``T = ceil((N_t + ½·log2 min(d, n-1)) /
 log2(1/λ))`` with λ = f/(n-2f) = 3/4: 7 rounds at t = 1, 19 at t = 64, 26 at t = 300), ``log``
 (N_t = ceil(log2 t) rounds: not covered by the theorem) and a fixed 1, each + 1 parameter
 round; attack-free and under ALIE; with the final honest test accuracy of each run. Target:

@@ -1,8 +1,8 @@
 """broadcast: Bracha reliable broadcast and the witness gather, as sans-IO protocols.
 
-- :class:`ReliableBroadcast` (THEORY.md §3): validity, agreement, integrity, totality for
+- :class:`ReliableBroadcast` (docs/theory.md §3): validity, agreement, integrity, totality for
   ``n >= 3f+1``;
-- :class:`WitnessGather` (THEORY.md §4): one view per round, any two honest views sharing at
+- :class:`WitnessGather` (docs/theory.md §4): one view per round, any two honest views sharing at
   least ``n-f`` values.
 """
 

@@ -1,4 +1,4 @@
-"""Bracha reliable broadcast with digest echoes (THEORY.md §3), sans-IO.
+"""Bracha reliable broadcast with digest echoes (docs/theory.md §3), sans-IO.
 
 One :class:`ReliableBroadcast` object per node serves every instance ``(session, round,
 origin)`` of a session. For each instance, with ``n >= 3f+1``::

@@ -1,4 +1,4 @@
-"""The witness gather (Abraham, Amit, Dolev, OPODIS 2004; THEORY.md §4), sans-IO.
+"""The witness gather (Abraham, Amit, Dolev, OPODIS 2004; docs/theory.md §4), sans-IO.
 
 Per round ``r`` at honest node ``i``, with ``n >= 3f+1``::
 

@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "node": ("agreement.cli", "node", "one node of the real network (mutual TLS over TCP)"),
     "launch": ("agreement.cli", "launch", "n node processes on loopback, reported like simulate"),
     "keys": ("netsim.cli", "keys", "a cluster CA, node certificates and cluster.toml"),
-    "verify": ("proofs.cli", "verify", "worst-case checks of the bounds of THEORY.md"),
+    "verify": ("proofs.cli", "verify", "worst-case checks of the bounds of docs/theory.md"),
     "train": ("learning.cli", "train", "LEARN (collaborative SGD) or a baseline, under attack"),
     "compare": ("learning.cli", "compare",
                 "grid attacks x methods: LEARN, D-SGD, trusted server, local"),

@@ -1,4 +1,4 @@
-"""learning: LEARN, collaborative SGD from averaging agreement (THEORY.md §6), on torch.
+"""learning: LEARN, collaborative SGD from averaging agreement (docs/theory.md §6), on torch.
 
 - :func:`train` / :class:`TrainConfig`: n nodes simulated in one process (round-level engine
   by default, message level for small runs), LEARN or a baseline (local, D-SGD, trusted

@@ -1,4 +1,4 @@
-"""Learning attacks: the vectors Byzantine nodes put in (THEORY.md §7), computed on the device.
+"""Learning attacks: the vectors Byzantine nodes put in (docs/theory.md §7), computed on the device.
 
 An attack is called once per agreement round with
 

@@ -95,7 +95,7 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--rounds", default="proven",
                    help="gradient agreement rounds per step: 'proven' (default: the least "
-                        "count whose proven contraction reaches THEORY §6's target 2^-N_t, "
+                        "count whose proven contraction reaches docs/theory.md §6's target 2^-N_t, "
                         "N_t = ceil(log2 t); trimmed-mean and mda only), 'log' (N_t rounds: "
                         "the paper's count, NOT covered by the theorem's guarantee) or a fixed "
                         "integer (no guarantee either)")
@@ -141,7 +141,7 @@ def _config(a: argparse.Namespace, **over: Any) -> TrainConfig:
 def build_parser() -> argparse.ArgumentParser:
     ap = ArgumentParser(
         prog="python -m learning",
-        description="LEARN: collaborative SGD from averaging agreement (THEORY.md §6).",
+        description="LEARN: collaborative SGD from averaging agreement (docs/theory.md §6).",
     )
     sub = ap.add_subparsers(dest="command", required=True)
     attacks = "\n".join(f"  {k:<11} {v}" for k, v in ATTACK_HELP.items())

@@ -1,4 +1,4 @@
-"""LEARN (THEORY.md §6) and the baselines, simulated for n nodes in one process.
+"""LEARN (docs/theory.md §6) and the baselines, simulated for n nodes in one process.
 
 Every honest node ``j`` starts from the same ``θ_0`` (one seed). At step ``t = 1, 2, ...``::
 
@@ -16,14 +16,14 @@ reliable broadcast + witnesses allow, the honest rules run as one batched tensor
 torch tensors stay on their device) or at the message level (:func:`agreement.run` with
 ``engine="message"``: the sans-IO protocols in netsim's simulator, every message through the
 codec). With a C-averaging agreement the honest models agree (``Δ2(θ) <= δ``) and
-``||∇L̄(θ̄)|| <= (1+δ)·C·K`` (THEORY §2, §6; K bounds the heterogeneity of honest gradients).
-The resilience of the protocol (where its proven contraction is below 1: trimmed-mean
+``||∇L̄(θ̄)|| <= (1+δ)·C·K`` (docs/theory.md §2, §6; K bounds the heterogeneity of honest
+gradients). The resilience of the protocol (where its proven contraction is below 1: trimmed-mean
 n >= 3f+1, mda/mve κ(n,f) < 1, i.e. n >= 5, 10, 14 at f = 1, 2, 3;
 :func:`agreement.protocol.check_resilience`) is checked unless ``unsafe``.
 
 Gradient rounds per step (``rounds``):
 
-- ``"proven"`` (default): THEORY §6 needs the gradient agreement of step t to contract the
+- ``"proven"`` (default): docs/theory.md §6 needs the gradient agreement of step t to contract the
   honest ℓ2 diameter by ``2^-N_t``, ``N_t = max(1, ceil(log2 t))``. The rounds are the least
   T that the protocol's proven constants guarantee for that target,
   ``agreement.constants.rounds_for_target(protocol, n, f, d, 2^-N_t, 1.0)``: trimmed-mean
@@ -89,8 +89,8 @@ from .models import Swarm, diameter, make_model
 
 
 def log_target(t: int) -> int:
-    """``N_t = max(1, ceil(log2 t))`` (THEORY §6): step t's gradient agreement should contract
-    the honest ℓ2 diameter by ``2^-N_t``."""
+    """``N_t = max(1, ceil(log2 t))`` (docs/theory.md §6): step t's gradient agreement should
+    contract the honest ℓ2 diameter by ``2^-N_t``."""
     if t < 1:
         raise ValueError(f"steps count from 1, got t={t}")
     return max(1, math.ceil(math.log2(t))) if t > 1 else 1

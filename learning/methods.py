@@ -9,7 +9,7 @@ parameters; between its communication it applies the shared SGD update
 ``ĝ_j + wd·θ_j``. The methods (formulas in :mod:`learning.learn`'s module doc):
 
 - :class:`Learn` (``learn``): ``ĝ = AvgAgree_{T_t}(g)``, descend, ``θ <- AvgAgree_1(θ)``;
-  with a C-averaging agreement ``||∇L̄(θ̄)|| <= (1+δ)·C·K`` (THEORY §2, §6);
+  with a C-averaging agreement ``||∇L̄(θ̄)|| <= (1+δ)·C·K`` (docs/theory.md §2, §6);
 - :class:`DSGD` (``dsgd``): descend on the local gradient, then ``θ_j <- mean`` of the n
   parameter vectors received (Byzantine ones included; no guarantee);
 - :class:`Server` (``server``): a trusted server's robust rule over the n gradients,

@@ -55,7 +55,7 @@ def loss_fn(task: str) -> Any:
         return lambda out, y: 0.5 * ((out.squeeze(-1) - y) ** 2).mean()
     if task == "binary":
         return lambda out, y: nn.functional.binary_cross_entropy_with_logits(out.squeeze(-1), y)
-    if task == "quadratic":  # ½||θ - x_j||² (THEORY §2: learning => agreement)
+    if task == "quadratic":  # ½||θ - x_j||² (docs/theory.md §2: learning => agreement)
         return lambda out, y: 0.5 * ((out - y) ** 2).sum(-1).mean()
     raise ValueError(f"unknown task {task!r}")
 

@@ -5,7 +5,7 @@
     for x, y in my_loader:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
 
-:meth:`CollaborativeSGD.step` is THEORY.md §6 at this node: it flattens the gradients into one
+:meth:`CollaborativeSGD.step` is docs/theory.md §6 at this node: it flattens the gradients into one
 vector, runs averaging agreement on it with the other nodes (by default the rounds proven to
 contract by ``2^-N_t``, ``N_t = max(1, ceil(log2 t))``; or ``N_t`` raw rounds, or a fixed
 count: see ``rounds``), applies the agreed gradient (momentum, weight decay), then runs
@@ -100,7 +100,7 @@ class CollaborativeSGD(torch.optim.Optimizer):
         An agreement protocol of :data:`agreement.CONFIGS`.
     rounds:
         Gradient agreement rounds per step. ``"proven"`` (default): the least count whose
-        proven contraction reaches THEORY §6's target ``2^-N_t`` (``N_t = max(1,
+        proven contraction reaches docs/theory.md §6's target ``2^-N_t`` (``N_t = max(1,
         ceil(log2 t))``) in the model's dimension d: :func:`learning.learn.proven_rounds`,
         i.e. ``agreement.constants.rounds_for_target(protocol, n, f, d, 2^-N_t, 1.0)``
         (trimmed-mean and mda only; another protocol raises ``ValueError``). ``"log"``:

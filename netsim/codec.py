@@ -1,4 +1,4 @@
-"""The one strict codec of Jungle (DESIGN.md, "Messages on the wire").
+"""The one strict codec of Jungle (docs/architecture.md, "Messages on the wire").
 
 Body layout (all integers little-endian)::
 

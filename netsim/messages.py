@@ -5,7 +5,7 @@ Every message that any Jungle protocol sends is one of the classes below, and
 give them meaning; netsim only knows their shape, which lets its adversary strategies
 (flood, forge, ...) build hostile messages without importing the layers above.
 
-Instances are identified by ``InstanceId = (session, round, origin)`` (THEORY.md §3: one
+Instances are identified by ``InstanceId = (session, round, origin)`` (docs/theory.md §3: one
 reliable-broadcast instance per session, round and origin).
 
 Vectors are 1-D numpy arrays of dtype float32 or float64. They are made read-only views on
@@ -26,7 +26,7 @@ InstanceId = tuple[int, int, int]
 """``(session, round, origin)``: session < 2**32, round < 2**32, origin < 2**16."""
 
 DIGEST_SIZE = 32
-"""BLAKE2b-256 digests (THEORY.md §3)."""
+"""BLAKE2b-256 digests (docs/theory.md §3)."""
 
 DTYPE_CODES: dict[np.dtype, int] = {np.dtype("<f4"): 1, np.dtype("<f8"): 2}
 CODE_DTYPES: dict[int, np.dtype] = {code: dt for dt, code in DTYPE_CODES.items()}
@@ -55,7 +55,7 @@ def vector_bytes(vector: np.ndarray) -> bytes:
 
 
 def digest(vector: np.ndarray) -> bytes:
-    """``H(v)``: BLAKE2b-256 of the canonical encoding of ``v`` (THEORY.md §3)."""
+    """``H(v)``: BLAKE2b-256 of the canonical encoding of ``v`` (docs/theory.md §3)."""
     h = hashlib.blake2b(digest_size=DIGEST_SIZE)
     h.update(_VEC_HEAD.pack(DTYPE_CODES[vector.dtype], vector.shape[0]))
     h.update(np.ascontiguousarray(vector).data)

@@ -1,4 +1,4 @@
-"""The sans-IO protocol interface (DESIGN.md, "The core idea").
+"""The sans-IO protocol interface (docs/architecture.md, "The core idea").
 
 A protocol is a deterministic state machine at one node. It never touches sockets, clocks,
 threads or global randomness: time is passed in (``now``) and every effect is returned as a

@@ -1,4 +1,4 @@
-"""proofs: the constants of THEORY.md as code, their proofs in writing, and machine checks.
+"""proofs: the constants of docs/theory.md as code, their proofs in writing, and machine checks.
 
 - :mod:`proofs.constants`: the bounds (a re-export of :mod:`agreement.constants`, the one
   source of truth), each docstring naming its proof in ``proofs/*.md`` (index: ``README.md``);

@@ -22,7 +22,7 @@ from .verify import DEFAULT_BUDGET, PROTOCOLS, table, verify
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m proofs",
-                                description="machine checks of the bounds of THEORY.md")
+                                description="machine checks of the bounds of docs/theory.md")
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verify", help="search worst cases and compare them with the bounds")
     v.add_argument("--json", action="store_true", help="a JSON list of rows")

@@ -1,8 +1,8 @@
-"""The constants of THEORY.md as code: a re-export of :mod:`agreement.constants`.
+"""The constants of docs/theory.md as code: a re-export of :mod:`agreement.constants`.
 
 One source of truth lives in ``agreement`` (the protocols choose their round counts there and
 dependencies point agreement -> proofs); every function's docstring names the proof in
-``proofs/*.md`` that establishes it (or the counterexample that refutes THEORY's claim).
+``proofs/*.md`` that establishes it (or the counterexample that refutes the original spec's claim).
 """
 
 from agreement.constants import (

@@ -1,4 +1,4 @@
-"""The lower bound ``C >= f/(n-f)`` (THEORY.md §2) made concrete in the simulator.
+"""The lower bound ``C >= f/(n-f)`` (docs/theory.md §2) made concrete in the simulator.
 
 Inputs: nodes ``0..f-1`` hold 1, nodes ``f..n-1`` hold 0 (1-D). Two worlds, one seed, one
 scheduler, full message level (:func:`agreement.run`):

@@ -15,7 +15,7 @@ Row kinds and statuses:
   ``search-too-short`` as well when below 0.9 of it).
 - ``lower-bound``: the two-world scenario shows an error of at least ``f/(n-f)·Δ2(x)`` in one
   world (``holds`` when it does).
-- ``counterexample``: a claim of THEORY.md refuted by an explicit construction
+- ``counterexample``: a claim of docs/theory.md refuted by an explicit construction
   (``reproduced`` when the construction still reproduces).
 - ``regression``: a fixed defect's construction, now within the bound.
 
@@ -153,7 +153,7 @@ def lower_bound_rows(protocols: tuple[str, ...], seed: int = 0) -> list[Row]:
 
 
 def counterexample_rows() -> list[Row]:
-    """The MVE constructions of :mod:`proofs.mve` (THEORY §5.2's claim refuted)."""
+    """The MVE constructions of :mod:`proofs.mve` (docs/theory.md §5.2's claim refuted)."""
     rows = []
     b = mve.bias_1d(7, 1)
     rows.append(Row("mve-1d-bias-not-O(f/h)", "mve", 7, 1, 1,

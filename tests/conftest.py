@@ -1,7 +1,7 @@
 """Hypothesis profiles. CI (``CI`` set, as ``.ci/run`` runs) uses ``derandomize=True``: the
 examples are a fixed function of each test, so a landing is never decided by a fresh random
-draw. Local runs explore fresh examples every time (DESIGN.md: "also sample fresh ones"); a
-failure prints the example and a reproduction blob, to pin as a regression test."""
+draw. Local runs explore fresh examples every time (docs/architecture.md: "also sample fresh
+ones"); a failure prints the example and a reproduction blob, to pin as a regression test."""
 
 from __future__ import annotations
 

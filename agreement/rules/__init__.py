@@ -12,7 +12,8 @@ versus ``f``), reject non-finite and malformed input with ``ValueError``, and ne
 torch themselves (they accept tensors if the caller has imported torch).
 
 Registry names: see :func:`rule_names`. Plain functions (``trimmed_mean(view, f)``, ...) are
-exported too. See DESIGN.md ("Performance principles") and THEORY.md §5 for the maths.
+exported too. See docs/architecture.md ("Performance principles") and docs/theory.md §5 for the
+maths.
 
 For tests and tools that look beneath the rules: :func:`prepare` (a view validated and
 converted once, :class:`Prepared`), :func:`gram` (its centred Gram matrix ``G`` with

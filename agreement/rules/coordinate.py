@@ -8,9 +8,9 @@ BENCHMARKS.md), then reduced. The extremes of each sorted row also give the fini
 for free (NaN sorts last). On an accelerator the torch operations are used (``torch.sort``,
 ``torch.median``/``torch.kthvalue``).
 
-Batches (all honest views at once, DESIGN.md "Engines for agreement") sort the ``m`` values once
-per coordinate and then treat every view as the global order with its few excluded values
-removed: the element of view-rank ``t`` sits at the global position ``p`` solving
+Batches (all honest views at once, docs/architecture.md "Engines for agreement") sort the ``m``
+values once per coordinate and then treat every view as the global order with its few excluded
+values removed: the element of view-rank ``t`` sits at the global position ``p`` solving
 ``p = t + #{excluded j : rank(j) <= p}`` (a fixed point reached in at most ``e + 1`` vectorised
 steps, ``e`` = number of excluded values), and a trimmed sum is a difference of prefix sums of the
 sorted values minus the excluded values that fall inside the window. The cost is
@@ -391,7 +391,7 @@ class Mean(Rule):
 
 @dataclass(frozen=True)
 class TrimmedMean(Rule):
-    """Coordinate-wise trimmed mean ``TM_f`` (THEORY.md §5.1).
+    """Coordinate-wise trimmed mean ``TM_f`` (docs/theory.md §5.1).
 
     Per coordinate ``c``, sort ``x_1c <= ... <= x_mc`` and average the middle values:
     ``y_c = (1/(m-2f)) Σ_{r=f+1}^{m-f} x_(r)c``.
@@ -401,7 +401,7 @@ class TrimmedMean(Rule):
     range of the honest values of coordinate ``c`` (each kept value is bracketed by honest ones);
     more precisely ``y_c`` lies in the range of any ``m-f`` of the inputs. Iterated over views
     gathered by RB + witnesses (n >= 3f+1) the honest range contracts by ``λ = f/(n-2f)`` per
-    round [THEORY.md §5.1, to prove].
+    round [docs/theory.md §5.1, to prove].
     """
 
     name: ClassVar[str] = "trimmed-mean"

@@ -117,7 +117,7 @@ def mda_subset(D: np.ndarray, f: int) -> tuple[np.ndarray, float]:
 
 @dataclass(frozen=True)
 class MDA(GramRule):
-    """Minimum-diameter averaging ``MDA_f`` (THEORY.md §5.3).
+    """Minimum-diameter averaging ``MDA_f`` (docs/theory.md §5.3).
 
     ``S* = argmin_{S ⊆ V, |S| = m-f} max_{i,j ∈ S} ||x_i - x_j||`` (ties: the lexicographically
     first subset), output ``y = (1/(m-f)) Σ_{i ∈ S*} x_i``. Exact (branch and bound on the
@@ -129,7 +129,7 @@ class MDA(GramRule):
     ``S*`` and the output ``y`` lie within ``diam(S*)`` of an honest value (indeed of every point of
     ``S*``). Iterated under witness views with n >= 3f+1 (``proofs/mda.md``): per round
     ``Δ2(y) <= κ·Δ2(x)`` with ``κ = (f+⌈f/2⌉)/(n-2f+⌈f/2⌉) + (f+⌊f/2⌋)/(n-2f+⌊f/2⌋)`` (tight
-    at n = 7, f = 1; THEORY's ``4f/(n-2f)`` is looser) and ``||y_j - x̄|| <= β·Δ2(x)``,
+    at n = 7, f = 1; the original spec's ``4f/(n-2f)`` is looser) and ``||y_j - x̄|| <= β·Δ2(x)``,
     ``β = f/(n-2f) + 2f/(n-f)``; over any number of rounds ``C_MDA = β/(1-κ)``
     (:mod:`agreement.constants`), a finite constant where ``κ < 1`` (n >= 5, 10, 14 at
     f = 1, 2, 3: the protocol's resilience, ``agreement.protocol.check_resilience``).
@@ -251,7 +251,7 @@ def mve_choice(G: np.ndarray, f: int, method: str = "fast", tol: float = DEFAULT
 
 @dataclass(frozen=True)
 class MVE(GramRule):
-    """Minimum-volume-ellipsoid averaging ``MVE_f`` (THEORY.md §5.2).
+    """Minimum-volume-ellipsoid averaging ``MVE_f`` (docs/theory.md §5.2).
 
     Among the subsets ``S`` of ``m - f`` of the ``m`` vectors, take the one whose
     minimum-volume enclosing ellipsoid (MVEE) has the least volume and output the ellipsoid's
@@ -262,9 +262,9 @@ class MVE(GramRule):
     matrix, directions with eigenvalue ``<= rank_tol·λ_max`` or below the rounding noise of
     the subset's entries ``4·eps·(m-f)·(sqrt(d)+2)·max_{i∈S} G_ii`` dropped, so that duplicated
     points count as one; :mod:`.mvee`). Volumes are compared in the common dimension
-    ``k = min(d, m-f-1)`` (THEORY §5.2: in ``R^d`` when the subsets are full-dimensional there,
-    in their hull's dimension ``m-f-1`` when ``d`` is larger), each flat direction of a subset
-    counted at its numerical threshold ``θ`` (the ellipsoid inflated to the rounding noise:
+    ``k = min(d, m-f-1)`` (docs/theory.md §5.2: in ``R^d`` when the subsets are full-dimensional
+    there, in their hull's dimension ``m-f-1`` when ``d`` is larger), each flat direction of a
+    subset counted at its numerical threshold ``θ`` (the ellipsoid inflated to the rounding noise:
     ``log vol = log vol_r + ½(k-r)·log θ``); remaining ties go to the first subset in
     ``itertools.combinations`` order. So an exactly degenerate subset (e.g. collinear points,
     duplicates) has a tiny volume and is preferred, as in exact arithmetic, but a subset that
@@ -277,8 +277,8 @@ class MVE(GramRule):
     ``(2f/(n-f) + 1/2)·Δ`` from the honest mean, and this is tight; MVE does not contract at
     ``n = 7, f = 1`` and has no finite averaging constant in ``d >= 2`` (a Byzantine value in
     the affine hull of nearly degenerate honest values makes a flat subset that wins however
-    far it is). THEORY's claim of an asymptotically optimal constant is refuted there; MDA is
-    the rule with a proven constant. With values in general position and ``d >= m-f-1`` all
+    far it is). The original spec's claim of an asymptotically optimal constant is refuted there;
+    MDA is the rule with a proven constant. With values in general position and ``d >= m-f-1`` all
     subsets have ``r = m-f-1``, and the MVEE of ``m-f`` affinely independent points is the
     Löwner ellipsoid of their simplex, whose centre is their mean.
 

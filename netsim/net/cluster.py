@@ -268,7 +268,7 @@ def generate(
 
     ``hosts`` default to 127.0.0.1; ``ports`` default to free loopback ports picked now.
     ``f`` defaults to the largest with ``n >= 3f + 1``; a larger one is refused (every
-    protocol's witness gather needs ``n >= 3f + 1``, THEORY.md §3). ``ValueError`` for a
+    protocol's witness gather needs ``n >= 3f + 1``, docs/theory.md §3). ``ValueError`` for a
     bad argument, or an ``out`` that exists and is not a folder, before anything is written.
     """
     if n < 1:

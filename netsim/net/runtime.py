@@ -1,7 +1,7 @@
 """The async runtime: drives one sans-IO :class:`~netsim.protocol.Protocol` over a
 :class:`~netsim.net.transport.Network`, on anyio (so under asyncio or trio).
 
-What it does, exactly as the simulator does for one node (DESIGN.md, "The core idea"):
+What it does, exactly as the simulator does for one node (docs/architecture.md, "The core idea"):
 
 - ``protocol.start(now)`` once, then ``protocol.handle(sender, message, now)`` for every
   message, where ``now = anyio.current_time() - t0`` (time is passed in; the protocol never

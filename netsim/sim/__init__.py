@@ -1,4 +1,4 @@
-"""The deterministic adversarial simulator (DESIGN: "netsim simulator").
+"""The deterministic adversarial simulator (docs/architecture.md, "The core idea").
 
 - :mod:`netsim.sim.simulator`: a heap of ``(time, seq, event)`` driven by one
   ``random.Random(seed)``, every message round-tripped through the codec; identical seed and

@@ -1,4 +1,5 @@
-"""Byzantine strategies: what the (at most f) Byzantine nodes send (DESIGN.md, "The adversary").
+"""Byzantine strategies: what the (at most f) Byzantine nodes send (docs/architecture.md, "The
+adversary").
 
 A strategy is omniscient, not omnipotent: through the
 :class:`~netsim.sim.simulator.AdversaryContext` it reads all honest state and all in-flight

@@ -1,4 +1,4 @@
-"""Schedulers: the adversary's control of *when* messages are delivered (DESIGN.md).
+"""Schedulers: the adversary's control of *when* messages are delivered (docs/architecture.md).
 
 A scheduler may delay any message by any finite amount, or *hold* it (return ``None``);
 it may not drop or forge. The simulator guarantees eventual delivery: held messages are

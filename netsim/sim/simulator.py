@@ -1,4 +1,4 @@
-"""The deterministic adversarial network simulator (DESIGN.md).
+"""The deterministic adversarial network simulator (docs/architecture.md).
 
 A heap of ``(time, seq, ...)`` events in virtual time, driven by ONE ``random.Random(seed)``:
 the same seed and parameters give the same run, event for event and byte for byte of the
@@ -77,7 +77,8 @@ class SimResult:
 
 
 class AdversaryContext:
-    """The adversary's omniscient, read-only window on the run (DESIGN.md, "The adversary").
+    """The adversary's omniscient, read-only window on the run (docs/architecture.md, "The
+    adversary").
 
     ``honest`` maps honest ids to their live protocol objects: strategies may read any
     state but must not call or mutate them. ``rng`` is the simulator's one random source.

@@ -1,5 +1,5 @@
 """``python -m agreement simulate``: the issue's acceptance commands, JSON fields, the bounds of
-THEORY.md beside the measures, --plot, determinism and clear errors."""
+docs/theory.md beside the measures, --plot, determinism and clear errors."""
 
 from __future__ import annotations
 

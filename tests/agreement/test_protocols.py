@@ -1,4 +1,4 @@
-"""Averaging agreement (THEORY.md §5) at the message and round levels: contraction, averaging
+"""Averaging agreement (docs/theory.md §5) at the message and round levels: contraction, averaging
 error and validity against the bounds of agreement.constants, over schedulers, Byzantine
 strategies and seeds. A failure prints the seed and the call that replays it."""
 
@@ -136,7 +136,8 @@ def test_round_views_are_allowed() -> None:
 
 
 def test_round_engine_replays_message_views() -> None:
-    """DESIGN.md: message-level views replayed into the batched rules give the same outputs."""
+    """docs/architecture.md: message-level views replayed into the batched rules give the same
+    outputs."""
     for protocol, n, f, byz, sched, seed in [
         ("trimmed-mean", 7, 2, "split", "heavy-tail", 3),
         ("trimmed-mean", 10, 3, "alie", "starve", 4),
@@ -173,7 +174,7 @@ def test_first_quorum_gather() -> None:
 
 def test_resilience_conditions() -> None:
     """Resilience = where the proven contraction is below 1 (agreement.protocol.
-    check_resilience): MDA from κ(n,f) < 1 (n = 10 at f = 2), no longer THEORY's 6f+1."""
+    check_resilience): MDA from κ(n,f) < 1 (n = 10 at f = 2), no longer the original spec's 6f+1."""
     x = np.zeros(3)
     AveragingAgreement(0, 10, 2, x, protocol="mda", rounds=3)  # κ(10,2) = 6/7 < 1
     AveragingAgreement(0, 5, 1, x, protocol="mda", rounds=3)  # κ(5,1) = 5/6 < 1

@@ -271,8 +271,8 @@ def test_mve_near_duplicates_are_not_a_spurious_dimension() -> None:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_mve_in_one_dimension_is_least_range_midpoint(seed: int) -> None:
-    """THEORY §5.2: volumes compared in R^d when d < m-f-1; in 1-D the volume is the range, so
-    MVE is the midpoint of the (m-f)-subset of least range, and its mean variant is MDA."""
+    """docs/theory.md §5.2: volumes compared in R^d when d < m-f-1; in 1-D the volume is the range,
+    so MVE is the midpoint of the (m-f)-subset of least range, and its mean variant is MDA."""
     rng = np.random.default_rng(seed)
     m, f = int(rng.integers(5, 10)), int(rng.integers(1, 3))
     x = rng.standard_normal(m) * 10 ** rng.uniform(-3, 3) + rng.uniform(-1e3, 1e3)

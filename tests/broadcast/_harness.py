@@ -1,6 +1,6 @@
 """Shared helpers of the broadcast tests: the seed grid, running one case, the property checks.
 
-One seed drives a whole case (DESIGN.md, "Testing discipline"): the seed picks the
+One seed drives a whole case (docs/architecture.md, "Testing discipline"): the seed picks the
 combination ``(scheduler, strategy, flag)`` by cycling through every combination, and a
 ``random.Random`` seeded with ``(kind, n, f, seed)`` picks the Byzantine ids, the origin, the
 dimension, the dtype and the inputs. A failing case is replayed, alone, with::

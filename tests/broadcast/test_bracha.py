@@ -1,4 +1,5 @@
-"""Bracha reliable broadcast (THEORY.md §3): the state machine by hand, then the simulator grid.
+"""Bracha reliable broadcast (docs/theory.md §3): the state machine by hand, then the simulator
+grid.
 
 The grid runs every seed of ``range(DEFAULT_SEEDS)`` for each (n, f) of ``PAIRS`` (n = 3f+1);
 each seed is one run whose scheduler, Byzantine strategy and "is the origin Byzantine" cycle

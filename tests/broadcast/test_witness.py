@@ -1,4 +1,4 @@
-"""The witness gather (THEORY.md §4): by hand, then the simulator grid, then several rounds.
+"""The witness gather (docs/theory.md §4): by hand, then the simulator grid, then several rounds.
 
 Grid: every seed of ``range(DEFAULT_SEEDS)`` for each (n, f) of ``PAIRS``, every node an
 origin with its own distinct vector; the seed cycles through (scheduler, strategy, "all f

@@ -1,5 +1,6 @@
 """LEARN and the baselines: the acceptance run, agreement of honest models, collapse of plain
-averaging, the equivalence of THEORY §2 on quadratic losses, determinism, engines, errors."""
+averaging, the equivalence of docs/theory.md §2 on quadratic losses, determinism, engines,
+errors."""
 
 from __future__ import annotations
 
@@ -224,7 +225,7 @@ class _Centre(nn.Module):
 @pytest.mark.parametrize("attack", ["alie", "dissensus", "sign-flip", "gaussian", "ipm"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_quadratic_losses_give_averaging_agreement(attack, seed):
-    """THEORY §2, learning => agreement: with L_j(θ) = ½||θ - x_j||², ∇L̄(θ) = θ - x̄ and
+    """docs/theory.md §2, learning => agreement: with L_j(θ) = ½||θ - x_j||², ∇L̄(θ) = θ - x̄ and
     K = Δ2(x), so LEARN must reach ||θ̄ - x̄|| <= (1+δ)·C·Δ2(x), δ the final honest diameter,
     C the trimmed-mean averaging constant of agreement.constants."""
     n, f, d = 10, 3, 3
@@ -246,7 +247,7 @@ def test_quadratic_losses_give_averaging_agreement(attack, seed):
 
 def test_synthetic_least_squares_reaches_the_optimum_without_heterogeneity():
     """K = 0 (every node labels with w*): LEARN under ALIE reaches the optimum of the honest
-    loss up to the noise; with heterogeneity it stops at a floor (THEORY §6: (1+δ)·C·K)."""
+    loss up to the noise; with heterogeneity it stops at a floor (docs/theory.md §6: (1+δ)·C·K)."""
     common = dict(model="linear", n=7, f=2, attack="alie", steps=300, lr=0.05,
                   momentum=0.5, weight_decay=0.0, dtype="float64", seed=0)
     iid = train(TrainConfig(dataset=synthetic("least-squares", 7, heterogeneity=0.0), **common))

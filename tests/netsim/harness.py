@@ -12,7 +12,7 @@ LIMIT = 30.0  # every network test is bounded in time
 
 
 def check_bounds(honest: list[AveragingAgreement], n: int, f: int, rounds: int) -> None:
-    """THEORY §5.1 as in simulation (trimmed mean, n >= 3f+1; proofs/trimmed_mean.md): the
+    """docs/theory.md §5.1 as in simulation (trimmed mean, n >= 3f+1; proofs/trimmed_mean.md): the
     per-coordinate range contracts by λ = f/(n-2f) each round, the averaging error is at most
     C·Δ2(x), and the final diameter is at most λ^T·√d·Δ2(x)."""
     hist = np.stack([np.stack([p.history[r] for p in honest]) for r in range(rounds + 1)])
