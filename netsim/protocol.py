@@ -10,11 +10,12 @@ Misbehaviour of a peer is a :class:`Fault` value in the step, never an exception
 
 from __future__ import annotations
 
+import typing
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, runtime_checkable
 
 from .messages import Message
 
@@ -116,3 +117,30 @@ def require_resilience(
         if not unsafe:
             raise ValueError(msg + "; pass unsafe=True to run it anyway")
         warnings.warn(msg + "; running with unsafe=True", RuntimeWarning, stacklevel=3)
+
+
+@runtime_checkable
+class ValueHistory(typing.Protocol):
+    """What a protocol that iterates on vectors exposes to the adversary, read-only.
+
+    The adversary's context (:class:`netsim.adversary.AdversaryContext`) reads honest values
+    only through this interface, never through a protocol's own attributes, so strategies
+    stay valid when a protocol's internals change. Implemented by
+    :class:`agreement.protocol.AveragingAgreement` (``x_i^r`` of docs/theory.md §5).
+
+    - ``value_at(r)``: this node's vector entering round ``r`` (a 1-D array, ``r >= 0``); a
+      node that has not reached round ``r`` yet returns its latest one;
+    - ``view_at(r)``: the view this node applied its rule to in round ``r``, as a mapping
+      ``origin -> vector`` in increasing origin order, or ``None`` while that view is not
+      formed yet.
+
+    Callers must not mutate what these return.
+    """
+
+    def value_at(self, round: int) -> Any:
+        """The vector entering round ``round`` (the latest one if not there yet)."""
+        ...
+
+    def view_at(self, round: int) -> Any:
+        """The view of round ``round`` (``origin -> vector``), or ``None`` if not formed."""
+        ...

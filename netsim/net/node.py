@@ -33,10 +33,12 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
+from ..adversary import AdversaryContext
 from ..messages import Message
 from ..protocol import Protocol, Step
 from ..sim.adversary import STRATEGIES, Strategy, make_strategy
-from ..sim.simulator import AdversaryContext
 from .cluster import ClusterConfig
 from .runtime import NodeReport, Runtime
 from .transport import Network, TransportSettings
@@ -75,7 +77,8 @@ def _unwrap(group: BaseExceptionGroup) -> BaseException:
 class LocalAdversaryContext(AdversaryContext):
     """What a single Byzantine process knows: ``n``, ``f``, its own id and input, its own
     seeded random source and the protocol factory (for honest-looking cores). No honest
-    state: ``honest`` is empty and :meth:`in_flight` raises."""
+    state: ``honest`` is empty, and :meth:`in_flight`, :meth:`honest_values` and
+    :meth:`views` raise ``NotImplementedError``."""
 
     def __init__(self, node_id: int, n: int, f: int, factory: Callable[[int, Any], Protocol],
                  own_input: Any, seed: int) -> None:
@@ -95,6 +98,18 @@ class LocalAdversaryContext(AdversaryContext):
     def in_flight(self) -> list[tuple[float, int, int, Message | bytes]]:
         raise NotImplementedError(
             "a Byzantine process on a real network cannot see in-flight messages"
+        )
+
+    def honest_values(self, round: int) -> np.ndarray | None:
+        raise NotImplementedError(
+            "a Byzantine process on a real network cannot see the honest nodes' values "
+            "(an omniscient strategy runs in the simulator only)"
+        )
+
+    def views(self, round: int) -> dict[int, Any] | None:
+        raise NotImplementedError(
+            "a Byzantine process on a real network cannot see the honest nodes' views "
+            "(an omniscient strategy runs in the simulator only)"
         )
 
 

@@ -1,9 +1,12 @@
 """Byzantine strategies: what the (at most f) Byzantine nodes send (docs/architecture.md, "The
 adversary").
 
+Strategy authors import from the public module :mod:`netsim.adversary` (the same classes,
+the typed :class:`~netsim.adversary.AdversaryContext` and :func:`register_strategy`).
+
 A strategy is omniscient, not omnipotent: through the
-:class:`~netsim.sim.simulator.AdversaryContext` it reads all honest state and all in-flight
-messages, and it writes messages only under the Byzantine ids. It cannot forge an honest
+:class:`~netsim.adversary.AdversaryContext` it reads all honest values and views and all
+in-flight messages, and it writes messages only under the Byzantine ids. It cannot forge an honest
 sender (the simulator refuses) nor drop honest messages (that is the scheduler's domain, and
 the scheduler may only delay).
 
@@ -19,8 +22,8 @@ Every strategy is bounded (a budget of extra messages), so runs always quiesce.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..codec import encode
 from ..dispatch import destinations
@@ -34,21 +37,33 @@ from ..messages import (
     with_round,
 )
 from ..protocol import ALL, Protocol
+from ..registry import register, unknown
+
+if TYPE_CHECKING:
+    from ..adversary import AdversaryContext
 
 Emission = tuple[int, int, "Message | bytes"]
 """``(byzantine_src, target or ALL, message or raw bytes)``."""
 
 
 class Strategy:
-    """Base class: the Byzantine nodes stay silent."""
+    """Base class: the Byzantine nodes stay silent.
+
+    A subclass overrides :meth:`start` and :meth:`receive`; each returns the emissions
+    ``(byzantine_src, target or ALL, message or raw bytes)`` to send, ``byzantine_src`` one
+    of ``ctx.byzantine_ids`` (any other sender is refused). Randomness comes from
+    ``self.ctx.rng`` (or ``self.ctx.np_rng()``), so that a run is a function of its seed.
+    """
 
     name = "silent"
+    ctx: AdversaryContext
 
-    def setup(self, ctx: Any) -> None:
-        """Receive the adversary context before the run starts."""
+    def setup(self, ctx: AdversaryContext) -> None:
+        """Receive the adversary context before the run starts (subclasses call super)."""
         self.ctx = ctx
 
     def start(self, now: float) -> list[Emission]:
+        """The run starts at time ``now``: what the Byzantine nodes send first."""
         return []
 
     def receive(self, byz: int, sender: int, message: Message, now: float) -> list[Emission]:
@@ -72,7 +87,7 @@ class CoreStrategy(Strategy):
 
     cores = 1
 
-    def setup(self, ctx: Any) -> None:
+    def setup(self, ctx: AdversaryContext) -> None:
         super().setup(ctx)
         self.core: dict[int, list[Protocol]] = {}
         for b in ctx.byzantine_ids:
@@ -144,7 +159,7 @@ class Crash(CoreStrategy):
     def __init__(self, after: int | None = None) -> None:
         self.after = after
 
-    def setup(self, ctx: Any) -> None:
+    def setup(self, ctx: AdversaryContext) -> None:
         super().setup(ctx)
         self.left = {
             b: (self.after if self.after is not None else ctx.rng.randrange(3 * ctx.n + 1))
@@ -173,7 +188,7 @@ class Selective(CoreStrategy):
     def __init__(self, reach: int | None = None) -> None:
         self.reach = reach
 
-    def setup(self, ctx: Any) -> None:
+    def setup(self, ctx: AdversaryContext) -> None:
         super().setup(ctx)
         self.subset: dict[int, frozenset[int]] = {}
         for b in ctx.byzantine_ids:
@@ -201,7 +216,7 @@ class Equivocate(CoreStrategy):
     def inputs(self, byz: int) -> list[Any]:
         return [self.ctx.inputs.get(byz), self.ctx.alt_input(byz)]
 
-    def setup(self, ctx: Any) -> None:
+    def setup(self, ctx: AdversaryContext) -> None:
         super().setup(ctx)
         self.side: dict[int, dict[int, int]] = {}
         for b in ctx.byzantine_ids:
@@ -234,7 +249,7 @@ class _Budgeted(CoreStrategy):
     def __init__(self, budget: int | None = None) -> None:
         self.budget = budget
 
-    def setup(self, ctx: Any) -> None:
+    def setup(self, ctx: AdversaryContext) -> None:
         super().setup(ctx)
         b = self.budget if self.budget is not None else 20 * ctx.n
         self.left = {z: b for z in ctx.byzantine_ids}
@@ -324,7 +339,7 @@ class Garbage(Strategy):
     def __init__(self, budget: int | None = None) -> None:
         self.budget = budget
 
-    def setup(self, ctx: Any) -> None:
+    def setup(self, ctx: AdversaryContext) -> None:
         super().setup(ctx)
         b = self.budget if self.budget is not None else 10 * ctx.n
         self.left = {z: b for z in ctx.byzantine_ids}
@@ -379,7 +394,7 @@ class Mixed(Strategy):
     def __init__(self, by_node: Mapping[int, Strategy]) -> None:
         self.by_node = dict(by_node)
 
-    def setup(self, ctx: Any) -> None:
+    def setup(self, ctx: AdversaryContext) -> None:
         super().setup(ctx)
         for b, strat in sorted(self.by_node.items()):
             if b not in ctx.byzantine_ids:
@@ -397,22 +412,46 @@ class Mixed(Strategy):
         return strat.receive(byz, sender, message, now) if strat is not None else []
 
 
-STRATEGIES: dict[str, type[Strategy]] = {
+StrategyFactory = Callable[..., Strategy]
+"""A strategy class, or any ``factory(**params) -> Strategy``."""
+
+STRATEGIES: dict[str, StrategyFactory] = {
     s.name: s
     for s in (
         Silent, Honest, Crash, Selective, Equivocate, Twins, Replay, Flood, Forge, BadReply,
         Garbage,
     )
 }
-"""Strategies constructible by name (``mixed`` takes a mapping, so it is API-only)."""
+"""Strategies constructible by name (``mixed`` takes a mapping, so it is API-only); extend
+it with :func:`register_strategy`."""
+
+BUILTIN_STRATEGIES: frozenset[str] = frozenset(STRATEGIES)
+"""The names registered by Jungle itself (the others came from :func:`register_strategy`)."""
+
+
+def register_strategy(name: str, factory: StrategyFactory, *, replace: bool = False
+                      ) -> StrategyFactory:
+    """Register a protocol-level strategy: ``factory(**params)`` (a :class:`Strategy`
+    subclass, or a function) builds it for ``make_strategy(name, **params)``, for
+    ``agreement.run(strategy=name)`` and for ``--strategy name`` on the command lines (with
+    ``--plugin``, :mod:`netsim.plugins`). Returns ``factory`` (usable as a decorator through
+    ``functools.partial``). A taken name is a ``ValueError`` unless ``replace``."""
+    return register(STRATEGIES, name, factory, what="Byzantine strategy", replace=replace)
+
+
+def strategy_names() -> list[str]:
+    """The registered strategy names, sorted (built-ins and registered ones)."""
+    return sorted(STRATEGIES)
 
 
 def make_strategy(name: str, **params: Any) -> Strategy:
     """Build a strategy by name; raises ``ValueError`` listing the names for an unknown one."""
     try:
-        cls = STRATEGIES[name]
+        factory = STRATEGIES[name]
     except KeyError:
-        raise ValueError(
-            f"unknown Byzantine strategy {name!r}; known: {', '.join(sorted(STRATEGIES))}"
-        ) from None
-    return cls(**params)
+        raise unknown("Byzantine strategy", name, STRATEGIES) from None
+    strategy = factory(**params)
+    if not isinstance(strategy, Strategy):
+        raise ValueError(f"the strategy registered as {name!r} built a "
+                         f"{type(strategy).__name__}, not a netsim.adversary.Strategy")
+    return strategy

@@ -8,19 +8,27 @@ when nothing else is left to deliver. A run can also be cut before healing (a sa
 Every random choice uses the simulator's one ``random.Random`` passed in as ``rng``.
 
 A scheduler is part of the adversary: the simulator calls :meth:`Scheduler.bind` with its
-omniscient :class:`~netsim.sim.simulator.AdversaryContext` before the run, so a scheduler may
-read every honest node's state (:class:`TargetedViews` does; the others ignore it).
+omniscient :class:`~netsim.adversary.AdversaryContext` before the run, so a scheduler may
+read every honest node's values (:class:`TargetedViews` does, through
+``ctx.honest_values``; the others ignore it).
+
+:data:`SCHEDULERS` is the registry by name; :func:`register_scheduler` adds to it (the
+command lines list what is registered).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..messages import Message, Ready, Report, Send
+from ..registry import register, unknown
+
+if TYPE_CHECKING:
+    from ..adversary import AdversaryContext
 
 Hold = None
 """Returned by :meth:`Scheduler.delay` to hold a message until the scheduler heals."""
@@ -44,7 +52,7 @@ class Scheduler:
     def setup(self, n: int, honest: tuple[int, ...], byzantine_ids: tuple[int, ...]) -> None:
         """Called once by the simulator before the run."""
 
-    def bind(self, ctx: Any) -> None:
+    def bind(self, ctx: AdversaryContext) -> None:
         """Receive the adversary's omniscient context (called once by the simulator, after
         :meth:`setup` and after the honest nodes are built). Default: ignored."""
 
@@ -202,9 +210,10 @@ class TargetedViews(Scheduler):
     nearest its side, as the round engine's omniscient first-quorum views. It only delays:
     every message is eventually delivered.
 
-    **Other protocols.** Targeting needs per-round vectors: it applies when every honest
-    node exposes a ``history`` list of equal-length 1-D vectors (``history[r]``: its vector
-    entering round ``r``), as the agreement protocols do. For any other protocol (a single
+    **Other protocols.** Targeting needs per-round vectors: it applies when the context's
+    ``honest_values(0)`` is an ``(h, d)`` array (every honest node a
+    :class:`netsim.protocol.ValueHistory` of equal-length 1-D vectors), as the agreement
+    protocols are. For any other protocol (a single
     reliable broadcast, one witness round), for a message without an instance id, and when
     no context is bound (a scheduler used outside the simulator), every message gets a plain
     uniform delay in ``[0, 1]`` (as ``random``).
@@ -217,28 +226,26 @@ class TargetedViews(Scheduler):
         if not slow >= 0:
             raise ValueError(f"need slow >= 0, got {slow!r}")
         self.slow = slow
-        self.ctx: Any = None
+        self.ctx: AdversaryContext | None = None
         self.targeting = False
         self._sides: dict[int, dict[int, int]] = {}
 
-    def bind(self, ctx: Any) -> None:
+    def bind(self, ctx: AdversaryContext) -> None:
         """Receive the adversary's omniscient context (called by the simulator) and decide
         whether the run's protocol can be targeted (see the class doc)."""
         self.ctx = ctx
-        self.targeting = _has_histories(ctx)
+        self.targeting = _has_values(ctx)
 
     def _side_of(self, rnd: int) -> dict[int, int]:
         sides = self._sides.get(rnd)
         if sides is None:
+            assert self.ctx is not None
             ids = self.ctx.honest_ids
-            rows = []
-            for i in ids:
-                hist = self.ctx.honest[i].history
-                rows.append(np.asarray(hist[min(rnd, len(hist) - 1)], dtype=np.float64))
-            if len({r.shape for r in rows}) > 1:  # not comparable: no side to favour
+            rows = self.ctx.honest_values(rnd)
+            if rows is None:  # not comparable: no side to favour
                 sides = {}
             else:
-                side, _ = split_sides(np.stack(rows))
+                side, _ = split_sides(rows.astype(np.float64))
                 sides = {i: int(s) for i, s in zip(ids, side, strict=True)}
             self._sides[rnd] = sides
         return sides
@@ -252,6 +259,7 @@ class TargetedViews(Scheduler):
         if instance is None:
             return rng.random()
         _, rnd, origin = instance
+        assert self.ctx is not None
         byz = self.ctx.byzantine_ids
         if type(message) is Send:  # first-quorum gather: the first n - f SENDs are the view
             if origin in byz:
@@ -270,15 +278,15 @@ class TargetedViews(Scheduler):
         return 0.3 + 0.3 * rng.random()
 
 
-def _has_histories(ctx: Any) -> bool:
-    """Every honest node has a non-empty ``history`` list of 1-D vectors (agreement)."""
+def _has_values(ctx: AdversaryContext | None) -> bool:
+    """The context shows the honest nodes' vectors (:class:`netsim.protocol.ValueHistory`,
+    e.g. agreement); a context that cannot (a real network's) does not."""
     if ctx is None or not ctx.honest_ids:
         return False
-    for i in ctx.honest_ids:
-        hist = getattr(ctx.honest.get(i), "history", None)
-        if not isinstance(hist, list) or not hist or np.ndim(hist[0]) != 1:
-            return False
-    return True
+    try:
+        return ctx.honest_values(0) is not None
+    except NotImplementedError:
+        return False
 
 
 PriorityFn = Callable[[int, int, "Message | None", float, random.Random], "float | None"]
@@ -304,7 +312,10 @@ class Reorder(Scheduler):
         return self.priority(src, dst, message, now, rng)
 
 
-SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
+SchedulerFactory = Callable[..., Scheduler]
+"""A scheduler class, or any ``factory(**params) -> Scheduler``."""
+
+SCHEDULERS: dict[str, SchedulerFactory] = {
     "fifo": Fifo,
     "random": UniformDelay,
     "heavy-tail": HeavyTail,
@@ -312,7 +323,8 @@ SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     "starve": Starve,
     "targeted": TargetedViews,
 }
-"""Schedulers constructible by name (``reorder`` needs a function, so it is API-only)."""
+"""Schedulers constructible by name (``reorder`` needs a function, so it is API-only);
+extend it with :func:`register_scheduler`."""
 
 SCHEDULER_HELP: dict[str, str] = {
     "fifo": "every message takes one time unit (global send order)",
@@ -328,12 +340,31 @@ SCHEDULER_HELP: dict[str, str] = {
 assert set(SCHEDULER_HELP) == set(SCHEDULERS)
 
 
+def register_scheduler(name: str, factory: SchedulerFactory, *, help: str = "",
+                       replace: bool = False) -> SchedulerFactory:
+    """Register a scheduler: ``factory(**params)`` (a :class:`Scheduler` subclass, or a
+    function) builds it for ``make_scheduler(name)``, ``agreement.run(scheduler=name)`` and
+    ``--scheduler name``; ``help`` is its line in the command lines' listings. A scheduler
+    may only delay or hold (never drop): the simulator releases what it holds at the
+    latest at quiescence. A taken name is a ``ValueError`` unless ``replace``."""
+    register(SCHEDULERS, name, factory, what="scheduler", replace=replace)
+    SCHEDULER_HELP[name] = help or (factory.__doc__ or "").strip().split("\n")[0] or name
+    return factory
+
+
+def scheduler_names() -> list[str]:
+    """The registered scheduler names, sorted."""
+    return sorted(SCHEDULERS)
+
+
 def make_scheduler(name: str, **params: Any) -> Scheduler:
     """Build a scheduler by name; raises ``ValueError`` listing the names for an unknown one."""
     try:
-        cls = SCHEDULERS[name]
+        factory = SCHEDULERS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown scheduler {name!r}; known: {', '.join(sorted(SCHEDULERS))}"
-        ) from None
-    return cls(**params)
+        raise unknown("scheduler", name, SCHEDULERS) from None
+    sched = factory(**params)
+    if not isinstance(sched, Scheduler):
+        raise ValueError(f"the scheduler registered as {name!r} built a "
+                         f"{type(sched).__name__}, not a netsim.sim.schedulers.Scheduler")
+    return sched

@@ -22,7 +22,6 @@ for a node's copy to itself); faults go to one unbounded :class:`~netsim.dispatc
 
 from __future__ import annotations
 
-import copy
 import heapq
 import json
 import random
@@ -34,11 +33,13 @@ from typing import IO, Any
 
 import numpy as np
 
+from ..adversary import AdversaryContext, values_of, views_of
 from ..codec import DEFAULT_MAX_FRAME, DecodeError, decode
 from ..deprecation import deprecated_alias, renamed_keywords
 from ..dispatch import Dispatcher, FaultLog, InvalidTarget, Metrics, Wire
-from ..messages import Message, valid_vector
+from ..messages import Message
 from ..protocol import EMPTY, Fault, Protocol
+from .adversary import Strategy
 from .schedulers import Scheduler, UniformDelay
 
 Factory = Callable[[int, Any], Protocol]
@@ -76,12 +77,15 @@ class SimResult:
         return [(o, flt) for o, flt in self.faults if flt.sender in s]
 
 
-class AdversaryContext:
-    """The adversary's omniscient, read-only window on the run (docs/architecture.md, "The
-    adversary").
+class SimulatorContext(AdversaryContext):
+    """The simulator's omniscient :class:`~netsim.adversary.AdversaryContext`
+    (docs/architecture.md, "The adversary").
 
-    ``honest`` maps honest ids to their live protocol objects: strategies may read any
-    state but must not call or mutate them. ``rng`` is the simulator's one random source.
+    Honest values and views come from the honest protocols through
+    :class:`netsim.protocol.ValueHistory`; :meth:`in_flight` lists the heap and the held
+    messages. ``honest`` (id -> live protocol object) is kept for tools that inspect a
+    protocol beyond that interface; a strategy should not need it, and must never call or
+    mutate what it holds.
     """
 
     def __init__(self, sim: Simulator) -> None:
@@ -99,15 +103,6 @@ class AdversaryContext:
     def now(self) -> float:
         return self._sim.now
 
-    byzantine = deprecated_alias("byzantine_ids")
-
-    @renamed_keywords(byzantine="byzantine_ids")
-    def only(self, byzantine_ids: tuple[int, ...]) -> AdversaryContext:
-        """The same context for a subset of the Byzantine ids (for mixed strategies)."""
-        sub = copy.copy(self)
-        sub.byzantine_ids = tuple(byzantine_ids)
-        return sub
-
     def in_flight(self) -> list[tuple[float, int, int, Message | bytes]]:
         """Every message scheduled or held: ``(delivery time or inf, src, dst, payload)``."""
         ev = sorted(self._sim._heap)
@@ -117,24 +112,11 @@ class AdversaryContext:
         out += [(float("inf"), h[0], h[1], h[2]) for h in self._sim._held]
         return out
 
-    def np_rng(self) -> np.random.Generator:
-        """A numpy generator seeded from the simulator's one random source."""
-        return np.random.default_rng(self.rng.getrandbits(64))
+    def honest_values(self, round: int) -> np.ndarray | None:
+        return values_of(self.honest, self.honest_ids, round)
 
-    def alt_input(self, node: int) -> Any:
-        """A different, still valid, input for ``node`` (for equivocation and twins)."""
-        x = self.inputs.get(node)
-        if x is None:
-            return None
-        x = np.asarray(x)
-        noise = self.np_rng().standard_normal(x.shape).astype(x.dtype)
-        with np.errstate(over="ignore", invalid="ignore"):
-            alt = x + noise * (1.0 + float(np.abs(x).max(initial=0.0)))
-        # near the dtype's largest values the sum can overflow: mirror those coordinates
-        # instead, so the alternative stays finite and still differs from x; and if its
-        # squared norm overflows (an invalid value), mirror x whole
-        alt = np.where(np.isfinite(alt), alt, -x)
-        return alt if valid_vector(alt) or not x.any() else -x
+    def views(self, round: int) -> dict[int, Mapping[int, np.ndarray]] | None:
+        return views_of(self.honest, self.honest_ids, round)
 
 
 class Simulator:
@@ -152,7 +134,8 @@ class Simulator:
         The Byzantine ids (at most ``f``); default: none (``byzantine=``, its deprecated
         name, still works for this release with a ``DeprecationWarning``).
     strategy:
-        A :class:`~netsim.sim.adversary.Strategy` for them (default: silent).
+        A :class:`~netsim.adversary.Strategy` for them (default: silent); its ``setup``
+        receives this run's :class:`SimulatorContext`.
     scheduler:
         Default: uniform random delays in [0, 1].
     seed:
@@ -177,7 +160,7 @@ class Simulator:
         inputs: Mapping[int, Any] | Sequence[Any] | None = None,
         *,
         byzantine_ids: Sequence[int] = (),
-        strategy: Any = None,
+        strategy: Strategy | None = None,
         scheduler: Scheduler | None = None,
         seed: int = 0,
         codec: bool = True,
@@ -224,9 +207,12 @@ class Simulator:
             from .adversary import Silent
 
             strategy = Silent()
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"strategy must be a netsim.adversary.Strategy (or None), got "
+                            f"{type(strategy).__name__}: build one with make_strategy(name)")
         self.strategy = strategy
         self.scheduler.setup(n, self.honest, self.byzantine_ids)
-        self.context = AdversaryContext(self)
+        self.context: AdversaryContext = SimulatorContext(self)
         if hasattr(self.scheduler, "bind"):  # a scheduler is part of the adversary: it may
             self.scheduler.bind(self.context)  # read the omniscient context too
         self.strategy.setup(self.context)
