@@ -10,22 +10,39 @@ lower half of the honest nodes and the high value to the upper half; under relia
 broadcast, which would reduce such an equivocation to at most one delivered value, half of
 the Byzantine nodes broadcast the low value and half the high one.
 
+The attack is a registered name or a function of the value-attack contract
+(:mod:`agreement.attacks`: ``attack(honest, f, rng, **params) -> (f, d)``, or ``(h, f, d)``
+per receiver). The honest vectors come from the public context
+(:meth:`netsim.adversary.AdversaryContext.honest_values`), never from a protocol's
+attributes. A per-receiver attack sends honest receiver ``r`` (the ``r``-th honest id) row
+``r``, as a SEND (first-quorum: each view gets its own value) or a VALUE (reliable
+broadcast: an equivocation, of which at most one value is delivered, or none); Byzantine
+receivers get row 0.
+
 :class:`TargetedViews`, the scheduler that pairs with the two-sided attacks, lives in
 :mod:`netsim.sim.schedulers` (registered there as ``targeted``); it is re-exported here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from netsim.adversary import AdversaryContext, CoreStrategy, Emission
 from netsim.messages import Message, Send, Value
 from netsim.protocol import ALL
-from netsim.sim.adversary import CoreStrategy, Emission
+from netsim.registry import unknown
 from netsim.sim.schedulers import TargetedViews, split_sides
 
-from .attacks import TWO_SIDED, VALUE_ATTACK_NAMES, attack_values
+from .attacks import (
+    TWO_SIDED,
+    attack_values,
+    check_value_attack,
+    is_per_receiver,
+    value_attack_names,
+)
 
 __all__ = ["TargetedViews", "ValueAttack"]
 
@@ -33,40 +50,57 @@ __all__ = ["TargetedViews", "ValueAttack"]
 class ValueAttack(CoreStrategy):
     """Byzantine nodes that follow the protocol but send the attack's vector each round."""
 
-    def __init__(self, attack: str, **params: Any) -> None:
-        if attack not in VALUE_ATTACK_NAMES:
-            raise ValueError(
-                f"unknown value attack {attack!r}; known: {', '.join(VALUE_ATTACK_NAMES)}"
-            )
-        self.attack = attack
-        self.name = attack
-        self.params = params
+    per_receiver = False
 
-    def setup(self, ctx: Any) -> None:
+    def __init__(self, attack: str | Callable[..., Any], **params: Any) -> None:
+        if isinstance(attack, str):
+            if attack not in value_attack_names():
+                raise unknown("value attack", attack, value_attack_names())
+            self.name = attack
+        elif callable(attack):
+            self.name = getattr(attack, "__name__", type(attack).__name__)
+        else:
+            raise TypeError(f"a value attack is a name or a function, got "
+                            f"{type(attack).__name__}")
+        self.attack = attack
+        self.params = params
+        self.per_receiver = is_per_receiver(attack)
+
+    def setup(self, ctx: AdversaryContext) -> None:
         super().setup(ctx)
         self._cache: dict[int, tuple[np.ndarray, dict[int, int] | None]] = {}
         self._gen = ctx.np_rng()
-        if self.attack == "alie":
+        if isinstance(self.attack, str) and self.attack == "alie":
             self.params.setdefault("n", ctx.n)
 
     def _honest_at(self, rnd: int) -> np.ndarray:
-        """The honest vectors of round ``rnd`` (a node not there yet shows its latest)."""
-        rows = []
-        for i in self.ctx.honest_ids:
-            hist = self.ctx.honest[i].history
-            rows.append(hist[min(rnd, len(hist) - 1)])
-        return np.stack(rows)
+        """The honest vectors of round ``rnd`` (a node not there yet shows its latest),
+        from the public context."""
+        vals = self.ctx.honest_values(rnd)
+        if vals is None:
+            raise ValueError(
+                f"the value attack {self.name!r} needs honest nodes that expose their vectors "
+                "(netsim.protocol.ValueHistory, e.g. agreement.AveragingAgreement); this "
+                "protocol does not: use a protocol-level strategy"
+            )
+        return vals
 
     def _values(self, rnd: int) -> tuple[np.ndarray, dict[int, int] | None]:
+        """Round ``rnd``'s values and, for two-sided and per-receiver attacks, the row of
+        each honest receiver (a side, or its index among the honest ids)."""
         got = self._cache.get(rnd)
         if got is None:
             honest = self._honest_at(rnd)
-            vals = attack_values(self.attack, honest, len(self.ctx.byzantine_ids), self._gen,
-                                 **self.params)
+            b, (h, d) = len(self.ctx.byzantine_ids), honest.shape
+            vals = attack_values(self.attack, honest, b, self._gen, **self.params)
             sides = None
-            if self.attack in TWO_SIDED:
+            if isinstance(self.attack, str) and self.attack in TWO_SIDED:
                 side, _ = split_sides(honest)
                 sides = {i: int(s) for i, s in zip(self.ctx.honest_ids, side, strict=True)}
+            else:
+                vals = check_value_attack(vals, b, h, d, self.per_receiver, repr(self.name))
+                if self.per_receiver:
+                    sides = {i: j for j, i in enumerate(self.ctx.honest_ids)}
             got = self._cache[rnd] = (vals, sides)
         return got
 
@@ -79,6 +113,9 @@ class ValueAttack(CoreStrategy):
         dtype = msg.vector.dtype
         dsts = [d for d in range(self.ctx.n) if d != byz] if target == ALL else [target]
         cls = type(msg)
+        if self.per_receiver and sides is not None:  # each receiver its own row
+            return [(byz, d, cls(msg.instance, vals[sides.get(d, 0), k].astype(dtype)))
+                    for d in dsts]
         if sides is not None and cls is Value:
             # reliable broadcast would reduce an equivocation to (at most) one delivered
             # value: send one side's value to everyone instead, half of the Byzantine nodes

@@ -11,8 +11,22 @@ honest core and replaces the vector it sends each round; at the round level
 (:mod:`agreement.engine`) the values enter the views the adversary picks.
 
 Names: :data:`VALUE_ATTACKS` is the registry (name -> function); :data:`VALUE_ATTACK_NAMES`
-the names a run accepts as a value attack (the registry's and ``omniscient``). ``ATTACKS``,
-the registry's old name, is kept as an alias for this release only (it goes in the next).
+the names a run accepts as a value attack (the registry's and ``omniscient``; it is kept
+current by :func:`register_value_attack`, whose attacks also show up in the command lines'
+listings). ``ATTACKS``, the registry's old name, is kept as an alias for this release only
+(it goes in the next).
+
+**Your own value attack** (docs/guides/adversary.md) is a plain function of that contract,
+passed as ``strategy=fn`` to :func:`agreement.run` (both engines) and as ``attack=fn`` to
+``learning.TrainConfig``, or registered by name. A *per-receiver* attack (equivocation:
+declare it with ``per_receiver=True`` in :func:`register_value_attack`, or an attribute
+``fn.per_receiver = True``) returns ``(h, f, d)`` instead: row ``r`` is what the f Byzantine
+nodes send to the ``r``-th honest node (in increasing id order). Only the first-quorum
+gather (plain SENDs) lets every receiver have its own value; under reliable broadcast each
+Byzantine origin gets at most one value delivered (Bracha's agreement, docs/theory.md §3):
+the message level sends each receiver its own VALUE and reliable broadcast delivers one of
+them or none; the round level, which must choose, uses row 0 (the value meant for the
+lowest honest id) as that one value.
 """
 
 from __future__ import annotations
@@ -23,10 +37,13 @@ from typing import Any
 
 import numpy as np
 
+from netsim.registry import register, unknown
 from netsim.sim.schedulers import split_sides
 
-__all__ = ["ATTACKS", "TWO_SIDED", "VALUE_ATTACKS", "VALUE_ATTACK_NAMES", "alie", "alie_z",
-           "attack_values", "nan", "outlier", "push", "split", "split_sides"]
+__all__ = ["ATTACKS", "BUILTIN_VALUE_ATTACKS", "TWO_SIDED", "VALUE_ATTACKS", "VALUE_ATTACK_NAMES",
+           "alie", "alie_z", "attack_values", "check_value_attack", "is_per_receiver", "nan",
+           "outlier", "push", "register_value_attack", "resolve_value_attack", "split",
+           "split_sides", "value_attack_names"]
 
 Attack = Callable[..., np.ndarray]
 
@@ -112,10 +129,73 @@ ATTACKS = VALUE_ATTACKS
 
 TWO_SIDED = frozenset({"split", "omniscient"})
 
+BUILTIN_VALUE_ATTACKS: frozenset[str] = frozenset(VALUE_ATTACKS)
+"""The value attacks of Jungle itself (the others came from :func:`register_value_attack`)."""
+
+_PER_RECEIVER: set[str] = set()
+
+
+def register_value_attack(name: str, fn: Attack, *, per_receiver: bool = False,
+                          replace: bool = False) -> Attack:
+    """Register ``fn(honest, f, rng, **params)`` as the value attack ``name``: then
+    ``agreement.run(strategy=name)`` (both engines), ``--strategy name`` of ``python -m
+    agreement simulate`` and ``--attack name`` of ``python -m learning train`` run it.
+    ``per_receiver``: ``fn`` returns ``(h, f, d)``, one row per honest receiver (module doc).
+    A taken name is a ``ValueError`` unless ``replace``. Returns ``fn``."""
+    global VALUE_ATTACK_NAMES
+    if name in ("omniscient", "silent", "none"):
+        raise ValueError(f"{name!r} is reserved (a built-in behaviour); choose another name")
+    register(VALUE_ATTACKS, name, fn, what="value attack", replace=replace)
+    if per_receiver or getattr(fn, "per_receiver", False):
+        _PER_RECEIVER.add(name)
+    else:
+        _PER_RECEIVER.discard(name)
+    VALUE_ATTACK_NAMES = (*sorted(VALUE_ATTACKS), "omniscient")
+    return fn
+
+
+def value_attack_names() -> tuple[str, ...]:
+    """Every value attack a run accepts by name, now: the registry's and ``omniscient``."""
+    return (*sorted(VALUE_ATTACKS), "omniscient")
+
+
+def is_per_receiver(attack: str | Attack) -> bool:
+    """True iff ``attack`` (a name or a function) returns one row per honest receiver."""
+    if isinstance(attack, str):
+        return attack in _PER_RECEIVER
+    return bool(getattr(attack, "per_receiver", False))
+
+
+def resolve_value_attack(attack: str | Attack) -> Attack:
+    """The function of a value attack given by name or as itself (``omniscient``:
+    ``split``); ``ValueError`` listing the names for an unknown one."""
+    if callable(attack):
+        return attack
+    if attack == "omniscient":
+        return split
+    try:
+        return VALUE_ATTACKS[attack]
+    except KeyError:
+        raise unknown("value attack", attack, value_attack_names()) from None
+
+
+def check_value_attack(values: Any, f: int, h: int, d: int, per_receiver: bool,
+                       where: str) -> np.ndarray:
+    """``values`` as a numpy array of shape ``(f, d)`` (``(h, f, d)`` per receiver), or a
+    ``ValueError`` naming ``where`` (the attack) and the expected shape."""
+    want = (h, f, d) if per_receiver else (f, d)
+    arr = np.asarray(values)
+    if arr.shape != want:
+        what = "(h, f, d): one row per honest receiver" if per_receiver else "(f, d)"
+        raise ValueError(f"the value attack {where} returned shape {arr.shape}, expected "
+                         f"{want} {what}")
+    return arr
+
 
 def attack_values(
-    name: str, honest: np.ndarray, f: int, rng: np.random.Generator, **params: Any
+    name: str | Attack, honest: np.ndarray, f: int, rng: np.random.Generator, **params: Any
 ) -> np.ndarray:
-    """Apply the attack ``name`` (``omniscient`` uses ``split``'s values)."""
-    fn = VALUE_ATTACKS["split" if name == "omniscient" else name]
+    """Apply the attack ``name`` (a registered name or the function itself; ``omniscient``
+    uses ``split``'s values)."""
+    fn = resolve_value_attack(name)
     return fn(honest, f, rng, **params)

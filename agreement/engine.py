@@ -20,11 +20,21 @@ View choosers: ``random`` (a common core of n-f rows plus random extras) and
 ``omniscient`` (honest nodes split in two sides along their widest direction; each side's
 view drops the values that pull it towards the other side, within the overlap allowed).
 
-Learning-level Byzantine vectors: ``attack`` may also be a callable
-``attack(honest, b, rng) -> (b, d)`` that receives the round's honest values in their own
-form (a torch tensor stays on its device) and returns the b Byzantine values in that form.
-With ``random`` views and a callable (or ``silent``) attack nothing is copied to the host:
-only the b validity flags of the Byzantine rows are.
+Your own attack: ``attack`` may be a function of the value-attack contract
+(:mod:`agreement.attacks`): ``attack(honest, b, rng, **attack_params) -> (b, d)`` on numpy
+arrays with the engine's numpy generator, with ``random`` or ``omniscient`` views (the views
+are chosen from the values it returns, as for a built-in attack); torch values are copied to
+the host for it and its rows copied back. A *per-receiver* attack (``per_receiver = True``)
+returns ``(h, b, d)``, row ``j`` for the ``j``-th honest node: under ``first-quorum`` honest
+node ``j`` may see only its own versions (equivocation goes through), under ``witness`` a
+Byzantine node has one value, row 0's (reliable broadcast delivers at most one).
+
+Learning-level Byzantine vectors: a callable marked ``native_form = True`` (the learning
+attacks' :class:`learning.attacks.AttackHook`) instead receives the round's honest values in
+their own form (a torch tensor stays on its device) and returns the b Byzantine values in
+that form; it runs with ``random`` views only. With ``random`` views and such a callable (or
+``silent``) nothing is copied to the host: only the b validity flags of the Byzantine rows
+are.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ import numpy as np
 from netsim.deprecation import deprecated_alias, renamed_keywords
 from netsim.messages import MAX_SQUARED_NORM
 
-from .attacks import TWO_SIDED, attack_values, split_sides
+from .attacks import TWO_SIDED, attack_values, check_value_attack, is_per_receiver, split_sides
 from .rules import make_rule
 
 
@@ -118,9 +128,9 @@ class RoundEngine:
     gather:
         ``witness`` or ``first-quorum``: which views the adversary may pick.
     attack:
-        ``silent``, a value attack of :mod:`agreement.attacks` (``omniscient`` too), or a
-        callable ``attack(honest, b, rng) -> (b, d)`` (one value per Byzantine node, same type
-        and device as ``honest``; non-finite rows are invalid and enter no view).
+        ``silent``, a value attack of :mod:`agreement.attacks` by name (``omniscient`` too),
+        or a function of the value-attack contract (module doc; non-finite rows are invalid
+        and enter no view).
     views:
         ``random`` or ``omniscient``.
     byzantine_ids:
@@ -140,7 +150,7 @@ class RoundEngine:
         rule: Any,
         *,
         gather: str = "witness",
-        attack: str = "silent",
+        attack: Any = "silent",
         views: str | None = None,
         byzantine_ids: list[int] | None = None,
         seed: int = 0,
@@ -162,21 +172,32 @@ class RoundEngine:
         self.honest = [i for i in range(n) if i not in set(self.byzantine_ids)]
         self.rng = np.random.default_rng(seed)
         self.attack_params = dict(attack_params or {})
-        if callable(attack) and self.views == "omniscient":
-            raise ValueError("a callable attack runs with random views only")
-        if attack == "alie":
+        self.native = callable(attack) and bool(getattr(attack, "native_form", False))
+        self.per_receiver = is_per_receiver(attack)
+        if self.native and self.views == "omniscient":
+            raise ValueError("an attack on the values' own form (native_form) runs with random "
+                             "views only")
+        if isinstance(attack, str) and attack == "alie":
             self.attack_params.setdefault("n", n)
 
     # -- the adversary's choices -------------------------------------------------------------
     def _byzantine_rows(self, honest: np.ndarray) -> tuple[np.ndarray, list[int], np.ndarray]:
-        """Byzantine value rows, their node ids, and their side (0 low, 1 high, -1 none)."""
+        """Byzantine value rows, their node ids, and their side (0 low, 1 high, -1 none;
+        ``-2 - j``: a per-receiver version that only honest node ``j`` may see)."""
         b = len(self.byzantine_ids)
-        d = honest.shape[1]
-        if self.attack == "silent" or b == 0:
+        h, d = honest.shape
+        if (isinstance(self.attack, str) and self.attack == "silent") or b == 0:
             return np.zeros((0, d)), [], np.zeros(0, dtype=int)
         vals = attack_values(self.attack, honest, b, self.rng, **self.attack_params)
-        if self.attack not in TWO_SIDED:
-            return vals, list(self.byzantine_ids), np.full(b, -1)
+        if not (isinstance(self.attack, str) and self.attack in TWO_SIDED):
+            name = repr(getattr(self.attack, "__name__", self.attack))
+            vals = check_value_attack(vals, b, h, d, self.per_receiver, name)
+            if not self.per_receiver:
+                return vals, list(self.byzantine_ids), np.full(b, -1)
+            if self.gather == "witness":  # one value per Byzantine node: row 0's
+                return vals[0], list(self.byzantine_ids), np.full(b, -1)
+            return (vals.reshape(h * b, d), list(self.byzantine_ids) * h,
+                    np.repeat(-2 - np.arange(h), b))
         if self.gather == "first-quorum":  # equivocation goes through: both versions
             rows = np.concatenate([vals[0], vals[1]])
             return rows, list(self.byzantine_ids) * 2, np.repeat([0, 1], b)
@@ -195,13 +216,20 @@ class RoundEngine:
         valid = np.ones(m, dtype=bool)
         valid[h:] = valid_rows(byz) if len(byz) else valid[h:]
         masks = np.zeros((h, m), dtype=bool)
+        owner = None
+        if self.per_receiver and self.gather == "first-quorum":
+            owner = np.concatenate([np.full(h, -1), np.where(byz_side <= -2, -2 - byz_side, -1)])
+            byz_side = np.where(byz_side <= -2, -1, byz_side)
         if self.views == "omniscient":
-            self._omniscient_views(honest, values, valid, byz_side, masks)
+            self._omniscient_views(honest, values, valid, byz_side, masks, owner)
         else:
-            self._random_views(valid, node_of_row, masks)
+            self._random_views(valid, node_of_row, masks, owner)
         return RoundPlan(values, node_of_row, masks)
 
-    def _random_views(self, valid: np.ndarray, node_of_row: np.ndarray, masks: np.ndarray):
+    def _random_views(self, valid: np.ndarray, node_of_row: np.ndarray, masks: np.ndarray,
+                      owner: np.ndarray | None = None):
+        """Random views; ``owner[k] = j >= 0``: row ``k`` may be in honest node ``j``'s view
+        only (a per-receiver version; first-quorum)."""
         n, f = self.n, self.f
         h = masks.shape[0]
         rng = self.rng
@@ -216,7 +244,8 @@ class RoundEngine:
                 masks[:, rest] = rng.random((h, len(rest))) < 0.5
             return
         for j in range(h):  # first-quorum: n-f rows, at most one version per node
-            order = rng.permutation(np.flatnonzero(valid))
+            mine = valid if owner is None else valid & ((owner == -1) | (owner == j))
+            order = rng.permutation(np.flatnonzero(mine))
             seen: set[int] = set()
             take = []
             for k in order:
@@ -227,7 +256,7 @@ class RoundEngine:
                     break
             masks[j, take] = True
 
-    def _omniscient_views(self, honest, values, valid, byz_side, masks):
+    def _omniscient_views(self, honest, values, valid, byz_side, masks, owner=None):
         n, f = self.n, self.f
         h = honest.shape[0]
         side, u = split_sides(honest)
@@ -250,7 +279,8 @@ class RoundEngine:
         for j in range(h):
             mine = side[j]
             # this side's Byzantine version, then the honest values closest to this side
-            byz_rows = [k for k in avail[avail >= h] if byz_side[k - h] in (mine, -1)]
+            byz_rows = [k for k in avail[avail >= h] if byz_side[k - h] in (mine, -1)
+                        and (owner is None or owner[k] in (-1, j))]
             hon = h_rows[np.argsort(proj[:h] if mine == 0 else -proj[:h], kind="stable")]
             take = (byz_rows + list(hon))[: n - f]
             masks[j, take] = True
@@ -261,10 +291,17 @@ class RoundEngine:
         form and device: only the Byzantine rows' validity flags reach the host."""
         h = honest.shape[0]
         b = len(self.byzantine_ids)
-        if self.attack == "silent" or b == 0:
+        if (isinstance(self.attack, str) and self.attack == "silent") or b == 0:
             byz = honest[:0]
         else:
-            byz = self.attack(honest, b, self.rng)
+            if self.native or not is_torch:
+                byz = self.attack(honest, b, self.rng, **self.attack_params)
+            else:  # a numpy value attack on torch values: through the host
+                import torch
+
+                host = self.attack(honest.detach().cpu().numpy(), b, self.rng,
+                                   **self.attack_params)
+                byz = torch.as_tensor(np.asarray(host), device=honest.device)
             if tuple(byz.shape) != (b, honest.shape[1]):
                 raise ValueError(f"the attack returned shape {tuple(byz.shape)}, "
                                  f"expected {(b, honest.shape[1])}")
@@ -287,7 +324,9 @@ class RoundEngine:
     def step(self, honest: Any) -> tuple[Any, RoundPlan]:
         """One round: returns the honest vectors of the next round and the plan."""
         is_torch = type(honest).__module__.startswith("torch")
-        if self.views == "random" and (callable(self.attack) or self.attack == "silent"):
+        direct = (callable(self.attack) and not self.per_receiver) or (
+            isinstance(self.attack, str) and self.attack == "silent")
+        if self.views == "random" and direct:
             return self._step_direct(honest, is_torch)
         host = honest.detach().cpu().numpy() if is_torch else np.asarray(honest)
         plan = self.plan(host)

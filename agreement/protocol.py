@@ -316,6 +316,20 @@ class AveragingAgreement(Protocol):
             "kept this node's current value"))
         return self.history[-1]
 
+    # -- netsim.protocol.ValueHistory: what the adversary's context reads --------------------
+    def value_at(self, round: int) -> np.ndarray:
+        """``x_i^r``, this node's vector entering round ``round`` (``x_i^0`` its input, and
+        ``x_i^T`` its decision); a node not there yet returns its latest vector."""
+        if round < 0:
+            raise ValueError(f"rounds count from 0, got {round}")
+        return self.history[min(round, len(self.history) - 1)]
+
+    def view_at(self, round: int) -> dict[int, np.ndarray] | None:
+        """``V_i^r`` as ``origin -> vector`` (increasing origins), or ``None`` while this
+        node's view of round ``round`` is not formed."""
+        view = self.views.get(round)
+        return None if view is None else view.values
+
     def view_origins(self) -> dict[int, tuple[int, ...]]:
         """The origins of this node's view in each round it completed."""
         return {r: tuple(v.values) for r, v in sorted(self.views.items())}

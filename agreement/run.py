@@ -10,7 +10,10 @@
 (message level) and are otherwise unused. ``strategy`` names a netsim protocol-level
 strategy (silent, crash, equivocate, twins, replay, flood, forge, garbage, ...; message level
 only) or a value attack of :mod:`agreement.attacks` (push, split, alie, outlier, nan,
-omniscient; both levels).
+omniscient; both levels), by name (what :func:`netsim.adversary.register_strategy` and
+:func:`agreement.attacks.register_value_attack` registered included) or as an object: a
+:class:`netsim.adversary.Strategy` (message level) or a value-attack function
+``fn(honest, f, rng, **attack_params) -> (f, d)`` (both levels; docs/guides/adversary.md).
 
 **Adversarial defaults.** A run is adversarial unless asked otherwise, in the API and the
 command line alike: ``strategy=DEFAULT_STRATEGY`` (``split``: low values to one side of the
@@ -31,14 +34,14 @@ from typing import Any
 
 import numpy as np
 
+from netsim.adversary import STRATEGIES, Strategy, make_strategy
 from netsim.deprecation import deprecated_alias, renamed_keywords
-from netsim.sim.adversary import STRATEGIES, Strategy, make_strategy
 from netsim.sim.schedulers import Scheduler, make_scheduler
 from netsim.sim.simulator import Simulator
 
 from . import constants
 from .adversary import ValueAttack
-from .attacks import VALUE_ATTACK_NAMES
+from .attacks import Attack, value_attack_names
 from .engine import RoundEngine
 from .protocol import AveragingAgreement, get_config
 
@@ -202,7 +205,7 @@ class _Setup:
 
 
 def _setup(inputs: Any, f: int, protocol: str, rounds: int | None, delta: float | None,
-           strategy: str | Strategy, byzantine_ids: list[int] | None,
+           strategy: str | Strategy | Attack, byzantine_ids: list[int] | None,
            scheduler: str | Scheduler, seed: int, engine: str, gather: str | None,
            n: int | None) -> _Setup:
     """Check the inputs and ids, resolve the round count (``rounds``, or from ``delta`` and
@@ -228,7 +231,8 @@ def _setup(inputs: Any, f: int, protocol: str, rounds: int | None, delta: float 
         if delta is None:
             raise ValueError("give rounds or delta")
         rounds = constants.rounds_for_target(protocol, n, f, d, delta, diameter(x[honest]))
-    strat_name = strategy if isinstance(strategy, str) else getattr(strategy, "name", "custom")
+    strat_name = strategy if isinstance(strategy, str) else getattr(
+        strategy, "name", getattr(strategy, "__name__", "custom"))
     sched_name = scheduler if isinstance(scheduler, str) else getattr(scheduler, "name", "custom")
     common = dict(n=n, f=f, d=d, protocol=protocol, engine=engine, rounds=rounds, seed=seed,
                   strategy=strat_name, byzantine_ids=byz_ids, scheduler=sched_name,
@@ -236,15 +240,18 @@ def _setup(inputs: Any, f: int, protocol: str, rounds: int | None, delta: float 
     return _Setup(x, f, protocol, rounds, seed, byz_ids, honest, gather, common)
 
 
-def _run_round(s: _Setup, strategy: str | Strategy, views: str | None,
+def _run_round(s: _Setup, strategy: str | Strategy | Attack, views: str | None,
                attack_params: dict[str, Any] | None, rule_params: dict[str, Any] | None,
                unsafe: bool, progress: bool | None) -> AgreementResult:
     """The round-level engine (:class:`agreement.engine.RoundEngine`): value attacks and
     silent only; the adversary picks the honest views (``views``, default omniscient)."""
-    if isinstance(strategy, str) and strategy not in (*VALUE_ATTACK_NAMES, "silent", "none"):
+    names = value_attack_names()
+    if isinstance(strategy, Strategy) or (
+            isinstance(strategy, str) and strategy not in (*names, "silent", "none")):
         raise ValueError(
-            f"the round-level engine runs value attacks ({', '.join(VALUE_ATTACK_NAMES)}) and "
-            f"silent; {strategy!r} is a protocol-level strategy: use engine='message'"
+            f"the round-level engine runs value attacks ({', '.join(names)}, or a value-attack "
+            f"function) and silent; {strategy!r} is a protocol-level strategy (or unknown): use "
+            "engine='message'"
         )
     from .protocol import check_resilience
 
@@ -252,7 +259,7 @@ def _run_round(s: _Setup, strategy: str | Strategy, views: str | None,
     check_resilience(s.protocol, s.n, s.f, unsafe=unsafe)
     eng = RoundEngine(
         s.n, s.f, get_config(s.protocol).rule, gather=s.common["gather"],
-        attack="silent" if strategy == "none" else str(strategy),
+        attack="silent" if strategy == "none" else strategy,
         views=DEFAULT_VIEWS if views is None else views,
         byzantine_ids=s.byz_ids, seed=s.seed, attack_params=attack_params, rule_params=rule_params,
     )
@@ -268,24 +275,26 @@ def _run_round(s: _Setup, strategy: str | Strategy, views: str | None,
                    views=view_log)
 
 
-def _message_strategy(strategy: str | Strategy, attack_params: dict[str, Any] | None
-                      ) -> Strategy | None:
+def _message_strategy(strategy: str | Strategy | Attack,
+                      attack_params: dict[str, Any] | None) -> Strategy | None:
     """The message level's Byzantine strategy for ``strategy`` (None: silent nodes)."""
     if isinstance(strategy, Strategy):
         return strategy
+    if callable(strategy):
+        return ValueAttack(strategy, **(attack_params or {}))
     if strategy in ("none", "silent"):
         return None
-    if strategy in VALUE_ATTACK_NAMES:
+    if strategy in value_attack_names():
         return ValueAttack(strategy, **(attack_params or {}))
     if strategy in STRATEGIES:
         return make_strategy(strategy)
     raise ValueError(
         f"unknown Byzantine behaviour {strategy!r}; known: "
-        f"{', '.join(sorted(STRATEGIES))}, {', '.join(VALUE_ATTACK_NAMES)}"
+        f"{', '.join(sorted(STRATEGIES))}, {', '.join(value_attack_names())}"
     )
 
 
-def _run_message(s: _Setup, strategy: str | Strategy, scheduler: str | Scheduler,
+def _run_message(s: _Setup, strategy: str | Strategy | Attack, scheduler: str | Scheduler,
                  attack_params: dict[str, Any] | None, rule_params: dict[str, Any] | None,
                  codec: bool, trace: Any, unsafe: bool, progress: bool | None
                  ) -> AgreementResult:
@@ -352,7 +361,7 @@ def run(
     protocol: str = "trimmed-mean",
     rounds: int | None = None,
     delta: float | None = None,
-    strategy: str | Strategy = DEFAULT_STRATEGY,
+    strategy: str | Strategy | Attack = DEFAULT_STRATEGY,
     byzantine_ids: list[int] | None = None,
     scheduler: str | Scheduler = DEFAULT_SCHEDULER,
     seed: int = 0,

@@ -23,11 +23,16 @@ tensors.
 
 :func:`make_rule` builds a rule instance (builders are ``make_*``); ``get_rule``, its old
 name, is kept as an alias for this release only (it goes in the next).
+:func:`register_rule` adds your own rule to the registry (``make_rule(name)``, the trusted
+server's ``--protocol`` of ``python -m learning train --method server``, the listings).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from netsim.registry import register
 
 from . import _backend as backend
 from ._backend import Gram, Prepared, Rule, gram, prepare
@@ -50,7 +55,10 @@ from .distance import (
 from .mvee import Ellipsoid, mvee
 from .subsets import MDA, MVE, mda, mda_subset, mve, mve_choice
 
-RULES: dict[str, type[Rule]] = {
+RuleFactory = Callable[..., Rule]
+"""A rule class, or any ``factory(f=f, **params) -> Rule``."""
+
+RULES: dict[str, RuleFactory] = {
     cls.name: cls
     for cls in (
         Mean,
@@ -68,6 +76,20 @@ RULES: dict[str, type[Rule]] = {
 }
 
 
+BUILTIN_RULES: frozenset[str] = frozenset(RULES)
+"""The rules of Jungle itself (the others came from :func:`register_rule`)."""
+
+
+def register_rule(name: str, factory: RuleFactory, *, replace: bool = False) -> RuleFactory:
+    """Register ``factory(f=f, **params) -> Rule`` as the rule ``name`` (a :class:`Rule`
+    subclass: ``__call__(view)`` on an ``(m, d)`` view, ``batch(values, masks)``,
+    ``min_size()``). A taken name is a ``ValueError`` unless ``replace``. A registered
+    rule is usable by name wherever a rule is (``make_rule``, the trusted-server baseline);
+    an agreement *protocol* is a gather and a rule with proven constants, so it is not
+    created by registering a rule (``agreement.protocol.CONFIGS``)."""
+    return register(RULES, name, factory, what="rule", replace=replace)
+
+
 def rule_names() -> list[str]:
     """The registry names, sorted."""
     return sorted(RULES)
@@ -77,12 +99,12 @@ def make_rule(name: str, f: int = 0, **params: Any) -> Rule:
     """Build the rule registered as ``name`` tolerating ``f`` values, with its parameters
     (e.g. ``make_rule("nnm", 2, inner="krum")``, ``make_rule("mve", 1, method="exact")``)."""
     try:
-        cls = RULES[name]
+        factory = RULES[name]
     except KeyError:
         raise ValueError(
             f"unknown rule {name!r}; known rules: {', '.join(rule_names())}"
         ) from None
-    return cls(f=f, **params)
+    return factory(f=f, **params)
 
 
 get_rule = make_rule
@@ -90,6 +112,7 @@ get_rule = make_rule
 
 
 __all__ = [
+    "BUILTIN_RULES",
     "MDA",
     "MVE",
     "NNM",
@@ -125,6 +148,7 @@ __all__ = [
     "mvee",
     "nnm",
     "prepare",
+    "register_rule",
     "rule_names",
     "trimmed_mean",
 ]
