@@ -32,6 +32,21 @@ A protocol that raises (a bug: hostile input is a fault) never dies silently: th
 is logged (logger :attr:`SessionNode.logger`) with the node, the session and the message
 (type, instance, sender), and :meth:`SessionNode.run` / :meth:`~SessionNode.serve` raise
 :class:`netsim.net.runtime.ProtocolError`; the node is then stopped for good.
+
+**Liveness.** A node that has waited ``report_after`` seconds for a session logs (warning)
+what it is waiting for, again every ``report_after`` seconds, and the ``TimeoutError`` says
+the same: the round it is in and, per peer, the last round it heard of in this session
+(:meth:`SessionNode.waiting_for`), e.g. ``session 12 round 3 of 4: waiting for nodes 2, 5
+(nothing in this session from 5); heard round 3 from 0, 1, 4, 6``. A witness gather needs
+values from ``n - f`` nodes only, so up to f silent peers never stall an honest node.
+
+**Finishing.** :meth:`SessionNode.finish` is the driver's linger (as
+:mod:`netsim.net.node`'s for the CLI node): after its last session a node announces that it
+is done (a network may implement the optional ``announce_done()`` / ``peers_done()`` /
+``flushed()``: :class:`TransportNetwork` with the transport's DONE frame,
+:class:`InProcessNetwork` in its hub) and keeps serving until every peer announced it too
+and this node's last messages were acknowledged, or ``linger`` seconds passed; then
+:meth:`SessionNode.close` shuts the network down (its optional ``close()``).
 """
 
 from __future__ import annotations
@@ -41,7 +56,7 @@ import queue
 import threading
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..codec import DecodeError, decode
@@ -84,10 +99,26 @@ class _Endpoint:
         except queue.Empty:
             return None
 
+    def announce_done(self) -> None:
+        """Tell every peer that this node has finished (recorded in the hub)."""
+        with self.hub.lock:
+            self.hub.done.add(self.node_id)
+
+    def peers_done(self) -> set[int]:
+        """The peers that announced they have finished."""
+        with self.hub.lock:
+            return self.hub.done - {self.node_id}
+
+    def flushed(self) -> bool:
+        """Always true: a queue delivers at once."""
+        return True
+
 
 class InProcessNetwork:
     """``n`` endpoints in one process, connected by thread-safe queues (FIFO per receiver;
-    senders are authenticated by construction). Counts messages and bytes."""
+    senders are authenticated by construction). Counts messages and bytes.
+
+    Pass ``net.endpoint(i)`` (not the hub itself) as node ``i``'s network."""
 
     def __init__(self, n: int) -> None:
         if n < 1:
@@ -97,6 +128,7 @@ class InProcessNetwork:
         self.lock = threading.Lock()
         self.messages = 0
         self.bytes = 0
+        self.done: set[int] = set()  # the endpoints that announced they have finished
 
     def endpoint(self, i: int) -> _Endpoint:
         if not 0 <= i < self.n:
@@ -134,6 +166,8 @@ class TransportNetwork:
             self._cm.__exit__(None, None, None)
             raise
         self._future: Any = None
+        self._done_seq: dict[int, int] | None = None
+        self._closed = False
 
     @classmethod
     def from_config(cls, config: Any, node_id: int, *, settings: Any = None,
@@ -216,40 +250,92 @@ class TransportNetwork:
         """The transport's recorded faults (stalled or cut-off peers, bad frames, ...)."""
         return list(self.transport.faults)
 
+    def announce_done(self) -> None:
+        """Send the transport's DONE to every peer (after all data sent so far, in order)."""
+        tr = self.transport
+
+        def announce() -> None:
+            tr.announce_done()
+            self._done_seq = {p: ob.next_seq for p, ob in tr.outboxes.items()}
+
+        self._portal.call(announce)
+
+    def peers_done(self) -> set[int]:
+        """The peers whose DONE arrived."""
+        return set(self._portal.call(lambda: set(self.transport.peer_done)))
+
+    def flushed(self) -> bool:
+        """Every live peer acknowledged all data up to this node's DONE (false before
+        :meth:`announce_done`); a peer the transport cut off counts as flushed."""
+        done_seq = self._done_seq
+        if done_seq is None:
+            return False
+
+        def check() -> bool:
+            obs = self.transport.outboxes
+            return all(obs[p].cut is not None or obs[p].acked >= k for p, k in done_seq.items())
+
+        return bool(self._portal.call(check))
+
     def close(self) -> None:
-        """Stop the transport and its event-loop thread."""
+        """Stop the transport and its event-loop thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         if self._future is not None:
             self._future.cancel()
         self._cm.__exit__(None, None, None)
 
 
+DEFAULT_LINGER = 30.0
+"""Seconds :meth:`SessionNode.finish` serves at most after the last session (as
+:data:`netsim.net.node.DEFAULT_LINGER` for the CLI node)."""
+
+
+def _ids(ids: Iterable[int]) -> str:
+    return ", ".join(str(i) for i in sorted(ids))
+
+
 class SessionNode(KeepsFaults):
     """Runs successive protocol instances (one per session) at one node over a blocking
     :class:`Network`, keeping its ``window`` most recent sessions alive to serve slower peers
-    (see the module docstring for the bounds and the errors).
+    (see the module docstring for the bounds, the errors, liveness and finishing).
 
     ``timeout``: seconds :meth:`run` waits for a message before ``TimeoutError``.
+    ``report_after``: seconds in one session after which (and then every as many seconds)
+    :meth:`run` logs a warning saying what it waits for (:meth:`waiting_for`).
     """
 
     logger: logging.Logger = logger
     """Where a protocol's exception is logged (a subclass may name its own)."""
 
     def __init__(self, network: Network, *, timeout: float = 120.0, window: int = 8,
-                 max_fault_log: int = 1000) -> None:
+                 max_fault_log: int = 1000, report_after: float = 5.0) -> None:
+        if not all(hasattr(network, a) for a in ("node_id", "n", "send", "recv")):
+            hint = (": pass net.endpoint(i), node i's endpoint of the in-process network"
+                    if hasattr(network, "endpoint") else "")
+            raise TypeError("the network must be one node's Network (node_id, n, send, recv), "
+                            f"got {type(network).__name__}{hint}")
+        if report_after <= 0:
+            raise ValueError(f"report_after must be > 0 seconds, got {report_after}")
         self.net = network
         self.node_id, self.n = network.node_id, network.n
         self.timeout = timeout
         self.window = window
+        self.report_after = report_after
         self.sessions: dict[int, Protocol] = {}
         self.pending: dict[int, list[tuple[int, Message]]] = {}
+        self.heard: dict[int, dict[int, int]] = {}
+        """Per live session: each peer heard from, and the highest round of its messages."""
         self.fault_log = FaultLog(max_fault_log)
         self.max_fault_log = max_fault_log
         self.t0 = time.monotonic()
         self.error: ProtocolError | None = None
+        self.closed = False
+        self._finished: bool | None = None
         self._sink: list[Message | bytes] = []
         self._dispatcher = Dispatcher(self.node_id, self.n, send=self._send,
                                       local=self._keep_local, faults=self.fault_log)
-
 
     def _fault(self, flt: Fault) -> None:
         self.fault_log.record(self.node_id, flt)
@@ -293,6 +379,14 @@ class SessionNode(KeepsFaults):
                 else:
                     self._handle(proto, self.node_id, msg, session)
 
+    def _note(self, sender: int, session: int, inst: Any) -> None:
+        """Record that ``sender`` spoke in ``session`` (for :meth:`waiting_for`)."""
+        if sender == self.node_id:
+            return
+        rnd = inst[1] if isinstance(inst, tuple) and len(inst) > 1 else 0
+        seen = self.heard.setdefault(session, {})
+        seen[sender] = max(seen.get(sender, -1), rnd if isinstance(rnd, int) else 0)
+
     def _route(self, sender: int, body: bytes, current: int) -> None:
         try:
             msg = decode(body, max_origins=self.n)
@@ -306,23 +400,56 @@ class SessionNode(KeepsFaults):
             return
         proto = self.sessions.get(session)
         if proto is not None:
+            self._note(sender, session, inst)
             self._handle(proto, sender, msg, session)
         elif current < session <= current + self.window:
             buf = self.pending.setdefault(session, [])
             if len(buf) < 64 * self.n * self.n:
+                self._note(sender, session, inst)
                 buf.append((sender, msg))
             else:
                 self._fault(Fault(sender, "flood", f"session {session}"))
         else:
             self._fault(Fault(sender, "stale-session", f"session {session}"))
 
-    def run(self, factory: Callable[[], Protocol], session: int) -> Protocol:
+    def waiting_for(self, session: int) -> str:
+        """What this node waits for in ``session``: its round (the protocol's public
+        ``round`` / ``rounds``, where it has them), the peers it has no message of that
+        round from, those it heard nothing from in the session, and those it heard from."""
+        proto = self.sessions.get(session)
+        r = getattr(proto, "round", None)
+        r = r if isinstance(r, int) else None
+        total = getattr(proto, "rounds", None)
+        where = f"session {session}"
+        if r is not None:
+            where += f" round {r}" + (f" of {total}" if isinstance(total, int) else "")
+        heard = self.heard.get(session, {})
+        peers = [i for i in range(self.n) if i != self.node_id]
+        behind = [p for p in peers if heard.get(p, -1) < (0 if r is None else r)]
+        silent = [p for p in peers if p not in heard]
+        what = "messages" if r is None else f"round-{r} messages"
+        text = (f"{where}: waiting for {what} from nodes {_ids(behind)}" if behind else
+                f"{where}: heard from every peer, waiting for the protocol to complete")
+        if silent:
+            text += f" (nothing at all in this session from {_ids(silent)})"
+        ahead = [p for p in peers if p not in behind]
+        if ahead and behind:
+            text += f"; heard {'this session' if r is None else f'round {r}'} from {_ids(ahead)}"
+        return text
+
+    def run(self, factory: Callable[[], Protocol], session: int, *,
+            until: Callable[[], bool] | None = None) -> Protocol:
         """Build ``factory()`` (node :attr:`node_id` of :attr:`n`) as ``session``, start it,
-        hand it the messages buffered for it, and block until it is ``done``; return it.
-        ``TimeoutError`` after ``timeout`` seconds without a message; :class:`ProtocolError`
-        if the protocol raised, now or in an earlier call."""
+        hand it the messages buffered for it, and block until it is ``done`` (and
+        ``until()`` is true, when given: e.g. a Byzantine process, done at once, keeping
+        pace with its peers); return it. ``TimeoutError`` after ``timeout`` seconds without
+        a message, saying what it waited for (:meth:`waiting_for`); a warning every
+        ``report_after`` seconds in the session; :class:`ProtocolError` if the protocol
+        raised, now or in an earlier call; ``RuntimeError`` after :meth:`close`."""
         if self.error is not None:
             raise self.error
+        if self.closed:
+            raise RuntimeError(f"node {self.node_id}: closed, no more sessions")
         proto = factory()
         if proto.node_id != self.node_id or proto.n != self.n:
             raise ValueError(f"the factory built node {proto.node_id} of {proto.n}, the "
@@ -330,26 +457,42 @@ class SessionNode(KeepsFaults):
         self.sessions[session] = proto
         for old in [s for s in self.sessions if s <= session - self.window]:
             del self.sessions[old]
+        for old in [s for s in self.heard if not session - self.window < s
+                    <= session + self.window]:
+            del self.heard[old]
         self._handle(proto, None, None, session)
         for sender, msg in self.pending.pop(session, []):
             self._handle(proto, sender, msg, session)
-        while not proto.done:
-            got = self.net.recv(self.timeout)
-            if got is None:
-                r = getattr(proto, "round", None)
-                where = "" if r is None else f" (round {r} of {getattr(proto, 'rounds', '?')})"
-                raise TimeoutError(
-                    f"node {self.node_id}: no message for {self.timeout} s in session "
-                    f"{session}{where}; are n-f nodes running?")
-            self._route(got[0], got[1], session)
+        self._wait(proto, session, until)
         return proto
+
+    def _wait(self, proto: Protocol, session: int, until: Callable[[], bool] | None) -> None:
+        """Route messages until ``proto`` is done (and ``until()``); see :meth:`run`."""
+        start = last = time.monotonic()
+        report = start + self.report_after
+        while not (proto.done and (until is None or until())):
+            got = self.net.recv(max(0.0, min(last + self.timeout, report) - time.monotonic()))
+            now = time.monotonic()
+            if got is not None:
+                last = now
+                self._route(got[0], got[1], session)
+            elif now >= last + self.timeout:
+                raise TimeoutError(
+                    f"node {self.node_id}: no message for {self.timeout} s in "
+                    f"{self.waiting_for(session)}; are n-f nodes running?")
+            if now >= report:
+                self.logger.warning("node %d: %.1f s in %s", self.node_id, now - start,
+                                    self.waiting_for(session))
+                report = now + self.report_after
 
     def serve(self, seconds: float) -> None:
         """Keep answering peers (echoes, readies, fetch replies) for ``seconds``: call it
         after the last session so that slower nodes can finish (:class:`ProtocolError` as in
-        :meth:`run`)."""
+        :meth:`run`). :meth:`finish` stops as soon as no peer needs this node any more."""
         if self.error is not None:
             raise self.error
+        if self.closed:
+            raise RuntimeError(f"node {self.node_id}: closed, nothing to serve")
         end = time.monotonic() + seconds
         current = max(self.sessions, default=0)
         while (left := end - time.monotonic()) > 0:
@@ -357,5 +500,51 @@ class SessionNode(KeepsFaults):
             if got is not None:
                 self._route(got[0], got[1], current)
 
+    def _peers_finished(self) -> bool:
+        peers_done = getattr(self.net, "peers_done", None)
+        if peers_done is None:
+            return False
+        flushed = getattr(self.net, "flushed", None)
+        return (set(range(self.n)) - {self.node_id} <= set(peers_done())
+                and (flushed is None or bool(flushed())))
 
-__all__ = ["InProcessNetwork", "Network", "SessionNode", "TransportNetwork"]
+    def finish(self, linger: float = DEFAULT_LINGER) -> bool:
+        """The linger after the last session (module doc, "Finishing"): announce that this
+        node is done (``network.announce_done()``, where the network has it) and serve
+        peers until every peer announced it too and this node's messages were acknowledged
+        (``peers_done()``, ``flushed()``), or ``linger`` seconds passed. Returns whether
+        every peer finished; a network without ``announce_done`` is served ``linger``
+        seconds. :class:`ProtocolError` as in :meth:`run`."""
+        if self.error is not None:
+            raise self.error
+        if self.closed:
+            raise RuntimeError(f"node {self.node_id}: closed, nothing to finish")
+        announce = getattr(self.net, "announce_done", None)
+        if announce is not None:
+            announce()
+        end = time.monotonic() + linger
+        current = max(self.sessions, default=0)
+        while not self._peers_finished() and (left := end - time.monotonic()) > 0:
+            got = self.net.recv(min(left, 0.05))
+            if got is not None:
+                self._route(got[0], got[1], current)
+        return self._peers_finished()
+
+    def close(self, linger: float = DEFAULT_LINGER) -> bool:
+        """:meth:`finish` (``linger`` > 0 and no protocol error), then shut the network down
+        (its ``close()``, where it has one: :meth:`TransportNetwork.close`). Idempotent:
+        a second call returns the first one's result. Later :meth:`run` calls raise."""
+        if self.closed:
+            return bool(self._finished)
+        try:
+            self._finished = (self.finish(linger) if linger > 0 and self.error is None
+                              else False)
+        finally:
+            self.closed = True
+            closer = getattr(self.net, "close", None)
+            if closer is not None:
+                closer()
+        return self._finished
+
+
+__all__ = ["DEFAULT_LINGER", "InProcessNetwork", "Network", "SessionNode", "TransportNetwork"]
