@@ -9,14 +9,24 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shlex
 import sys
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
 
+def load() -> str:
+    """The load averages over 1, 5 and 15 minutes (``os.getloadavg``, what ``uptime`` shows)
+    and the number of logical cores: a load above what the benchmark itself uses means other
+    work shared the machine, and the times are upper bounds of an idle machine's."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} logical cores"
+
+
 def machine() -> str:
-    """A one-line description of the machine the figures come from."""
+    """A one-line description of the machine the figures come from (its load included: the
+    figures of a loaded machine are upper bounds)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
@@ -28,13 +38,30 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
+        f"{platform.system()} {platform.release()}; at the start: {load()}"
     )
 
 
 def command() -> str:
-    """The command line that produced the figures (module form)."""
-    return "python " + " ".join([sys.argv[0], *sys.argv[1:]])
+    """The command line that produced the figures, in module form relative to the
+    repository (``python -m benchmarks.bench_rules --quick``), whether it ran as ``python -m``
+    (whose ``sys.argv[0]`` is the script's absolute path), as ``jungle bench NAME`` or as a
+    script."""
+    module = "benchmarks." + Path(sys.argv[0]).stem
+    return " ".join(["python", "-m", module, *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def finish(name: str, body: str, *, quick: bool, no_write: bool) -> None:
+    """Print ``body`` and write it into BENCHMARKS.md's section ``name``, except under
+    ``--quick`` (tiny sizes, one repeat: a check that the benchmark runs, never figures to
+    publish) or ``--no-write``."""
+    print(body)
+    if quick or no_write:
+        why = "--quick" if quick else "--no-write"
+        print(f"\n({why}: BENCHMARKS.md not written)")
+    else:
+        write_section(name, body)
+        print(f"\n(written to the section {name!r} of {BENCHMARKS_MD.name})")
 
 
 def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:

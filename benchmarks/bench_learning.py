@@ -3,7 +3,7 @@ schedules, in the same process on the same device, and (``--accuracy``) the accu
 of the learning issue.
 
 Run: ``python -m benchmarks.bench_learning [--device cuda] [--accuracy] [--quick]
-[--steps S] [--repeats R]``.
+[--steps S] [--repeats R] [--no-write]``.
 
 Speed: digits, the MLP (64-64-10, d = 4810), n = 10, f = 3, batch 32 per node, 300 steps;
 the mean wall time of one step (evaluation excluded) of D-SGD (local step + plain average of
@@ -14,20 +14,21 @@ log2(1/λ))`` with λ = f/(n-2f) = 3/4: 7 rounds at t = 1, 19 at t = 64, 26 at t
 (N_t = ceil(log2 t) rounds: not covered by the theorem) and a fixed 1, each + 1 parameter
 round; attack-free and under ALIE; with the final honest test accuracy of each run. Target:
 LEARN <= 3x D-SGD. Accuracy: the compare grid (attacks x methods) and the ALIE z x Dirichlet α
-sweep. Writes BENCHMARKS.md section "learning".
+sweep. Writes BENCHMARKS.md section "learning". ``--quick`` (a check that it runs, a few
+seconds): the speed table at 20 steps, one repeat, a 5-step warm-up; it never writes
+BENCHMARKS.md (and refuses ``--accuracy``, whose grids are long whatever the steps).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import replace
 from typing import Any
 
 import torch
 
-from benchmarks._report import command, machine, markdown_table, write_section
+from benchmarks._report import command, finish, load, machine, markdown_table
 from learning.experiments import (
     ATTACKS_ALL,
     METHODS_COMPARE,
@@ -38,12 +39,12 @@ from learning.experiments import (
 from learning.learn import TrainConfig, train
 
 
-def speed(device: str, steps: int, repeats: int) -> str:
+def speed(device: str, steps: int, repeats: int, warmup: int = 20) -> str:
     """Every configuration run ``repeats`` times, interleaved (so that a change of load on
     the shared machine hits all of them alike); the best mean step time of each, and its
     accuracy (the same in every repeat: the runs are deterministic)."""
     base = TrainConfig(device=device, steps=steps, eval_every=steps, seed=0)
-    train(replace(base, steps=20))  # warm-up (imports, kernels, allocator)
+    train(replace(base, steps=warmup))  # warm-up (imports, kernels, allocator)
     configs = [("D-SGD (plain average)", replace(base, method="dsgd"))]
     names = {"proven": "proven (default)", "log": "log: ceil(log2 t)", 1: "fixed 1"}
     for attack in ("none", "alie"):
@@ -115,40 +116,34 @@ def accuracy(steps: int) -> str:
             "attack-free mean.\n\n" + seeds)
 
 
-def _load() -> str:
-    """The 1, 5 and 15 minute load averages (``uptime``)."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--accuracy", action="store_true", help="also the accuracy grid + sweep")
-    ap.add_argument("--quick", action="store_true", help="60 steps, one repeat")
+    ap.add_argument("--quick", action="store_true",
+                    help="20 steps, one repeat; never writes BENCHMARKS.md")
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default 300)")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     a = ap.parse_args()
+    if a.quick and a.accuracy:
+        ap.error("--quick runs the speed table only: drop --quick to run --accuracy")
     torch.set_num_threads(a.threads)
-    steps, repeats = (60, 1) if a.quick else (300, 3)
+    steps, repeats = (20, 1) if a.quick else (300, 3)
     steps = a.steps or steps
     repeats = a.repeats or repeats
     t0 = time.perf_counter()
-    load0 = _load()
-    parts = [speed(a.device, steps, repeats)]
+    parts = [speed(a.device, steps, repeats, warmup=5 if a.quick else 20)]
     if a.accuracy:
         parts.append(accuracy(steps))
     body = ("## Learning: LEARN vs D-SGD\n\n"
             f"Machine: {machine()}  \nCommand: `{command()}` "
             f"({time.perf_counter() - t0:.0f} s)  \n"
-            f"Load average (1, 5, 15 min) at the start: {load0}; at the end: {_load()} "
-            f"({os.cpu_count()} logical cores: a load above what this run uses means other "
-            "work shared the machine and the times are upper bounds).\n\n"
+            f"At the end: {load()} (a load above what this run uses means other work "
+            "shared the machine: the times are then upper bounds).\n\n"
             + "\n\n".join(parts))
-    if not a.no_write:
-        write_section("learning", body)
-    print(body)
+    finish("learning", body, quick=a.quick, no_write=a.no_write)
 
 
 if __name__ == "__main__":

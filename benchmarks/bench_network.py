@@ -1,9 +1,9 @@
 """Trimmed-mean agreement rounds over the real network against a raw loopback socket.
 
-Run: ``python -m benchmarks.bench_network [--dim 1000000] [--quick]``. n = 7 node processes,
-f = 2 (all running honestly: the cost of the protocol, not of an attack), float32 vectors of
-``--dim`` coordinates, over loopback, through ``python -m agreement launch`` (mutual TLS 1.3,
-and again with ``--insecure-loopback-plaintext`` to show what TLS costs).
+Run: ``python -m benchmarks.bench_network [--dim 1000000] [--quick] [--no-write]``. n = 7
+node processes, f = 2 (all running honestly: the cost of the protocol, not of an attack),
+float32 vectors of ``--dim`` coordinates, over loopback, through ``python -m agreement
+launch`` (mutual TLS 1.3, and again with ``--insecure-loopback-plaintext`` to show what TLS costs).
 
 - Time per round: each honest node records when it completes each round; per node
   ``(t_T - t_1) / (T - 1)`` (the first round, which waits for every process to start and
@@ -18,7 +18,9 @@ and again with ``--insecure-loopback-plaintext`` to show what TLS costs).
   imports excluded, TLS handshakes included) divided by T; the CPU floor is their sum over
   nodes divided by the machine's cores.
 
-Writes BENCHMARKS.md section "network".
+Writes BENCHMARKS.md section "network". ``--quick`` (a check that it runs, a few seconds):
+n = 4 processes, f = 1, d = 10^4, 3 rounds (``--n``, ``--f``, ``--dim``, ``--rounds`` still
+override it); it never writes BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks._report import command, machine, markdown_table, write_section
+from benchmarks._report import command, finish, machine, markdown_table
 from netsim.codec import VECTOR_OVERHEAD
 from netsim.net.cluster import generate
 
@@ -104,16 +106,19 @@ def baselines(total: int, chunk: int, keys: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=7)
-    ap.add_argument("--f", type=int, default=2)
-    ap.add_argument("--dim", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--quick", action="store_true", help="d = 10^5, 4 rounds")
+    ap.add_argument("--n", type=int, default=None, help="node processes (default 7)")
+    ap.add_argument("--f", type=int, default=None, help="Byzantine bound (default 2)")
+    ap.add_argument("--dim", type=int, default=None, help="coordinates (default 1000000)")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds T >= 2 (default 6)")
+    ap.add_argument("--quick", action="store_true",
+                    help="n = 4, f = 1, d = 10^4, 3 rounds; never writes BENCHMARKS.md")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
-    n, f, d, rounds = args.n, args.f, args.dim, args.rounds
-    if args.quick:
-        d, rounds = 100_000, 4
+    defaults = (4, 1, 10_000, 3) if args.quick else (7, 2, 1_000_000, 6)
+    n, f, d, rounds = (default if value is None else value for value, default in
+                       zip((args.n, args.f, args.dim, args.rounds), defaults, strict=True))
+    if rounds < 2:
+        ap.error("--rounds must be >= 2 (the time per round leaves the first round out)")
     payload = n * (n - 1) * 4 * d
     minimum = n * (n - 1) * (VECTOR_OVERHEAD + 4 * d)
     rows = []
@@ -142,8 +147,8 @@ def main() -> None:
     body = "\n".join([
         "## Network: trimmed-mean agreement rounds over loopback",
         "",
-        f"Machine: {machine()}. Command: `{command()}`. The 7 node processes share the "
-        f"machine's {os.cpu_count()} cores.",
+        f"Machine: {machine()}. Command: `{command()}`. The {n} node processes share the "
+        f"machine's {os.cpu_count()} logical cores.",
         "",
         f"n = {n} processes, f = {f}, d = {d} float32, all honest, T = {rounds} rounds; "
         "time per round: median over nodes of (t_T - t_1)/(T-1) (min-max). Payload per round "
@@ -164,13 +169,11 @@ def main() -> None:
         "vectors sent twice: on a real network the small ECHO/READY messages overtake a "
         "megabyte VALUE, a node reaches its READY quorum first and FETCHes the value "
         "(broadcast's FETCH/REPLY path), so the excess varies from run to run. CPU floor = "
-        "the nodes' CPU time per round divided by the machine's cores: with 7 processes on "
+        f"the nodes' CPU time per round divided by the machine's cores: with {n} processes on "
         f"{os.cpu_count()} cores a round cannot be faster than that, whatever the transport. "
         "Byzantine nodes would add their own traffic; this is the honest cost.",
     ])
-    print(body)
-    if not args.no_write:
-        write_section("network", body)
+    finish("network", body, quick=args.quick, no_write=args.no_write)
 
 
 if __name__ == "__main__":

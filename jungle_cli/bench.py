@@ -3,7 +3,9 @@
 The benchmarks live in the repository's ``benchmarks/`` folder (they are not installed with
 the package: they compare against baselines and write ``BENCHMARKS.md``), so this command
 runs from the root of a checkout. ``NAME`` is one of :data:`BENCHES`; the options are the
-benchmark's own (``jungle bench rules --help``).
+benchmark's own (``jungle bench rules --help``). Every benchmark takes ``--quick`` (tiny sizes,
+one repeat, a few seconds: a check that it runs; it never writes BENCHMARKS.md) and
+``--no-write`` (full sizes, printed only).
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ BENCHES: dict[str, str] = {
 
 def _usage() -> str:
     rows = "\n".join(f"  {k:<10} {v}" for k, v in BENCHES.items())
-    return f"usage: jungle bench NAME [options]\n\nbenchmarks:\n{rows}"
+    return (f"usage: jungle bench NAME [--quick] [--no-write] [options]\n\nbenchmarks:\n{rows}"
+            "\n\n--quick: tiny sizes, one repeat, a few seconds; never writes BENCHMARKS.md\n"
+            "--no-write: the full run, printed only\n"
+            "options: the benchmark's own (jungle bench NAME --help)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
