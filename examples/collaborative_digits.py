@@ -29,25 +29,27 @@ import torch
 from learning.data import dirichlet_split, load_digits
 from learning.models import make_model
 from learning.optim import CollaborativeSGD, InProcessNetwork, TransportNetwork
+from netsim.net.node import NETWORK_STRATEGIES
 
 
 def node_main(i: int, n: int, f: int, steps: int, net, parts, ds,
-              results: dict, is_byzantine: bool) -> None:
+              results: dict, is_byzantine: bool, strategy: str | None = None) -> None:
     torch.manual_seed(0)  # the shared seed: every node starts from the same parameters
     model = make_model("mlp", ds.input_shape, 10, hidden=32)
-    hook = (lambda g: -10.0 * g) if is_byzantine else None
+    hook = (lambda g: -10.0 * g) if is_byzantine and strategy is None else None
     endpoint = net.endpoint(i) if isinstance(net, InProcessNetwork) else net
-    opt = CollaborativeSGD(model.parameters(), lr=0.1, momentum=0.9, node=endpoint,
-                           f=f, gradient_hook=hook)
     x = torch.as_tensor(ds.x_train[parts[i]])
     y = torch.as_tensor(ds.y_train[parts[i]])
     gen = torch.Generator().manual_seed(100 + i)
-    for _ in range(steps):
-        idx = torch.randint(len(x), (32,), generator=gen)
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-        opt.step()
-    opt.serve(1.0)  # let slower nodes finish their last agreement
+    # leaving the block serves slower nodes until every node is done, then closes
+    with CollaborativeSGD(model.parameters(), lr=0.1, momentum=0.9, node=endpoint, f=f,
+                          gradient_hook=hook,
+                          strategy=strategy if is_byzantine else None) as opt:
+        for _ in range(steps):
+            idx = torch.randint(len(x), (32,), generator=gen)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
     with torch.no_grad():
         pred = model(torch.as_tensor(ds.x_test)).argmax(1).numpy()
     results[i] = (float((pred == ds.y_test).mean()),
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--id", type=int, help="this process's node id (with --config)")
     ap.add_argument("--torchrun", metavar="WORKDIR",
                     help="run ONE node under torchrun (node id = RANK; keys in WORKDIR)")
+    ap.add_argument("--strategy", metavar="NAME", choices=NETWORK_STRATEGIES,
+                    help="the Byzantine ids (< f) play this protocol-level strategy "
+                         "instead of sending -10 x their gradient: "
+                         + ", ".join(NETWORK_STRATEGIES))
     a = ap.parse_args(argv)
     ds = load_digits(0)
     if a.config is not None or a.torchrun is not None:
@@ -79,7 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
         parts = dirichlet_split(ds.y_train, cfg.n, 1.0, np.random.default_rng(0))
         results: dict = {}
         try:
-            node_main(a.id, cfg.n, cfg.f, a.steps, net, parts, ds, results, a.id < cfg.f)
+            node_main(a.id, cfg.n, cfg.f, a.steps, net, parts, ds, results, a.id < cfg.f,
+                      a.strategy)
         finally:
             net.close()
         acc = results[a.id][0]
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     net = InProcessNetwork(a.n)
     results = {}
     threads = [threading.Thread(target=node_main, args=(i, a.n, a.f, a.steps, net, parts, ds,
-                                                        results, i < a.f))
+                                                        results, i < a.f, a.strategy))
                for i in range(a.n)]
     for th in threads:
         th.start()

@@ -151,6 +151,9 @@ def test_example_script_runs():
     spec.loader.exec_module(mod)
     res = mod.main(["--n", "4", "--f", "1", "--steps", "8"])
     assert res["diameter"] < 1e-3 and len(res["accuracies"]) == 3
+    # --strategy: node 0 plays a protocol-level Byzantine process; the honest nodes agree
+    res = mod.main(["--n", "4", "--f", "1", "--steps", "6", "--strategy", "equivocate"])
+    assert res["diameter"] < 1e-3 and len(res["accuracies"]) == 3
 
 
 def test_real_network_mutual_tls(tmp_path):
