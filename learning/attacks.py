@@ -33,8 +33,22 @@ none        no Byzantine node sends anything (``silent``)
 Protocol-level strategies (equivocate, silent, crash, replay, flood, forge, garbage, ...) are
 netsim's (:data:`netsim.sim.adversary.STRATEGIES`) and run at the message level only.
 
-The registry is :data:`LEARNING_ATTACKS` (name -> function, ``None`` for ``none``);
-``ATTACKS``, its old name, is kept as an alias for this release only (it goes in the next).
+The registry is :data:`LEARNING_ATTACKS` (name -> function, ``None`` for ``none``), extended
+by :func:`register_learning_attack`; ``ATTACKS``, its old name, is kept as an alias for this
+release only (it goes in the next).
+
+**Value attacks in training.** A value attack of the agreement layer (the numpy contract of
+:mod:`agreement.attacks`, ``attack(honest, f, rng, **params) -> (f, d)``: a function given as
+``TrainConfig(attack=fn)``, or a name registered with
+:func:`agreement.attacks.register_value_attack`) runs unchanged in training through
+:class:`ValueAttackHook`: each call copies the honest ``(h, d)`` tensor to the host
+(``.detach().cpu().numpy()``, one device-to-host copy of ``h·d`` numbers per agreement round),
+calls the attack with a numpy generator seeded from the run's seed, and copies its ``(f, d)``
+result back to the vectors' device and dtype. On CPU the copies are views or memcpys; on an
+accelerator they synchronise the stream, so a learning attack (torch, on the device) is the
+faster choice for large models. Per-receiver value attacks (``(h, f, d)``) equivocate as in
+the agreement layer; the trusted server is the only receiver of its baseline (row 0), and in
+D-SGD honest node ``j`` averages with row ``j``.
 """
 
 from __future__ import annotations
@@ -42,9 +56,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
-from agreement.attacks import alie_z
+from agreement.attacks import (
+    BUILTIN_VALUE_ATTACKS,
+    VALUE_ATTACKS,
+    alie_z,
+    check_value_attack,
+    is_per_receiver,
+    resolve_value_attack,
+)
+from netsim.registry import register
 
 AttackFn = Callable[..., torch.Tensor]
 
@@ -128,11 +151,49 @@ ATTACK_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 
+BUILTIN_LEARNING_ATTACKS: frozenset[str] = frozenset(LEARNING_ATTACKS)
+"""The learning attacks of Jungle itself (the others came from
+:func:`register_learning_attack`)."""
+
+
+def register_learning_attack(name: str, fn: AttackFn, *, params: tuple[str, ...] = (),
+                             replace: bool = False) -> AttackFn:
+    """Register ``fn(honest, own, gen, **params) -> (b, d)`` (torch, on the vectors' device;
+    module doc) as the learning attack ``name``, taking the keyword parameters ``params``
+    (``TrainConfig.attack_params``). Then ``TrainConfig(attack=name)`` and ``python -m
+    learning train --attack name`` (with ``--plugin``) run it. A taken name is a
+    ``ValueError`` unless ``replace``. Returns ``fn``."""
+    register(LEARNING_ATTACKS, name, fn, what="learning attack", replace=replace)
+    ATTACK_PARAMS[name] = tuple(params)
+    return fn
+
+
+def user_value_attacks() -> list[str]:
+    """The value attacks registered with :func:`agreement.attacks.register_value_attack`
+    (not Jungle's own) whose name is not a learning attack's: training runs them through
+    :class:`ValueAttackHook`."""
+    return sorted(set(VALUE_ATTACKS) - BUILTIN_VALUE_ATTACKS - set(LEARNING_ATTACKS))
+
+
+def is_value_attack(attack: Any) -> bool:
+    """True iff ``attack`` runs in training as a numpy value attack: a function, or the name
+    of a user-registered value attack (:func:`user_value_attacks`)."""
+    return callable(attack) or (isinstance(attack, str) and attack in user_value_attacks())
+
+
+def attack_names() -> list[str]:
+    """Every attack name training accepts (learning attacks and user value attacks; the
+    protocol-level strategies of netsim are listed apart)."""
+    return sorted({*LEARNING_ATTACKS, *user_value_attacks()})
+
+
 def check_attack(name: str, params: dict[str, Any] | None = None) -> None:
     """``ValueError`` for an unknown attack or parameter (listing the known ones)."""
+    if is_value_attack(name):
+        return  # its parameters are the function's keywords
     if name not in LEARNING_ATTACKS:
         raise ValueError(
-            f"unknown attack {name!r}; known: {', '.join(sorted(LEARNING_ATTACKS))}")
+            f"unknown attack {name!r}; known: {', '.join(attack_names())}")
     allowed = ATTACK_PARAMS.get(name, ())
     for key in params or {}:
         if key not in allowed:
@@ -147,6 +208,9 @@ class AttackHook:
     attack of :class:`agreement.engine.RoundEngine`: ``hook(honest, b, rng)``. ``own`` is
     set by the harness before each agreement; the engine's numpy ``rng`` is not used (the
     hook draws from its own torch generator, on the vectors' device)."""
+
+    native_form = True
+    """The engine calls it on the values' own form (torch, on their device)."""
 
     def __init__(self, name: str, n: int, f: int, gen: torch.Generator,
                  params: dict[str, Any] | None = None) -> None:
@@ -168,3 +232,36 @@ class AttackHook:
         if own is None or own.shape[0] != b:
             own = honest.mean(dim=0, keepdim=True).expand(b, -1)
         return self.fn(honest, own, self.gen, **self.params)
+
+
+class ValueAttackHook:
+    """A numpy value attack of :mod:`agreement.attacks` as a learning attack hook (module
+    doc, "Value attacks in training"): ``hook(honest, b, rng=None)`` takes torch (copied to
+    the host and back) or numpy values and returns the attack's rows in the same form,
+    ``(b, d)``, or ``(h, b, d)`` for a per-receiver attack. ``rng``: the caller's numpy
+    generator (the round engine's), else this hook's own (seeded with ``seed``). ``own``
+    is accepted and unused (the contract has no "own" vectors)."""
+
+    native_form = False
+    """The round engine passes it host numpy values on its own (see
+    :mod:`agreement.engine`)."""
+
+    def __init__(self, attack: Any, params: dict[str, Any] | None = None,
+                 seed: int = 0) -> None:
+        self.fn = resolve_value_attack(attack)
+        self.name = attack if isinstance(attack, str) else getattr(
+            attack, "__name__", type(attack).__name__)
+        self.params = dict(params or {})
+        self.per_receiver = is_per_receiver(attack)
+        self.rng = np.random.default_rng(seed)
+        self.own: torch.Tensor | None = None
+
+    def __call__(self, honest: Any, b: int, rng: Any = None) -> Any:
+        gen = rng if isinstance(rng, np.random.Generator) else self.rng
+        if not isinstance(honest, torch.Tensor):
+            return self.fn(honest, b, gen, **self.params)
+        host = honest.detach().cpu().numpy()
+        vals = check_value_attack(self.fn(host, b, gen, **self.params), b, host.shape[0],
+                                  host.shape[1], self.per_receiver, repr(self.name))
+        return torch.as_tensor(np.ascontiguousarray(vals), device=honest.device,
+                               dtype=honest.dtype)

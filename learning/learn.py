@@ -65,6 +65,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +75,7 @@ from torch import nn
 
 from agreement import constants, get_config
 
-from .attacks import LEARNING_ATTACKS, AttackHook, check_attack
+from .attacks import LEARNING_ATTACKS, AttackHook, ValueAttackHook, check_attack, is_value_attack
 from .data import Dataset, NodeData, load_dataset, split
 from .methods import (
     METHODS,
@@ -84,6 +85,7 @@ from .methods import (
     Setup,
     StepInput,
     calibrate_round,
+    protocol_strategies,
 )
 from .models import Swarm, diameter, make_model
 
@@ -136,7 +138,10 @@ class TrainConfig:
     model: str | nn.Module = "mlp"
     n: int = 10
     f: int = 3
-    attack: str = "none"
+    attack: str | Callable[..., Any] = "none"
+    """A learning attack (:mod:`learning.attacks`), a netsim protocol-level strategy
+    (message engine), or a numpy value attack: a function ``fn(honest, f, rng, **params)``
+    or a name registered with ``agreement.attacks.register_value_attack``."""
     attack_params: dict[str, Any] = field(default_factory=dict)
     method: str = "learn"
     protocol: str = "trimmed-mean"
@@ -170,11 +175,14 @@ class TrainConfig:
             raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
         if self.n < 1 or not 0 <= self.f < self.n:
             raise ValueError(f"needs n >= 1 and 0 <= f < n, got n={self.n}, f={self.f}")
-        if self.attack in PROTOCOL_STRATEGIES:
+        if isinstance(self.attack, str) and self.attack in protocol_strategies():
             if not METHODS[self.method].agreement or self.engine != "message":
                 raise ValueError(f"{self.attack!r} is a protocol-level strategy of netsim: it "
                                  "runs with --method learn --engine message")
-        else:
+        elif not is_value_attack(self.attack):
+            if not isinstance(self.attack, str):
+                raise ValueError(f"attack must be a name or a value-attack function, got "
+                                 f"{type(self.attack).__name__}")
             check_attack(self.attack, self.attack_params)
         if self.engine not in ("round", "message"):
             raise ValueError(f"unknown engine {self.engine!r}; known: message, round")
@@ -376,6 +384,21 @@ class _Models:
         return loss
 
 
+def _hooks(cfg: TrainConfig, gen: torch.Generator, b: int
+           ) -> list[AttackHook | ValueAttackHook | None]:
+    """The attack hooks of the gradient and the parameter rounds: a learning attack's
+    :class:`AttackHook`, a value attack's :class:`ValueAttackHook` (its own numpy generator
+    per kind of round, from the run's seed), or ``None`` (no vector function, or b = 0)."""
+    if b == 0:
+        return [None, None]
+    if is_value_attack(cfg.attack):
+        return [ValueAttackHook(cfg.attack, cfg.attack_params, seed=cfg.seed * 2 + salt)
+                for salt in range(2)]
+    use = isinstance(cfg.attack, str) and LEARNING_ATTACKS.get(cfg.attack) is not None
+    return [AttackHook(cfg.attack, cfg.n, cfg.f, gen, cfg.attack_params) if use else None
+            for _ in range(2)]
+
+
 def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     """Run one configuration (``progress(step, metrics)`` is called after every step): set up
     the method of ``cfg.method`` (:data:`learning.methods.METHODS`), the data and the models,
@@ -385,10 +408,7 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     byz_ids, honest_ids = _node_ids(cfg)
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.seed)
-    use_hook = (cfg.attack in LEARNING_ATTACKS and LEARNING_ATTACKS[cfg.attack] is not None
-                and len(byz_ids) > 0)
-    hooks = [AttackHook(cfg.attack, cfg.n, cfg.f, gen, cfg.attack_params) if use_hook
-             else None for _ in range(2)]
+    hooks = _hooks(cfg, gen, len(byz_ids))
     setup = Setup(cfg, byz_ids, honest_ids, hooks, gen)
     method = METHODS[cfg.method](setup)
     ds, model = prepare(cfg)
@@ -464,9 +484,11 @@ def asdict_safe(cfg: TrainConfig) -> list[tuple[str, Any]]:
             v = v.name
         elif isinstance(v, nn.Module):
             v = type(v).__name__
+        elif callable(v):  # a value-attack function
+            v = getattr(v, "__name__", type(v).__name__)
         out.append((k, v))
     return out
 
 
-__all__ = ["METHODS", "PROVEN_PROTOCOLS", "TrainConfig", "TrainResult", "calibrate_round",
-           "check_proven", "log_target", "proven_rounds", "train"]
+__all__ = ["METHODS", "PROTOCOL_STRATEGIES", "PROVEN_PROTOCOLS", "TrainConfig", "TrainResult",
+           "calibrate_round", "check_proven", "log_target", "proven_rounds", "train"]

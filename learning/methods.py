@@ -33,20 +33,27 @@ import numpy as np
 import torch
 
 from agreement import get_config
+from agreement.adversary import ValueAttack
 from agreement.attacks import split as split_values
 from agreement.attacks import split_sides
 from agreement.engine import RoundEngine
 from agreement.protocol import check_resilience
 from agreement.rules import make_rule
-from netsim.sim.adversary import STRATEGIES
+from netsim.adversary import STRATEGIES
 
-from .attacks import AttackHook
+from .attacks import AttackHook, ValueAttackHook
 
 if TYPE_CHECKING:
     from .learn import TrainConfig
 
 PROTOCOL_STRATEGIES = tuple(sorted(set(STRATEGIES) - {"honest", "silent"}))
-"""netsim's protocol-level Byzantine strategies (message engine only)."""
+"""netsim's built-in protocol-level Byzantine strategies (message engine only)."""
+
+
+def protocol_strategies() -> tuple[str, ...]:
+    """netsim's protocol-level Byzantine strategies now, those registered with
+    :func:`netsim.adversary.register_strategy` included (message engine only)."""
+    return tuple(sorted(set(STRATEGIES) - {"honest", "silent"}))
 
 
 @dataclass
@@ -59,7 +66,7 @@ class Setup:
     cfg: TrainConfig
     byz_ids: list[int]
     honest_ids: list[int]
-    hooks: list[AttackHook | None]
+    hooks: list[AttackHook | ValueAttackHook | None]
     gen: torch.Generator
 
     @property
@@ -146,9 +153,10 @@ class Method:
         """The run's traffic, at dimension ``d`` with ``itemsize`` bytes per coordinate."""
         raise NotImplementedError
 
-    def byzantine_vectors(self, honest: torch.Tensor, own: torch.Tensor, hook: AttackHook | None
-                          ) -> torch.Tensor:
-        """``(b, d)`` Byzantine values for the baselines (dissensus: handled by the callers)."""
+    def byzantine_vectors(self, honest: torch.Tensor, own: torch.Tensor,
+                          hook: AttackHook | ValueAttackHook | None) -> torch.Tensor:
+        """``(b, d)`` Byzantine values for the baselines (dissensus: handled by the callers);
+        ``(h, b, d)`` for a per-receiver value attack (row j: what honest node j gets)."""
         if hook is None:
             return own[:0]
         hook.own = own
@@ -213,6 +221,8 @@ class Server(Method):
             byz = vals[(np.arange(b) >= (b + 1) // 2).astype(int), np.arange(b)]
         else:
             byz = self.byzantine_vectors(s.sent, s.own, setup.hooks[0])
+            if byz.ndim == 3:  # per receiver: the server is the one receiver (row 0)
+                byz = byz[0]
         agg = self.rule(torch.cat([s.sent, _finite_rows(byz)]))
         return s.descend(agg.expand(setup.h, s.sent.shape[1]))
 
@@ -241,6 +251,10 @@ class DSGD(Method):
             return torch.where(side_t[:, None] == 0, low, high)
         byz = self.byzantine_vectors(new, s.mean - s.lr * s.own, setup.hooks[1]) \
             if setup.attacked else new[:0]
+        if byz.ndim == 3:  # per receiver: honest node j averages with row j
+            ok = torch.isfinite(byz).all(dim=2, keepdim=True)
+            got = torch.where(ok, byz, torch.zeros_like(byz)).sum(dim=1)
+            return (new.sum(dim=0) + got) / (h + ok.sum(dim=1))
         byz = _finite_rows(byz)
         avg = (new.sum(dim=0) + byz.sum(dim=0)) / (h + byz.shape[0])
         return avg.expand(h, new.shape[1])
@@ -295,7 +309,7 @@ class Agreement:
     vectors of one kind of round (``hook`` for learning attacks); counts what it ran."""
 
     setup: Setup
-    hook: AttackHook | None
+    hook: AttackHook | ValueAttackHook | None
     salt: int
     messages: int = 0
     bytes: int = 0
@@ -316,8 +330,9 @@ class Agreement:
         else:
             attack = self.hook
         views = "omniscient" if cfg.attack == "dissensus" else cfg.views
-        if callable(attack) and views == "omniscient":
-            raise ValueError("omniscient views run with the dissensus attack (or none)")
+        if getattr(attack, "native_form", False) and views == "omniscient":
+            raise ValueError("omniscient views run with the dissensus attack, a value attack "
+                             "(or none); a learning attack runs with random views")
         self.engine = RoundEngine(
             cfg.n, cfg.f, make_rule(conf.rule, cfg.f), gather=conf.gather, attack=attack,
             views=views, byzantine_ids=self.setup.byz_ids, seed=cfg.seed * 7919 + self.salt,
@@ -353,7 +368,9 @@ class Agreement:
             byz: Any = "silent"
         elif cfg.attack == "dissensus":
             byz, scheduler = "omniscient", "targeted"
-        elif cfg.attack in PROTOCOL_STRATEGIES:
+        elif isinstance(self.hook, ValueAttackHook):
+            byz = ValueAttack(self.hook.fn, **self.hook.params)
+        elif cfg.attack in protocol_strategies():
             byz = cfg.attack
         else:
             byz = LearningValueAttack(self.hook, honest.device, honest.dtype)
@@ -389,5 +406,6 @@ __all__ = [
     "StepInput",
     "Traffic",
     "calibrate_round",
+    "protocol_strategies",
     "two_sided",
 ]
