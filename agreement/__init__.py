@@ -8,7 +8,9 @@
   batched on one device);
 - :mod:`agreement.attacks` / :mod:`agreement.adversary`: value attacks at both levels;
 - :mod:`agreement.constants`: the bounds of docs/theory.md as code;
-- :func:`run`: one experiment at either level, with diameters and averaging error.
+- :func:`run`: one experiment at either level, with diameters and averaging error;
+- :func:`register_value_attack`, :func:`register_rule`: your own value attacks and rules, by
+  name everywhere (docs/guides/adversary.md).
 
 Nothing here imports torch at import time.
 
@@ -20,7 +22,9 @@ registered :class:`~agreement.protocol.Config`, it builds nothing).
 """
 
 from . import constants
+from .attacks import register_value_attack
 from .protocol import CONFIGS, AveragingAgreement, Decision, get_config
+from .rules import register_rule
 from .run import AgreementResult, diameter, run
 
 __all__ = [
@@ -31,5 +35,7 @@ __all__ = [
     "constants",
     "diameter",
     "get_config",
+    "register_rule",
+    "register_value_attack",
     "run",
 ]

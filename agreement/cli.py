@@ -9,6 +9,10 @@ Commands:
 It imports agreement and the layers below (broadcast, netsim) only; the generic half of
 ``node`` and ``launch`` (cluster checks, running a node, the launch's checks and network
 totals) is netsim's (:mod:`netsim.cli`). The libraries never import this module.
+
+``--plugin MODULE`` (:mod:`netsim.plugins`) imports a module that registers value attacks,
+strategies or schedulers before the flags are parsed: ``simulate``'s choices and listings
+are the registries' at that moment.
 """
 
 from __future__ import annotations
@@ -22,20 +26,23 @@ from typing import Any
 
 import numpy as np
 
+from netsim.adversary import STRATEGIES
 from netsim.cli_args import (
     ArgumentParser,
     CommandLineError,
+    add_plugin_argument,
     check_output_path,
     fail,
     nonneg_int,
+    plugin_argv,
     positive_float,
     positive_int,
+    summary,
     translate,
 )
-from netsim.sim.adversary import STRATEGIES
 from netsim.sim.schedulers import SCHEDULER_HELP, SCHEDULERS
 
-from .attacks import VALUE_ATTACK_NAMES
+from .attacks import VALUE_ATTACKS, value_attack_names
 from .claims import BY_NAME, evaluate, role_status
 from .inputs import INPUTS, make_inputs
 from .protocol import CONFIGS, check_resilience
@@ -61,10 +68,12 @@ VALUE_ATTACK_HELP = {
 def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
     protos = ", ".join(f"{c.name} ({c.resilience_text})" for c in CONFIGS.values())
     strategies = sorted(set(STRATEGIES) - {"honest"})
+    attacks = {**VALUE_ATTACK_HELP, **{k: summary(v, VALUE_ATTACK_HELP, k)
+                                       for k, v in VALUE_ATTACKS.items()}}
     epilog = (
         f"protocols: {protos}\n\n"
         "value attacks (both engines):\n"
-        + "\n".join(f"  {k:<11} {v}" for k, v in VALUE_ATTACK_HELP.items())
+        + "\n".join(f"  {k:<11} {v}" for k, v in attacks.items())
         + f"\n\nprotocol-level strategies (message engine): {', '.join(strategies)}"
         + "\n\nschedulers (message engine):\n"
         + "\n".join(f"  {k:<11} {SCHEDULER_HELP[k]}" for k in sorted(SCHEDULERS))
@@ -92,7 +101,7 @@ def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--delta", type=positive_float, default=None,
                    help="target honest diameter; T from the protocol's proven contraction")
     p.add_argument("--strategy", "--byzantine", dest="strategy", default=DEFAULT_STRATEGY,
-                   choices=sorted({"none", *VALUE_ATTACK_NAMES, *strategies}),
+                   choices=sorted({"none", *value_attack_names(), *strategies}),
                    metavar="STRATEGY", help="value attack or protocol-level strategy "
                    f"(default {DEFAULT_STRATEGY}); 'none' for an all-honest run; --byzantine is "
                    "its old name, kept as an alias")
@@ -114,6 +123,7 @@ def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--trace", metavar="FILE", help="message engine: JSON-lines trace")
     p.add_argument("--no-codec", action="store_true", help="skip the codec round-trip")
     p.add_argument("--unsafe", action="store_true", help="allow n below the resilience bound")
+    add_plugin_argument(p)
     return p
 
 
@@ -470,6 +480,10 @@ COMMANDS = {"simulate": run_simulate, "node": run_node, "launch": run_launch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        argv = plugin_argv(argv)
+    except CommandLineError as exc:
+        return fail(exc)
     args = build_parser().parse_args(argv)
     return COMMANDS[args.command](args)
 

@@ -8,6 +8,8 @@ and the witness gather builds one view per honest node; the report checks that a
 views share at least n - f origins with equal vectors.
 
 It imports broadcast and netsim only (the layers below); the libraries never import it.
+``--plugin MODULE`` (:mod:`netsim.plugins`) imports a module that registers strategies or
+schedulers first; the choices and the listings of ``--help`` are the registries'.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ import numpy as np
 from netsim.cli_args import (
     ArgumentParser,
     CommandLineError,
+    add_plugin_argument,
     byzantine_ids,
     check_output_path,
     fail,
     nonneg_int,
+    plugin_argv,
     positive_int,
+    summary,
     translate,
 )
 from netsim.sim.adversary import STRATEGIES, make_strategy
@@ -50,7 +55,8 @@ STRATEGY_HELP = {
     "bad-reply": "honest core that answers FETCH with wrong vectors",
     "garbage": "malformed frames: random bytes, bad lengths, unknown kinds, bit flips",
 }
-"""One line per strategy of :data:`netsim.sim.adversary.STRATEGIES`, for ``--help``."""
+"""One line per built-in strategy of :data:`netsim.sim.adversary.STRATEGIES`, for ``--help``
+(a registered one is described by its docstring's first line)."""
 
 _FLAGS = (("unsafe=True", "--unsafe"), ("byzantine_ids", "--byzantine-ids"))
 
@@ -87,7 +93,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    epilog = _listing("strategies", STRATEGY_HELP) + "\n\n" + _listing(
+    strategies = {k: summary(v, STRATEGY_HELP, k) for k, v in STRATEGIES.items()}
+    epilog = _listing("strategies", strategies) + "\n\n" + _listing(
         "schedulers", SCHEDULER_HELP)
     parser = ArgumentParser(prog="python -m broadcast",
                             description="Reliable broadcast and the witness gather under attack.")
@@ -100,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog,
     )
     _add_arguments(run)
+    add_plugin_argument(run)
     return parser
 
 
@@ -222,6 +230,10 @@ def print_human(rep: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        argv = plugin_argv(argv)
+    except CommandLineError as exc:
+        return fail(exc)
     args = build_parser().parse_args(argv)
     try:
         rep = run_broadcast(args)

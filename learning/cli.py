@@ -7,7 +7,10 @@
 - ``demo``: the main demo (10 nodes, 3 Byzantine, heterogeneous digits, several attacks,
   LEARN against D-SGD and a trusted server), a few minutes on 2 CPU cores.
 
-A front end: it may import every layer; the libraries never import it.
+A front end: it may import every layer; the libraries never import it. ``--plugin MODULE``
+(:mod:`netsim.plugins`) imports a module that registers learning attacks, value attacks,
+rules or strategies before the flags are parsed; ``--attack``'s choices and the listings of
+``--help`` are the registries'.
 """
 
 from __future__ import annotations
@@ -21,15 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from agreement import CONFIGS
+from agreement.attacks import VALUE_ATTACKS
+from agreement.rules import rule_names
 from netsim.cli_args import (
     ArgumentParser,
+    CommandLineError,
+    add_plugin_argument,
     fail,
     nonneg_int,
+    plugin_argv,
     positive_float,
     positive_int,
+    summary,
 )
 
-from .attacks import LEARNING_ATTACKS
+from .attacks import LEARNING_ATTACKS, attack_names, user_value_attacks
 from .data import DATASETS, SPLITS
 from .experiments import (
     ATTACKS_ALL,
@@ -43,7 +52,8 @@ from .experiments import (
     sweep_alie,
     write_outputs,
 )
-from .learn import METHODS, PROTOCOL_STRATEGIES, TrainConfig, train
+from .learn import METHODS, TrainConfig, train
+from .methods import protocol_strategies
 from .models import MODELS
 
 ATTACK_HELP = {
@@ -144,13 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="LEARN: collaborative SGD from averaging agreement (docs/theory.md §6).",
     )
     sub = ap.add_subparsers(dest="command", required=True)
-    attacks = "\n".join(f"  {k:<11} {v}" for k, v in ATTACK_HELP.items())
+    helps = {**ATTACK_HELP,
+             **{k: summary(v, ATTACK_HELP, k) for k, v in LEARNING_ATTACKS.items()},
+             **{k: "value attack: " + summary(VALUE_ATTACKS[k], None, k)
+                for k in user_value_attacks()}}
+    attacks = "\n".join(f"  {k:<11} {v}" for k, v in helps.items())
     epilog = (
         f"attacks:\n{attacks}\n  protocol-level (--engine message): "
-        f"{', '.join(PROTOCOL_STRATEGIES)}\n\n"
+        f"{', '.join(protocol_strategies())}\n\n"
         f"protocols (learn): {', '.join(f'{c.name} ({c.resilience_text})' for c in CONFIGS.values())}\n"  # noqa: E501
-        "rules (server): any rule of agreement.rules (mean, median, trimmed-mean, krum, "
-        "geometric-median, mda, ...)"
+        f"rules (server): {', '.join(rule_names())}"
     )
     t = sub.add_parser("train", help="one training run", epilog=epilog,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -160,13 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--protocol", default="trimmed-mean",
                    help="learn: agreement protocol; server: robust rule")
     t.add_argument("--attack", default="none",
-                   choices=sorted([*LEARNING_ATTACKS, *PROTOCOL_STRATEGIES]),
+                   choices=sorted({*attack_names(), *protocol_strategies()}),
                    metavar="ATTACK")
     t.add_argument("--attack-param", action="append", default=[], metavar="KEY=VALUE",
                    help="z (alie), eps (ipm), sigma (gaussian), scale, target (mimic)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.add_argument("--plot", metavar="FILE.png", help="accuracy and diameter against steps")
     t.add_argument("--no-progress", action="store_true")
+    add_plugin_argument(t)
 
     c = sub.add_parser("compare", help="grid attacks x methods -> table and plot")
     _common(c)
@@ -283,6 +297,10 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        argv = plugin_argv(argv)
+    except CommandLineError as exc:
+        return fail(exc)
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         print("error: --threads must be >= 1", file=sys.stderr)

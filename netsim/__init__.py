@@ -7,7 +7,13 @@ The vocabulary every layer shares, at this package's top level:
 - :mod:`netsim.protocol`: the sans-IO protocol interface (``start``/``handle`` -> ``Step``);
 - :mod:`netsim.dispatch`: how a ``Step`` is applied, the same everywhere (the
   :class:`Dispatcher`: targets expanded, self-messages delivered locally, one encoding per
-  send), the bounded :class:`FaultLog` and the wire :class:`Metrics`.
+  send), the bounded :class:`FaultLog` and the wire :class:`Metrics`;
+- :mod:`netsim.adversary`: the public API for writing a Byzantine strategy
+  (:class:`Strategy`, :class:`CoreStrategy`, the typed read-only :class:`AdversaryContext`,
+  :func:`register_strategy`; docs/guides/adversary.md), since both the simulator and the real
+  network run strategies;
+- :mod:`netsim.registry` and :mod:`netsim.plugins`: how users extend the registries, and
+  how the command lines load their ``--plugin`` modules.
 
 Below it, one sub-package per way of running protocols:
 
@@ -20,6 +26,7 @@ Below it, one sub-package per way of running protocols:
 Nothing here imports torch.
 """
 
+from .adversary import AdversaryContext, CoreStrategy, Emission, register_strategy
 from .codec import DecodeError, decode, encode
 from .dispatch import Dispatcher, FaultLog, InvalidTarget, Metrics, Wire, destinations
 from .messages import Echo, Fetch, InstanceId, Message, Ready, Reply, Report, Send, Value, digest
@@ -29,9 +36,9 @@ from .net.loopback import LocalCluster, run_local_cluster
 from .net.node import NETWORK_STRATEGIES, StrategyProtocol, run_node
 from .net.runtime import NodeReport, Runtime
 from .net.transport import Network, TransportSettings
-from .protocol import ALL, EMPTY, Fault, Protocol, Step, require_resilience
+from .protocol import ALL, EMPTY, Fault, Protocol, Step, ValueHistory, require_resilience
 from .sim.adversary import STRATEGIES, Strategy, make_strategy
-from .sim.schedulers import SCHEDULERS, Scheduler, make_scheduler
+from .sim.schedulers import SCHEDULERS, Scheduler, make_scheduler, register_scheduler
 from .sim.simulator import SimResult, SimulationError, Simulator, simulate
 
 __all__ = [
@@ -40,10 +47,13 @@ __all__ = [
     "NETWORK_STRATEGIES",
     "SCHEDULERS",
     "STRATEGIES",
+    "AdversaryContext",
     "ClusterConfig",
+    "CoreStrategy",
     "DecodeError",
     "Dispatcher",
     "Echo",
+    "Emission",
     "Fault",
     "FaultLog",
     "Fetch",
@@ -69,6 +79,7 @@ __all__ = [
     "StrategyProtocol",
     "TransportSettings",
     "Value",
+    "ValueHistory",
     "Wire",
     "decode",
     "destinations",
@@ -78,6 +89,8 @@ __all__ = [
     "load_config",
     "make_scheduler",
     "make_strategy",
+    "register_scheduler",
+    "register_strategy",
     "require_resilience",
     "run_local_cluster",
     "run_node",

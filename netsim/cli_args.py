@@ -12,7 +12,12 @@ traceback.
 - :func:`check_output_path` refuses an output file whose folder does not exist *before*
   a run, instead of a traceback after it;
 - :class:`CommandLineError` is raised by the commands' own checks (``str`` is the message,
-  with the flag); :func:`fail` prints it and returns the exit code.
+  with the flag); :func:`fail` prints it and returns the exit code;
+- :func:`plugin_argv` loads the ``--plugin`` modules (and the ``jungle.plugins`` entry
+  points, :mod:`netsim.plugins`) before a command builds its parser, whose choices and
+  listings then read the registries (what the plugins registered included);
+  :func:`add_plugin_argument` shows the flag in ``--help``; :func:`summary` is the one-line
+  description of a registered object (its help text, else its docstring's first line).
 
 A front end module: the libraries never import it.
 """
@@ -21,8 +26,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from .plugins import take_plugins
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -140,3 +148,34 @@ def check_output_path(flag: str, path: str | Path | None) -> None:
         raise CommandLineError(f"{flag} {path}: the folder {parent} does not exist")
     if p.is_dir():
         raise CommandLineError(f"{flag} {path} is a folder; give a file name")
+
+
+PLUGIN_HELP = ("import MODULE (a module name or a .py file) before parsing, so that the rules, "
+               "attacks, strategies and schedulers it registers are valid values here "
+               "(repeatable; installed 'jungle.plugins' entry points load by themselves)")
+
+
+def add_plugin_argument(p: argparse.ArgumentParser) -> None:
+    """``--plugin MODULE`` in ``p``'s ``--help`` (:func:`plugin_argv` has already loaded and
+    removed them by the time ``p`` parses)."""
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
+                   help=PLUGIN_HELP)
+
+
+def plugin_argv(argv: Sequence[str] | None) -> list[str]:
+    """``argv`` (default ``sys.argv[1:]``) after loading its ``--plugin`` modules and the
+    installed entry points (:func:`netsim.plugins.take_plugins`), without those flags;
+    :class:`CommandLineError` naming ``--plugin`` if one cannot be loaded."""
+    try:
+        return take_plugins(sys.argv[1:] if argv is None else argv)
+    except ValueError as exc:
+        raise CommandLineError(str(exc)) from None
+
+
+def summary(obj: Any, known: dict[str, str] | None = None, name: str = "") -> str:
+    """One line about a registered object: ``known[name]`` if given, else the first line of
+    its docstring (else its name)."""
+    if known and name in known:
+        return known[name]
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else (name or getattr(obj, "__name__", "?"))
