@@ -31,11 +31,14 @@ from learning.models import make_model
 from learning.optim import CollaborativeSGD, InProcessNetwork, TransportNetwork
 from netsim.net.node import NETWORK_STRATEGIES
 
+_INIT_LOCK = threading.Lock()
+
 
 def node_main(i: int, n: int, f: int, steps: int, net, parts, ds,
               results: dict, is_byzantine: bool, strategy: str | None = None) -> None:
-    torch.manual_seed(0)  # the shared seed: every node starts from the same parameters
-    model = make_model("mlp", ds.input_shape, 10, hidden=32)
+    with _INIT_LOCK:  # threads of one process share torch's global generator
+        torch.manual_seed(0)  # the shared seed: every node starts from the same parameters
+        model = make_model("mlp", ds.input_shape, 10, hidden=32)
     hook = (lambda g: -10.0 * g) if is_byzantine and strategy is None else None
     endpoint = net.endpoint(i) if isinstance(net, InProcessNetwork) else net
     x = torch.as_tensor(ds.x_train[parts[i]])
