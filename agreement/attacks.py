@@ -162,7 +162,7 @@ def value_attack_names() -> tuple[str, ...]:
 def is_per_receiver(attack: str | Attack) -> bool:
     """True iff ``attack`` (a name or a function) returns one row per honest receiver."""
     if isinstance(attack, str):
-        return attack in _PER_RECEIVER
+        return attack in _PER_RECEIVER and attack in VALUE_ATTACKS
     return bool(getattr(attack, "per_receiver", False))
 
 

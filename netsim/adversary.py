@@ -7,7 +7,8 @@ Everything a strategy author needs, from one module:
   (Byzantine nodes that run honest cores of the run's own protocol and route, withhold,
   duplicate or rewrite what the cores send);
 - :class:`AdversaryContext`: the typed, read-only window a strategy gets in ``setup``;
-- :func:`register_strategy`, :func:`make_strategy` and :data:`STRATEGIES`, the registry that
+- :data:`ALL` (the target "every node"), and
+  :func:`register_strategy`, :func:`make_strategy` and :data:`STRATEGIES`, the registry that
   every front end reads (``--strategy NAME`` on the command lines, ``strategy="NAME"`` in
   :func:`agreement.run`).
 
@@ -37,7 +38,7 @@ import numpy as np
 
 from .deprecation import deprecated_alias, renamed_keywords
 from .messages import Message, valid_vector
-from .protocol import Protocol, ValueHistory
+from .protocol import ALL, Protocol, ValueHistory
 
 InFlight = tuple[float, int, int, "Message | bytes"]
 """``(delivery time, or inf while held; src; dst; message or raw bytes)``."""
@@ -182,6 +183,7 @@ from .sim.adversary import (  # noqa: E402
 )
 
 __all__ = [
+    "ALL",
     "STRATEGIES",
     "AdversaryContext",
     "BadReply",
