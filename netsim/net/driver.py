@@ -69,7 +69,11 @@ logger = logging.getLogger(__name__)
 
 
 class Network(typing.Protocol):
-    """What a node needs from a transport (authenticated point-to-point channels)."""
+    """What a node needs from a transport (authenticated point-to-point channels).
+
+    Optional, for :meth:`SessionNode.finish` (module doc, "Finishing"):
+    ``announce_done()``, ``peers_done() -> set[int]``, ``flushed() -> bool`` and
+    ``close()``; a network without them is served for the whole linger."""
 
     node_id: int
     n: int
@@ -100,7 +104,8 @@ class _Endpoint:
             return None
 
     def announce_done(self) -> None:
-        """Tell every peer that this node has finished (recorded in the hub)."""
+        """Tell every peer that this node has finished (recorded in the hub, for good: a
+        hub serves one run; build a new :class:`InProcessNetwork` for the next)."""
         with self.hub.lock:
             self.hub.done.add(self.node_id)
 
