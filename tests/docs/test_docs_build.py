@@ -37,6 +37,9 @@ API_PAGES = {
     "proofs": "worst-case search of one round under witness views",
 }
 
+# Modules that only re-export another documented module.
+RE_EXPORTS = {"proofs.constants": "agreement.constants"}
+
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 
@@ -113,3 +116,28 @@ def test_every_relative_link_points_into_the_repository(md: Path) -> None:
         where = f"{md.relative_to(ROOT)} links to {target!r}"
         assert dest.is_relative_to(ROOT), f"{where}: outside the repository"
         assert dest.exists(), f"{where}: no such file in the repository"
+
+
+def _public_modules() -> list[str]:
+    """Every public module of the libraries (``pkg/x.py`` and sub-packages; private ``_x``,
+    ``__main__`` and the command lines ``cli*.py`` are not API)."""
+    out = []
+    for pkg in ("netsim", "broadcast", "agreement", "learning", "proofs"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            rel = path.relative_to(ROOT).with_suffix("")
+            parts = list(rel.parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if any(p.startswith("_") for p in parts) or parts[-1].startswith("cli"):
+                continue
+            out.append(".".join(parts))
+    return out
+
+
+def test_every_public_module_is_in_the_api_reference() -> None:
+    documented: set[str] = set()
+    for page in (ROOT / "docs" / "api").glob("*.md"):
+        documented |= set(re.findall(r"^::: ([\w.]+)", page.read_text(encoding="utf-8"), re.M))
+    missing = [m for m in _public_modules() if m not in documented and m not in RE_EXPORTS]
+    assert not missing, ("public modules without a ::: directive in docs/api/*.md: "
+                         + ", ".join(missing))
