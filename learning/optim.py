@@ -49,6 +49,7 @@ import torch
 
 from agreement import AveragingAgreement, Decision
 from agreement.protocol import check_resilience
+from netsim.adversary import Strategy
 from netsim.net.driver import (
     DEFAULT_LINGER,
     InProcessNetwork,
@@ -57,7 +58,6 @@ from netsim.net.driver import (
     TransportNetwork,
 )
 from netsim.net.node import NETWORK_STRATEGIES, StrategyProtocol, make_network_strategy
-from netsim.sim.adversary import Strategy
 
 from .learn import check_proven, log_target, proven_rounds
 
@@ -78,7 +78,7 @@ class AgreementNode(SessionNode):
     ``strategy``: make this node a protocol-level Byzantine process: a name of
     :data:`netsim.net.node.NETWORK_STRATEGIES` (``"equivocate"``, ``"silent"``, ``"crash"``,
     ``"flood"``, ...; a fresh strategy per session) or a
-    :class:`netsim.sim.adversary.Strategy` object (set up again at every session), run as
+    :class:`netsim.adversary.Strategy` object (set up again at every session), run as
     :class:`netsim.net.node.StrategyProtocol` around honest-looking cores of the session's
     agreement, with the seed ``seed`` (see :meth:`agree`).
     """
@@ -95,8 +95,8 @@ class AgreementNode(SessionNode):
             make_network_strategy(strategy)  # an unknown or omniscient name: the list
         elif strategy is not None and not isinstance(strategy, Strategy):
             raise TypeError(f"strategy must be a name of NETWORK_STRATEGIES "
-                            f"({', '.join(NETWORK_STRATEGIES)}) or a netsim.sim.adversary."
-                            f"Strategy, got {type(strategy).__name__}")
+                            f"({', '.join(NETWORK_STRATEGIES)}) or a netsim.adversary.Strategy,"
+                            f" got {type(strategy).__name__}")
         self.f = f
         self.protocol = protocol
         self.unsafe = unsafe
@@ -196,7 +196,7 @@ class CollaborativeSGD(torch.optim.Optimizer):
     strategy, seed:
         Make this node a protocol-level Byzantine process (:class:`AgreementNode`): a name
         of :data:`netsim.net.node.NETWORK_STRATEGIES` or a
-        :class:`netsim.sim.adversary.Strategy`. Its :meth:`step` still runs both sessions
+        :class:`netsim.adversary.Strategy`. Its :meth:`step` still runs both sessions
         (keeping pace with the honest nodes), but agrees on nothing: it takes a local SGD
         step with its own (hooked) gradient, so its parameters are not meaningful.
     timeout, report_after, linger:

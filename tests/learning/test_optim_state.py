@@ -188,8 +188,14 @@ def test_context_manager_closes_and_step_after_close_raises():
     (4, 1, {3: "crash"}),
     (7, 2, {0: "equivocate", 1: "silent"}),
     (7, 2, {2: "flood", 5: "crash"}),
+    (4, 1, {1: "object"}),  # a Strategy object: equivocation to one node against two
 ])
 def test_byzantine_processes_do_not_stop_the_honest_nodes(n, f, strategies):
+    from netsim.adversary import Strategy
+    from netsim.sim.adversary import Equivocate
+
+    objects: dict[int, Strategy] = {b: Equivocate(split=1) for b, s in strategies.items()
+                                    if s == "object"}
     xs = np.random.default_rng(3).standard_normal((n, 4))
     out: dict[int, np.ndarray] = {}
     heard: dict[int, set[int]] = {}
@@ -198,8 +204,9 @@ def test_byzantine_processes_do_not_stop_the_honest_nodes(n, f, strategies):
 
     def node(i):
         theta = nn.Parameter(torch.zeros(4, dtype=torch.float64))
+        strategy = objects.get(i, strategies.get(i))
         with CollaborativeSGD([theta], lr=0.5, node=net.endpoint(i), f=f, timeout=30,
-                              strategy=strategies.get(i), seed=7, linger=5.0) as opt:
+                              strategy=strategy, seed=7, linger=5.0) as opt:
             for _ in range(6):
                 opt.zero_grad()
                 (0.5 * ((theta - torch.as_tensor(xs[i])) ** 2).sum()).backward()
