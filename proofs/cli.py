@@ -6,7 +6,9 @@ evaluations (the rule applied to one view; the same output on every machine for 
 seed), the tightness (worst / bound), the best known construction and worst / best, and the
 status: ``holds``, ``VIOLATED``, ``search-too-short`` (below 0.9 of the best known
 construction), ``no-claim`` (counterexample rows: ``reproduced``). Exit code 1 when a bound
-is violated, 2 on bad usage.
+is violated, 2 on bad usage. On a terminal a progress bar over the rows runs on stderr; it
+stays off under ``--json``, ``--no-progress`` or when stderr is not a terminal (a pipe, a
+file, CI), so the output is only the table or the JSON.
 """
 
 from __future__ import annotations
@@ -35,14 +37,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     v.add_argument("--protocol", action="append", choices=PROTOCOLS,
                    help="only this protocol (repeatable; default: all)")
     v.add_argument("--seed", type=int, default=0, help="seed of the searches")
+    v.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it is shown only on a terminal, never with --json)")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.budget < 1:
         p.error("--budget must be a number of evaluations >= 1")
     if args.seconds is not None and not args.seconds > 0:
         p.error("--seconds must be > 0")
     t0 = time.perf_counter()
+    progress = not (args.json or args.no_progress) and sys.stderr.isatty()
     rows = verify(args.budget, tuple(args.protocol) if args.protocol else None, args.seed,
-                  seconds=args.seconds)
+                  seconds=args.seconds, progress=progress)
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=1))
     else:

@@ -25,6 +25,7 @@ Violations make ``python -m proofs verify`` exit 1.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -189,13 +190,23 @@ def counterexample_rows() -> list[Row]:
     return rows
 
 
+def _progress(total: int, enabled: bool) -> Any:
+    """A tqdm bar over the rows, on stderr (a no-op when not ``enabled``)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="verify", unit="row", disable=not enabled, leave=False,
+                file=sys.stderr, dynamic_ncols=True)
+
+
 def verify(budget: int = DEFAULT_BUDGET, protocols: tuple[str, ...] | None = None,
            seed: int = 0, lower: bool = True, counterexamples: bool = True,
-           seconds: float | None = None) -> list[Row]:
+           seconds: float | None = None, progress: bool = False) -> list[Row]:
     """All rows for ``protocols`` (default: every protocol of the table), each searched row
     with ``budget`` evaluations (seeds ``seed + i`` for the ``i``-th row): the same rows on
     every machine. ``seconds`` is a safety cap on the whole search (rows it cut short are
-    marked ``capped``; they are then machine-dependent)."""
+    marked ``capped``; they are then machine-dependent). ``progress`` shows a tqdm bar over
+    the rows on stderr (``python -m proofs verify`` turns it on when stderr is a terminal and
+    ``--json`` is not given); it changes no row."""
     every = protocols is None
     protocols = tuple(protocols or PROTOCOLS)
     unknown = sorted(set(protocols) - set(PROTOCOLS))
@@ -204,15 +215,25 @@ def verify(budget: int = DEFAULT_BUDGET, protocols: tuple[str, ...] | None = Non
     if not (isinstance(budget, int) and budget >= 1):
         raise ValueError(f"budget must be a number of evaluations >= 1, got {budget!r}")
     t0 = time.perf_counter()
-    rows = []
-    if lower:
-        rows += lower_bound_rows(tuple(sorted(CONFIGS)) if every else protocols, seed)
-    if counterexamples and "mve" in protocols:
-        rows += counterexample_rows()
+    rows: list[Row] = []
+    lower_protocols = (tuple(sorted(CONFIGS)) if every else protocols) if lower else ()
     jobs = [(c, cfg) for c in CLAIMS if c.protocol in protocols for cfg in c.configs]
-    for i, (c, (n, f, d)) in enumerate(jobs):
-        left = None if seconds is None else max(seconds - (time.perf_counter() - t0), 0.0)
-        rows.append(check_claim(c, n, f, d, budget, seed=seed + i, seconds=left))
+    with _progress(len(lower_protocols) + len(jobs), progress) as bar:
+        for p in lower_protocols:
+            bar.set_postfix_str(f"lower-bound {p}")
+            rows += lower_bound_rows((p,), seed)
+            bar.update()
+        if counterexamples and "mve" in protocols:
+            bar.set_postfix_str("mve counterexamples")
+            found = counterexample_rows()
+            bar.total += len(found)
+            bar.update(len(found))
+            rows += found
+        for i, (c, (n, f, d)) in enumerate(jobs):
+            bar.set_postfix_str(f"{c.name} ({n},{f},{d})")
+            left = None if seconds is None else max(seconds - (time.perf_counter() - t0), 0.0)
+            rows.append(check_claim(c, n, f, d, budget, seed=seed + i, seconds=left))
+            bar.update()
     return rows
 
 

@@ -389,3 +389,65 @@ def test_mda_bias_at_a_common_offset():
     check_candidate(c, 13, 2)
     ratio = Evaluator("mda", 13, 2, "bias")(c)
     assert ratio <= K.mda_bias(13, 2) * (1 + 1e-9), ratio
+
+
+def test_the_progress_bar_changes_no_row_and_goes_to_stderr(capsys):
+    quiet = verify(50, ("trimmed-mean",))
+    assert capsys.readouterr().err == ""
+    shown = verify(50, ("trimmed-mean",), progress=True)
+    err = capsys.readouterr().err
+    assert [r.as_dict() | {"seconds": 0} for r in shown] == \
+        [r.as_dict() | {"seconds": 0} for r in quiet]
+    assert "verify" in err and f"0/{len(shown)}" in err and "row" in err
+
+
+def _verify_on_a_terminal(*args: str) -> tuple[str, str]:
+    """``python -m proofs verify ARGS`` with stderr on a pseudo-terminal: (stdout, stderr)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    leader, follower = pty.openpty()
+    # a terminal of 100 x 24 (a new pseudo-terminal has 0 columns: tqdm would draw nothing)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        p = subprocess.run([sys.executable, "-m", "proofs", "verify", *args],
+                           stdout=subprocess.PIPE, stderr=follower, text=True, timeout=120)
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 1 << 16)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert p.returncode == 0, p.stdout
+    return p.stdout, b"".join(chunks).decode(errors="replace")
+
+
+def test_verify_shows_progress_on_a_terminal_only_without_json():
+    args = ("--protocol", "trimmed-mean", "--budget", "50")
+    out, err = _verify_on_a_terminal(*args)
+    assert "verify" in err and "row" in err  # the bar, on the terminal
+    assert "verify:" not in out and out.startswith("claim")  # stdout: the table only
+    out, err = _verify_on_a_terminal(*args, "--json")
+    assert err == "" and json.loads(out)
+    out, err = _verify_on_a_terminal(*args, "--no-progress")
+    assert err == "" and out.startswith("claim")
+
+
+def test_verify_cli_is_quiet_when_stderr_is_not_a_terminal(capsys):
+    assert cli.main(["verify", "--budget", "50", "--protocol", "trimmed-mean"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith("claim")
