@@ -320,7 +320,7 @@ def test_readme_starts_with_the_setup_and_run_commands_and_ci_runs_its_test_line
     blocks = blocks_of("README.md")
     first = blocks[0]
     text = (ROOT / "README.md").read_text().splitlines()
-    assert first.lang == "bash" and all(not ln.strip() or ln.startswith("#")
+    assert first.lang == "bash" and all(not ln.strip() or ln.startswith(("#", "<!--"))
                                         for ln in text[: first.line - 1]), \
         "README.md must open with its setup-and-run block"
     commands = [ln.strip() for ln in first.code.splitlines() if ln.strip()
