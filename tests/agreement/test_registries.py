@@ -169,3 +169,17 @@ def test_unknown_plugin_is_one_error_line(capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: --plugin no_such_module_here: cannot load it")
     assert "test-favour-high" not in STRATEGIES
+
+
+@pytest.mark.parametrize("gather", ["witness", "first-quorum"])
+@pytest.mark.parametrize("views", ["random", "omniscient"])
+def test_a_callable_attack_gets_views_the_gather_allows(gather: str, views: str) -> None:
+    n, f = 10, 3
+    eng = RoundEngine(n, f, "trimmed-mean", gather=gather, attack=example.shift, views=views,
+                      seed=1)
+    honest = np.random.default_rng(2).standard_normal((n - f, 4))
+    for _ in range(5):
+        plan = eng.plan(honest)
+        check_views(plan.masks, n, f, gather, plan.node_of_row)
+        np.testing.assert_allclose(plan.values[n - f:], example.shift(honest, f, None))
+        honest, _ = eng.step(honest)
