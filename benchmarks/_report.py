@@ -16,17 +16,20 @@ from pathlib import Path
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
 
-def load() -> str:
-    """The load averages over 1, 5 and 15 minutes (``os.getloadavg``, what ``uptime`` shows)
-    and the number of logical cores: a load above what the benchmark itself uses means other
-    work shared the machine, and the times are upper bounds of an idle machine's."""
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} logical cores"
+def loadavg() -> str:
+    """The load averages over 1, 5 and 15 minutes (``os.getloadavg``, what ``uptime`` shows).
+    A load above what the benchmark itself uses means other work shared the machine, and the
+    times are then upper bounds of an idle machine's."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+START_LOAD = loadavg()  # when the benchmark started: it imports this module first
 
 
 def machine() -> str:
-    """A one-line description of the machine the figures come from (its load included: the
-    figures of a loaded machine are upper bounds)."""
+    """A one-line description of the machine the figures come from, with its load when the
+    benchmark started (:data:`START_LOAD`) and now, at the end (the figures of a loaded
+    machine are upper bounds)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
@@ -38,7 +41,8 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; at the start: {load()}"
+        f"{platform.system()} {platform.release()}; load average (1, 5, 15 min) {START_LOAD} "
+        f"at the start, {loadavg()} at the end"
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from benchmarks._report import command, finish, load, machine, markdown_table
+from benchmarks._report import command, finish, machine, markdown_table
 from learning.experiments import (
     ATTACKS_ALL,
     METHODS_COMPARE,
@@ -140,9 +140,8 @@ def main() -> None:
     body = ("## Learning: LEARN vs D-SGD\n\n"
             f"Machine: {machine()}  \nCommand: `{command()}` "
             f"({time.perf_counter() - t0:.0f} s)  \n"
-            f"At the end: {load()} (a load above what this run uses means other work "
-            "shared the machine: the times are then upper bounds).\n\n"
-            + "\n\n".join(parts))
+            "A load above what this run uses means other work shared the machine: the times "
+            "are then upper bounds.\n\n" + "\n\n".join(parts))
     finish("learning", body, quick=a.quick, no_write=a.no_write)
 
 

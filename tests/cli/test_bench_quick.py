@@ -42,8 +42,9 @@ def test_quick_prints_the_module_command_and_the_load_and_writes_nothing(tmp_pat
         assert p.returncode == 0, p.stderr
         assert "Command: `python -m benchmarks.bench_broadcast --quick`" in p.stdout
         assert str(cwd) not in p.stdout  # no machine-local path in the report
-        assert re.search(rf"load average \d+\.\d\d, \d+\.\d\d, \d+\.\d\d on "
-                         rf"{os.cpu_count()} logical cores", p.stdout)
+        avg = r"\d+\.\d\d, \d+\.\d\d, \d+\.\d\d"
+        assert re.search(rf"{os.cpu_count()} logical cores, .*; load average \(1, 5, 15 min\) "
+                         rf"{avg} at the start, {avg} at the end", p.stdout)
         assert "(--quick: BENCHMARKS.md not written)" in p.stdout
         assert "| 16 | 5 |" in p.stdout and "| 31 |" not in p.stdout  # tiny sizes only
     assert _digest(cwd / "BENCHMARKS.md") == before
