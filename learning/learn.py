@@ -379,8 +379,16 @@ class _Models:
             send = self.wmom
         else:
             send = g
-        theta[:h] = method.step(StepInput(t, lr, th, mean_prev, send[:h], send[h:],
-                                          self.descent))
+        try:
+            theta[:h] = method.step(StepInput(t, lr, th, mean_prev, send[:h], send[h:],
+                                              self.descent))
+        except ValueError as exc:  # a rule refuses non-finite views: say why they are
+            if bool(torch.isfinite(send[:h]).all()):
+                raise
+            raise ValueError(
+                f"training diverged at step {t}: the honest nodes' gradients are not finite "
+                f"(NaN or inf), so no rule can aggregate them; lower --lr (now {lr:g}) or "
+                "decay it (--lr-schedule step|cosine)") from exc
         return loss
 
 

@@ -83,6 +83,15 @@ def test_nan_is_never_used():
     assert torch.equal(silent.final_params, nan.final_params)
 
 
+def test_divergence_is_named_not_a_rule_error():
+    """Honest gradients that overflow (lr far too large) end the run with an error that says
+    training diverged and names --lr, not the rule's "view contains non-finite values"."""
+    cfg = TrainConfig(dataset="least-squares", model="mlp", n=7, f=2, attack="alie",
+                      steps=100, lr=0.5, seed=0)
+    with pytest.raises(ValueError, match=r"training diverged at step \d+.*--lr"):
+        train(cfg)
+
+
 def test_message_engine_runs_the_protocol():
     cfg = dict(n=4, f=1, steps=4, hidden=4, batch_size=8, engine="message", eval_every=4)
     res = train(TrainConfig(attack="alie", **cfg))
