@@ -316,6 +316,13 @@ def test_documented_commands_slow(doc: str, tmp_path: Path) -> None:
     run_blocks([b for b in blocks_of(doc) if b.runnable], tmp_path, [])
 
 
+def test_every_runnable_block_runs_in_the_default_or_the_slow_suite() -> None:
+    unrun = [b.label for doc in DOCS for b in blocks_of(doc)
+             if b.runnable and b.slow and doc not in SLOW_DOCS]
+    assert not unrun, unrun
+    assert all(any(b.slow for b in blocks_of(doc)) for doc in SLOW_DOCS)
+
+
 def test_readme_starts_with_the_setup_and_run_commands_and_ci_runs_its_test_line() -> None:
     blocks = blocks_of("README.md")
     first = blocks[0]
