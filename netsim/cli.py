@@ -40,6 +40,7 @@ from .cli_args import (
     positive_int,
     translate,
 )
+from .net.cluster import DEFAULT_BASE_PORT
 
 MOVED: dict[str, str] = {
     "simulate": "python -m agreement simulate",
@@ -88,9 +89,10 @@ def add_keys_parser(sub: Any) -> None:
     k.add_argument("--out", required=True, metavar="DIR", help="output folder")
     k.add_argument("--hosts", default=None,
                    help="comma-separated host of each node (default 127.0.0.1 for all)")
-    k.add_argument("--base-port", type=positive_int, default=47000,
-                   help="node i listens on BASE_PORT + i (default 47000; BASE_PORT + n - 1 "
-                   "must be at most 65535)")
+    k.add_argument("--base-port", type=positive_int, default=DEFAULT_BASE_PORT,
+                   help=f"node i listens on BASE_PORT + i (default {DEFAULT_BASE_PORT}, below "
+                   "Linux's ephemeral range 32768-60999 from which outgoing connections take "
+                   "their ports; BASE_PORT + n - 1 must be at most 65535)")
 
 
 def _check_keys(args: argparse.Namespace) -> list[str] | None:

@@ -18,7 +18,7 @@ each one holds.
     [[nodes]]
     id = 0
     host = "127.0.0.1"
-    port = 47000
+    port = 27000
     cert = "node-0.pem"
     key = "node-0.key"
     fingerprint = "12:34:..."
@@ -156,6 +156,12 @@ class ClusterConfig:
 
 
 MAX_PORT = 65535
+
+DEFAULT_BASE_PORT = 27000
+"""Node i of a generated cluster on other hosts than loopback listens on ``27000 + i``: below
+Linux's ephemeral range (32768-60999), from which outgoing connections take their local
+ports, so a listener never finds its port taken by one (``python -m netsim keys
+--base-port``)."""
 """The largest TCP port."""
 
 
@@ -287,7 +293,7 @@ def generate(
         raise ValueError(f"need {n} hosts, got {len(hosts)}")
     if ports is None:
         ports = free_ports(n) if all(h == "127.0.0.1" for h in hosts) else [
-            47000 + i for i in range(n)]
+            DEFAULT_BASE_PORT + i for i in range(n)]
     if len(ports) != n:
         raise ValueError(f"need {n} ports, got {len(ports)}")
     bad = [p for p in ports if not 0 <= p <= MAX_PORT]

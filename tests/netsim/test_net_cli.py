@@ -34,7 +34,7 @@ def test_keys_command_writes_ca_certs_and_config(tmp_path, capsys):
     data = tomllib.loads((out / "cluster.toml").read_text())
     assert data["cluster"]["n"] == 7 and data["cluster"]["f"] == 2
     assert [e["id"] for e in data["nodes"]] == list(range(7))
-    assert [e["port"] for e in data["nodes"]] == [47000 + i for i in range(7)]
+    assert [e["port"] for e in data["nodes"]] == [27000 + i for i in range(7)]
     cfg = load_config(out / "cluster.toml")
     assert cfg.ca_fingerprint == fingerprint_pem((out / "ca.pem").read_bytes())
     for e in cfg.nodes:
