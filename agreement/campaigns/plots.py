@@ -242,16 +242,24 @@ def _draw_panel(ax: Any, p: CellDiameters) -> None:
     ax.legend(fontsize=6)
 
 
+def _ratio(x: Any) -> float:
+    """A ratio of the summary as a float (NaN for None; "inf" as the records write it)."""
+    if x is None:
+        return math.nan
+    return float(x)
+
+
 def worst_ratio(row: Mapping[str, Any]) -> float:
-    """The worst ratio ``measured / bound`` of a summary row over every claim (and every
-    requested check) it reports; NaN when the cell has none (no claim, or only errors)."""
-    worst = math.nan
-    for table in ("claims", "checks"):
-        for entry in (row.get(table) or {}).values():
-            r = entry.get("worst_ratio") if isinstance(entry, Mapping) else None
-            if r is not None and math.isfinite(float(r)):
-                worst = float(r) if math.isnan(worst) else max(worst, float(r))
-    return worst
+    """The worst ratio ``measured / bound`` of a summary row over every claim (the claims'
+    ``worst_ratio``) and every requested check (its largest measure over its bound); NaN when
+    the cell has none (no claim, or only errors). An infinite ratio stays infinite."""
+    found = [_ratio(c.get("worst_ratio")) for c in (row.get("claims") or {}).values()
+             if isinstance(c, Mapping)]
+    for chk in (row.get("checks") or {}).values():
+        if isinstance(chk, Mapping) and chk.get("max") is not None and chk.get("bound"):
+            found.append(_ratio(chk["max"]) / _ratio(chk["bound"]))
+    found = [r for r in found if not math.isnan(r)]
+    return max(found) if found else math.nan
 
 
 def _label(value: Any) -> str:
@@ -315,16 +323,17 @@ def _draw_heatmap(values: np.ndarray, x_labels: list[str], y_labels: list[str], 
 
     finite = values[np.isfinite(values)]
     vmax = max(2.0, float(finite.max()) if finite.size else 2.0)
+    shown = np.where(np.isposinf(values), vmax, values)  # an infinite ratio: the top colour
     norm = TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=vmax)
     w, h = len(x_labels), len(y_labels)
     label_w = 0.07 * max(len(s) for s in y_labels)  # inches for the longest y label
     fig, ax = plt.subplots(figsize=(min(4 + label_w + 0.9 * w, 40), min(2.5 + 0.45 * h, 60)))
     cmap = plt.get_cmap("RdYlGn_r").with_extremes(bad="lightgrey")
-    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto")
     for i in range(h):
         for j in range(w):
             v = values[i, j]
-            ax.text(j, i, "no claim" if math.isnan(v) else f"{v:.2f}", ha="center",
+            ax.text(j, i, "no claim" if math.isnan(v) else f"{v:.3g}", ha="center",
                     va="center", fontsize=7)
     ax.set_xticks(range(w), x_labels, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(h), y_labels, fontsize=8)

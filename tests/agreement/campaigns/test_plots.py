@@ -175,8 +175,10 @@ def test_heatmap_values_are_the_summary_worst_ratios_aggregated_by_max(tmp_path)
 
 def test_worst_ratio_is_the_max_over_claims_and_checks():
     row = _row("c", {}, {"a": 0.5, "b": 1.5, "c": None})
-    row["checks"] = {"agreement": {"worst_ratio": 2.5}}
-    assert worst_ratio(row) == 2.5
+    row["checks"] = {"agreement": {"max": 0.025, "bound": 0.01, "violated": 3}}
+    assert worst_ratio(row) == pytest.approx(2.5)
+    row["claims"]["c"] = {"worst_ratio": "inf"}     # the records' JSON for an infinite ratio
+    assert worst_ratio(row) == math.inf
     assert math.isnan(worst_ratio(_row("c", {}, {"x": None})))
 
 
@@ -189,3 +191,33 @@ def test_heatmap_clear_errors(tmp_path):
         plot_heatmap(_summary(), tmp_path / "h.png", y="nf")
     with pytest.raises(ValueError, match="both 'n'"):
         plot_heatmap(_summary(), tmp_path / "h.png", x="n", y="n")
+
+
+def test_plots_of_real_records_and_their_summary(tmp_path):
+    from agreement.campaigns import load_spec, run_task, summarize
+
+    spec = load_spec({"name": "p", "seeds": 3,
+                      "axes": {"protocol": ["trimmed-mean", "mda"], "nf": [[4, 1], [5, 1]]},
+                      "fixed": {"d": 2, "rounds": 3, "strategy": "split"}})
+    records = [run_task(t) for t in spec.tasks()]   # MDA at (4, 1) is skipped: κ >= 1
+    assert [r["status"] for r in records] == ["ok"] * 9, [r["error"] for r in records]
+    plot = plot_diameters(records, tmp_path / "d.png")
+    assert [p.cell_id for p in plot.cells] == [c.cell_id for c in spec.cells()]
+    r = np.arange(4)
+    for p, c in zip(plot.cells, spec.cells(), strict=True):
+        n, f, d = c.params["n"], c.params["f"], c.params["d"]
+        if c.params["protocol"] == "mda":
+            expected = constants.mda_contraction(n, f) ** r
+        else:
+            expected = constants.tm_l2_contraction(n, f, d, 1) / constants.tm_contraction(
+                n, f) * constants.tm_contraction(n, f) ** r
+            expected[0] = 1.0
+        np.testing.assert_allclose(p.bound, expected)
+        assert np.all(p.median[1:] <= p.bound[1:])          # the runs hold their claims
+    summary = summarize(records)
+    hm = plot_heatmap(summary, tmp_path / "h.png", x="protocol", y="n")
+    _png(tmp_path / "h.png")
+    for row in summary:
+        v = hm.values[hm.y_labels.index(str(row["params"]["n"])),
+                      hm.x_labels.index(row["params"]["protocol"])]
+        assert v == pytest.approx(float(row["worst_ratio"])) and v <= 1 + 1e-9
