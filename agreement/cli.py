@@ -4,7 +4,10 @@ Commands:
   simulate    one averaging-agreement run under attack (message or round level), with the
               bounds of docs/theory.md and proofs/ beside the measures;
   node        one node of an averaging agreement over the real network (mutual TLS);
-  launch      n node processes on loopback (f Byzantine), reported like ``simulate``.
+  launch      n node processes on loopback (f Byzantine), reported like ``simulate``;
+  campaign    a study: a grid of seeded simulations from a spec file, on a local process
+              pool or a Dask cluster (:mod:`agreement.campaigns`), with records, a summary
+              per cell and the replay command of every failure.
 
 It imports agreement and the layers below (broadcast, netsim) only; the generic half of
 ``node`` and ``launch`` (cluster checks, running a node, the launch's checks and network
@@ -22,6 +25,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -465,6 +469,144 @@ def run_launch(args: argparse.Namespace) -> int:
     return 0
 
 
+# campaign: a grid of seeded simulations ---------------------------------------------------
+
+def _seed_range(text: str) -> range:
+    """``--seeds START:COUNT`` (or ``COUNT``, from 0) as a range."""
+    start, _, count = text.rpartition(":")
+    try:
+        lo, k = int(start or 0), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:COUNT or COUNT, got {text!r}"
+                                         ) from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"COUNT must be >= 1, got {k}")
+    return range(lo, lo + k)
+
+
+def add_campaign_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "campaign", help="a grid of seeded simulations from a spec file (a study)",
+        description="Run every cell x seed of a campaign spec (TOML) with the simulator, on a "
+        "local process pool or a Dask cluster; write records.jsonl, summary.json/.md, "
+        "failures.jsonl (each violation or error with its replay command and a reduced "
+        "version) and spec.toml under --out. A rerun resumes: finished runs are kept. Exit "
+        "status 1 when a run violates a claim or a check, or fails.",
+        epilog="The spec format and the Python API: agreement.campaigns (docs/guides/"
+        "simulation.md). Across hosts: start `dask scheduler` and `dask worker "
+        "tcp://HOST:8786` on each host (with this package installed), then --cluster "
+        "tcp://HOST:8786.")
+    p.add_argument("spec", metavar="SPEC", help="the campaign spec, a TOML file")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default campaign-NAME, NAME the spec's name)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="local worker processes (default: the machine's cores; 1: in process)")
+    p.add_argument("--cluster", metavar="tcp://HOST:PORT", default=None,
+                   help="run on this Dask scheduler instead (pip install \"jungle[dask]\")")
+    p.add_argument("--seeds", type=_seed_range, metavar="START:COUNT", default=None,
+                   help="override the spec's seed range")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over (default: resume, keeping the records in --out)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document (summary, failures, paths); no progress bar")
+    p.add_argument("--plot", action="store_true",
+                   help="also draw diameters.png and heatmap.png in --out (matplotlib)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_plugin_argument(p)
+    return p
+
+
+_CAMPAIGN_FLAGS = (("resume=False", "--fresh"), ("workers must", "--workers must"),
+                   ("unsafe = true", "unsafe = true in [fixed] or [axes]"))
+
+
+def _load_campaign_spec(args: argparse.Namespace) -> Any:
+    """The spec of ``SPEC`` (with ``--seeds``), or :class:`CommandLineError` naming the file
+    and the key."""
+    import dataclasses
+
+    from .campaigns import load_spec
+
+    path = Path(args.spec)
+    if not path.is_file():
+        raise CommandLineError(f"SPEC {args.spec}: no such file (the campaign spec, a TOML "
+                               "file: see `python -m agreement campaign --help`)")
+    try:
+        spec = load_spec(path)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CommandLineError(f"SPEC {args.spec}: {exc}") from None
+    if args.seeds is not None:
+        spec = dataclasses.replace(spec, seeds=args.seeds)
+    return spec
+
+
+def _campaign_plots(result: Any, spec: Any) -> dict[str, str]:
+    """``--plot``: the diameters per round and the heatmap of worst ratios in ``--out``."""
+    from .campaigns import plot_diameters, plot_heatmap
+
+    paths = {"diameters_png": str(result.out / "diameters.png"),
+             "heatmap_png": str(result.out / "heatmap.png")}
+    plot_diameters(result.records, paths["diameters_png"])
+    varied = [k for k, v in spec.axes.items() if len(v) > 1]
+    x = "strategy" if "strategy" in varied or not varied else varied[0]
+    plot_heatmap(result.summary, paths["heatmap_png"], x=x)
+    return paths
+
+
+def _print_campaign(result: Any) -> None:
+    from .campaigns import format_summary
+
+    print(f"campaign {result.name}: {len(result.records)} runs ({result.computed} run now, "
+          f"{result.resumed} kept from before) in {result.wall_time:.1f} s, {result.where}")
+    print(format_summary(result.summary))
+    for s in result.skipped:
+        print(f"skipped: {s['cell_id']}: {s['reason']}")
+    shown = result.failures[:20]
+    for fail_ in shown:
+        what = ", ".join(fail_["violated"]) or (fail_.get("error") or {}).get("type", "")
+        print(f"\n{fail_['status'].upper()} {fail_['key']}: {what}")
+        print(f"  replay:  {(fail_.get('replay') or {}).get('command')}")
+        red = fail_.get("reduced")
+        if red:
+            print(f"  reduced ({red.get('what', '')}): {(red.get('replay') or {}).get('command')}")
+    if len(result.failures) > len(shown):
+        print(f"\n... and {len(result.failures) - len(shown)} more failures in "
+              f"{result.paths['failures']}")
+    print(f"\nfiles: {result.out}/ (" + ", ".join(Path(p).name for p in
+                                                  result.paths.values()) + ")")
+    print("all runs within the claims" if result.ok else
+          f"{len(result.failures)} failures (violations or errors): exit status 1")
+
+
+def run_campaign_command(args: argparse.Namespace) -> int:
+    """``campaign``: run the spec, print the summary and each failure's replay commands;
+    exit 1 on a violation or an error."""
+    from .campaigns import run_campaign
+
+    try:
+        spec = _load_campaign_spec(args)
+        out = args.out or f"campaign-{spec.name}"
+        if Path(out).exists() and not Path(out).is_dir():
+            raise CommandLineError(f"--out {out} is a file; give a folder")
+        progress = False if (args.json or args.no_progress) else None
+        result = run_campaign(spec, out, workers=args.workers, cluster=args.cluster,
+                              progress=progress, resume=not args.fresh)
+        plots = _campaign_plots(result, spec) if args.plot else {}
+    except CommandLineError as exc:
+        return fail(exc)
+    except (ValueError, ImportError, OSError) as exc:
+        return fail(translate(exc, _CAMPAIGN_FLAGS))
+    if args.json:
+        doc = result.as_dict()
+        doc["paths"].update(plots)
+        print(json.dumps(doc, sort_keys=True, default=_jsonable))
+    else:
+        _print_campaign(result)
+        for p in plots.values():
+            print(f"plot: {p}")
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m agreement",
                             description="Averaging agreement under attack: in the simulator, "
@@ -473,10 +615,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_parser(sub)
     add_node_parser(sub)
     add_launch_parser(sub)
+    add_campaign_parser(sub)
     return parser
 
 
-COMMANDS = {"simulate": run_simulate, "node": run_node, "launch": run_launch}
+COMMANDS = {"simulate": run_simulate, "node": run_node, "launch": run_launch,
+            "campaign": run_campaign_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ and the module is imported only when its command runs):
 | ``simulate`` | ``python -m agreement simulate`` |
 | ``node`` | ``python -m agreement node`` |
 | ``launch`` | ``python -m agreement launch`` |
+| ``campaign`` | ``python -m agreement campaign`` |
 | ``keys`` | ``python -m netsim keys`` |
 | ``verify`` | ``python -m proofs verify`` |
 | ``train`` / ``compare`` / ``demo`` | ``python -m learning train`` / ``compare`` / ``demo`` |
@@ -26,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "simulate": ("agreement.cli", "simulate", "one averaging-agreement run under attack"),
     "node": ("agreement.cli", "node", "one node of the real network (mutual TLS over TCP)"),
     "launch": ("agreement.cli", "launch", "n node processes on loopback, reported like simulate"),
+    "campaign": ("agreement.cli", "campaign",
+                 "a study: a grid of seeded simulations, on a process pool or a Dask cluster"),
     "keys": ("netsim.cli", "keys", "a cluster CA, node certificates and cluster.toml"),
     "verify": ("proofs.cli", "verify", "worst-case checks of the bounds of docs/theory.md"),
     "train": ("learning.cli", "train", "LEARN (collaborative SGD) or a baseline, under attack"),
