@@ -44,9 +44,26 @@ def register(table: MutableMapping[str, T], name: str, obj: T, *, what: str,
     return obj
 
 
+def build(table: MutableMapping[str, Any], name: str, params: dict[str, Any], *, what: str,
+          base: type[T], base_name: str) -> T:
+    """``table[name](**params)``, checked: an unknown name is the one :func:`unknown` error,
+    and a factory that builds something else than a ``base`` is a ``ValueError`` naming it
+    by its public path ``base_name`` (a plugin's mistake surfaces where it is built, not deep
+    in a run)."""
+    try:
+        factory = table[name]
+    except KeyError:
+        raise unknown(what, name, table) from None
+    obj = factory(**params)
+    if not isinstance(obj, base):
+        raise ValueError(f"the {what} registered as {name!r} built a {type(obj).__name__}, "
+                         f"not a {base_name}")
+    return obj
+
+
 def unknown(what: str, name: Any, known: Any) -> ValueError:
     """The one "unknown X" error: ``unknown WHAT 'NAME'; known: a, b, c`` (sorted)."""
     return ValueError(f"unknown {what} {name!r}; known: {', '.join(sorted(known))}")
 
 
-__all__ = ["register", "unknown"]
+__all__ = ["build", "register", "unknown"]

@@ -37,7 +37,7 @@ from ..messages import (
     with_round,
 )
 from ..protocol import ALL, Protocol
-from ..registry import register, unknown
+from ..registry import build, register
 
 if TYPE_CHECKING:
     from ..adversary import AdversaryContext
@@ -446,12 +446,5 @@ def strategy_names() -> list[str]:
 
 def make_strategy(name: str, **params: Any) -> Strategy:
     """Build a strategy by name; raises ``ValueError`` listing the names for an unknown one."""
-    try:
-        factory = STRATEGIES[name]
-    except KeyError:
-        raise unknown("Byzantine strategy", name, STRATEGIES) from None
-    strategy = factory(**params)
-    if not isinstance(strategy, Strategy):
-        raise ValueError(f"the strategy registered as {name!r} built a "
-                         f"{type(strategy).__name__}, not a netsim.adversary.Strategy")
-    return strategy
+    return build(STRATEGIES, name, params, what="Byzantine strategy", base=Strategy,
+                 base_name="netsim.adversary.Strategy")

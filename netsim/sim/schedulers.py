@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..messages import Message, Ready, Report, Send
-from ..registry import register, unknown
+from ..registry import build, register
 
 if TYPE_CHECKING:
     from ..adversary import AdversaryContext
@@ -359,12 +359,5 @@ def scheduler_names() -> list[str]:
 
 def make_scheduler(name: str, **params: Any) -> Scheduler:
     """Build a scheduler by name; raises ``ValueError`` listing the names for an unknown one."""
-    try:
-        factory = SCHEDULERS[name]
-    except KeyError:
-        raise unknown("scheduler", name, SCHEDULERS) from None
-    sched = factory(**params)
-    if not isinstance(sched, Scheduler):
-        raise ValueError(f"the scheduler registered as {name!r} built a "
-                         f"{type(sched).__name__}, not a netsim.sim.schedulers.Scheduler")
-    return sched
+    return build(SCHEDULERS, name, params, what="scheduler", base=Scheduler,
+                 base_name="netsim.sim.schedulers.Scheduler")
