@@ -37,9 +37,10 @@ from ..claims import BY_NAME
 
 QUANTILES = (0.05, 0.5, 0.95)
 """The band of :func:`plot_diameters`: the 5% and 95% quantiles around the median."""
-FLOOR = 1e-16
-"""Relative diameters at or below this (exact agreement, up to float64 rounding) are drawn on
-this floor of the log scale; the returned arrays keep the measured values."""
+EXACT = 1e-12
+"""Relative diameters at or below this are exact agreement up to float64 rounding: they are
+drawn on a floor line of the log scale (a tenth of the smallest larger value drawn), labelled
+"exact agreement"; the returned arrays keep the measured values."""
 MAX_CELLS = 36
 """At most this many panels in one :func:`plot_diameters` figure (see its ``max_cells``)."""
 REST = "cell rest"
@@ -214,8 +215,9 @@ def plot_diameters(records: Iterable[Mapping[str, Any]], path: str | Path,
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False,
                              sharey=True)
+    floor = _floor(panels)
     for ax, p in zip(axes.flat, panels, strict=False):
-        _draw_panel(ax, p)
+        _draw_panel(ax, p, floor)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     title = "honest ℓ2 diameter / input diameter: median and 5-95% band over seeds"
@@ -229,12 +231,21 @@ def plot_diameters(records: Iterable[Mapping[str, Any]], path: str | Path,
     return DiameterPlot(path, panels, omitted)
 
 
-def _draw_panel(ax: Any, p: CellDiameters) -> None:
-    lo, mid, hi = (np.maximum(a, FLOOR) for a in (p.q05, p.median, p.q95))
+def _floor(panels: Sequence[CellDiameters]) -> float:
+    """The log scale's floor: a tenth of the smallest drawn value above :data:`EXACT`."""
+    vals = np.concatenate([np.concatenate([p.q05, p.median, p.q95]) for p in panels])
+    above = vals[np.isfinite(vals) & (vals > EXACT)]
+    return max(EXACT, 0.1 * float(above.min())) if above.size else EXACT
+
+
+def _draw_panel(ax: Any, p: CellDiameters, floor: float) -> None:
+    lo, mid, hi = (np.where(a > EXACT, a, floor) for a in (p.q05, p.median, p.q95))
     ax.fill_between(p.rounds, lo, hi, alpha=0.3, label="5-95%")
     ax.semilogy(p.rounds, mid, "o-", ms=3, label=f"median ({p.runs} runs)")
     if p.bound is not None:
-        ax.semilogy(p.rounds, np.maximum(p.bound, FLOOR), "k--", label="proven bound")
+        ax.semilogy(p.rounds, np.maximum(p.bound, floor), "k--", label="proven bound")
+    if np.any(np.concatenate([p.q05, p.median, p.q95]) <= EXACT):
+        ax.axhline(floor, color="tab:green", ls=":", lw=1, label="exact agreement")
     ax.set_title(p.cell_id, fontsize=7)
     ax.set_xlabel("round")
     ax.set_xticks(p.rounds)
