@@ -583,6 +583,7 @@ def run_campaign_command(args: argparse.Namespace) -> int:
     exit 1 on a violation or an error."""
     from .campaigns import run_campaign
 
+    out = args.out
     try:
         spec = _load_campaign_spec(args)
         out = args.out or f"campaign-{spec.name}"
@@ -596,6 +597,10 @@ def run_campaign_command(args: argparse.Namespace) -> int:
         return fail(exc)
     except (ValueError, ImportError, OSError) as exc:
         return fail(translate(exc, _CAMPAIGN_FLAGS))
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished runs are kept in {out or 'the --out folder'}/"
+              "records.jsonl; run the same command again to resume", file=sys.stderr)
+        return 130
     if args.json:
         doc = result.as_dict()
         doc["paths"].update(plots)

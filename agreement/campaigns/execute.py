@@ -225,10 +225,9 @@ def _run_local(pending: list[Task], workers: int, emit: Callable[[dict[str, Any]
             tick(1)
         return "local, 1 worker (in process)"
     todo: Iterator[list[Task]] = iter(chunks(pending, workers))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        running = set()
-        for chunk in _take(todo, 3 * workers):
-            running.add(pool.submit(run_chunk, chunk))
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        running = {pool.submit(run_chunk, c) for c in _take(todo, 3 * workers)}
         while running:
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -236,8 +235,11 @@ def _run_local(pending: list[Task], workers: int, emit: Callable[[dict[str, Any]
                 for rec in recs:
                     emit(rec)
                 tick(len(recs))
-                for chunk in _take(todo, 1):
-                    running.add(pool.submit(run_chunk, chunk))
+                running |= {pool.submit(run_chunk, c) for c in _take(todo, 1)}
+    except BaseException:  # interrupted: what was emitted stays; do not wait for the rest
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return f"local, {workers} worker processes"
 
 

@@ -159,30 +159,34 @@ def test_bad_command_lines_name_the_flag(tmp_path: Path,
                  "--workers", "1"]) == 0
 
 
-def test_killing_a_campaign_then_rerunning_it_resumes(tmp_path: Path) -> None:
-    """A CLI run killed (its process group) after some records: the rerun keeps them."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killing_a_campaign_then_rerunning_it_resumes(tmp_path: Path, sig: int) -> None:
+    """A CLI run killed (its process group: SIGKILL, or Ctrl-C's SIGINT, which it reports
+    with exit status 130) after some records: the rerun keeps them (not recomputed)."""
     spec = write(tmp_path, SAFE.replace("count = 4", "count = 60"))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "agreement", "campaign", spec, "--out", str(out),
            "--workers", "2", "--json"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     records = out / "records.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if records.exists() and records.read_text().count("\n") >= 20:
             break
         time.sleep(0.05)
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    killed = proc.poll() is None
+    if killed:
+        os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    if killed and sig == signal.SIGINT:
+        assert proc.returncode == 130 and "run the same command again to resume" in err
     kept = {r["key"]: r["wall_time"] for r in RecordStore(records).records()}
     assert len(kept) >= 20
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     doc = json.loads(done.stdout)
     assert done.returncode == 0 and doc["runs"] == 240 and doc["resumed"] == len(kept)
-    final = {json.loads(x)["key"]: json.loads(x)["wall_time"]
-             for x in records.read_text().splitlines()}
+    final = {r["key"]: r["wall_time"] for r in RecordStore(records).records()}
     assert all(final[k] == w for k, w in kept.items())  # kept, not recomputed
 
 
