@@ -213,9 +213,12 @@ def _candidates(record: dict[str, Any]) -> list[tuple[str, Any]]:
     """The smaller runs to try, in order: fewer rounds (1, 2, ...), smaller d (1, 2, 4, ...),
     then earlier seeds (0, 1, ..., at most :data:`SEED_TRIES`)."""
     p, seed = record["params"], record["seed"]
-    out: list[tuple[str, Any]] = [("rounds", r) for r in range(1, p["rounds"])]
+    rounds, d = p.get("rounds"), p.get("d")
+    if not (isinstance(rounds, int) and isinstance(d, int) and isinstance(seed, int)):
+        return []  # malformed parameters: nothing smaller to try
+    out: list[tuple[str, Any]] = [("rounds", r) for r in range(1, rounds)]
     dims, k = [], 1
-    while k < p["d"]:
+    while k < d:
         dims.append(k)
         k *= 2
     out += [("d", v) for v in dims]

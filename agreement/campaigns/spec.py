@@ -25,13 +25,13 @@ The keys (axes or fixed, not both) are the parameters of ``python -m agreement s
 :data:`netsim.adversary.STRATEGIES`, or ``none``), ``scheduler``
 (:data:`netsim.sim.schedulers.SCHEDULERS`), ``inputs`` (:data:`agreement.inputs.INPUTS`),
 ``engine`` (message, round), ``views`` (round engine: random, omniscient), ``gather``
-(witness, first-quorum), ``codec`` and ``unsafe`` (booleans), and the Python-only
-``rule_params`` and ``attack_params`` (tables). Unset keys take ``simulate``'s defaults
-(:data:`DEFAULTS`). A cell below its protocol's resilience (:func:`agreement.protocol.
-check_resilience`: n >= 3f+1 for the witness gather and trimmed mean, κ(n,f) < 1 for MDA;
-docs/theory.md §5) is skipped, with the reason in :meth:`CampaignSpec.skipped_cells`, unless
-``unsafe = true``; so is a round-engine cell with a protocol-level strategy (the round engine
-runs value attacks and silent only).
+(witness, first-quorum; for both, ``"default"`` is the default), ``codec`` and ``unsafe``
+(booleans), and the Python-only ``rule_params`` and ``attack_params`` (tables). Unset keys
+take ``simulate``'s defaults (:data:`DEFAULTS`). A cell below its protocol's resilience
+(:func:`agreement.protocol.check_resilience`: n >= 3f+1 for the witness gather and the
+trimmed mean, κ(n,f) < 1 for MDA; docs/theory.md §5) is skipped, with the reason in
+:meth:`CampaignSpec.skipped_cells`, unless ``unsafe = true``; so is a round-engine cell with
+a protocol-level strategy (the round engine runs value attacks and silent only).
 """
 
 from __future__ import annotations
@@ -128,10 +128,12 @@ def _check_value(key: str, name: str, value: Any) -> Any:
         return _known(key, value, INPUTS)
     if name == "engine":
         return _known(key, value, ("message", "round"))
-    if name == "views":
-        return None if value is None else _known(key, value, ("random", "omniscient"))
-    if name == "gather":
-        return None if value is None else _known(key, value, ("witness", "first-quorum"))
+    if name == "views":  # None or "default": the engine's default (omniscient)
+        return None if value in (None, "default") else _known(key, value,
+                                                              ("random", "omniscient"))
+    if name == "gather":  # None or "default": the protocol's own gather
+        return None if value in (None, "default") else _known(key, value,
+                                                              ("witness", "first-quorum"))
     if name in ("codec", "unsafe"):
         if not isinstance(value, bool):
             raise ValueError(f"{key}: expected true or false, got {value!r}")
@@ -155,6 +157,7 @@ def _check_axes(axes: Any, fixed: Any) -> tuple[dict[str, list], dict[str, Any]]
             raise ValueError(f"axes.{name}: expected a non-empty list of values, got {values!r}")
         out_axes[name] = [_check_value(f"axes.{name}[{i}]", name, v) for i, v in enumerate(values)]
     out_fixed = {name: _check_value(f"fixed.{name}", name, v) for name, v in fixed.items()}
+    out_fixed = {k: v for k, v in out_fixed.items() if v is not None}  # None: the default
     both = sorted(set(out_axes) & set(out_fixed))
     if both:
         raise ValueError(f"axes.{both[0]} and fixed.{both[0]}: a key is an axis or fixed, not both")
@@ -319,7 +322,10 @@ class CampaignSpec:
 
 
 def _toml(v: Any) -> str:
-    """One TOML value (strings, booleans, numbers, lists and inline tables)."""
+    """One TOML value (strings, booleans, numbers, lists and inline tables; None, which TOML
+    lacks, only in the views and gather axes, as "default")."""
+    if v is None:
+        return '"default"'
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):

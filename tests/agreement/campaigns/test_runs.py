@@ -127,6 +127,7 @@ def test_run_task_never_raises() -> None:
         assert plain(rec) and json.dumps(rec, allow_nan=False)
     rec = run_task(Task("bad", {"n": 4}, 0))
     assert rec["error"]["type"] == "KeyError" and rec["replay"] is None
+    assert reduce_failure(rec) is None  # nothing smaller to try, and no exception
 
 
 @pytest.mark.parametrize("protocol, n, f", [("trimmed-mean", 4, 1), ("trimmed-mean", 7, 2),

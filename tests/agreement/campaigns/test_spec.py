@@ -193,3 +193,12 @@ def test_to_dict_and_to_toml_round_trip() -> None:
         assert load_spec(spec.to_dict()) == spec
         assert load_spec(spec.to_toml()) == spec
         assert spec.to_dict()["seeds"] == {"start": spec.seeds.start, "count": len(spec.seeds)}
+
+
+def test_default_views_and_gather_in_an_axis_round_trip_through_toml() -> None:
+    spec = load_spec(spec_with(axes={"nf": [[4, 1]], "views": [None, "random"],
+                                     "gather": ["default", "first-quorum"]},
+                               fixed={"engine": "round", "strategy": "alie", "views": None}))
+    assert [(c.params["views"], c.params["gather"]) for c in spec.cells()] == [
+        (None, None), (None, "first-quorum"), ("random", None), ("random", "first-quorum")]
+    assert load_spec(spec.to_toml()) == spec
