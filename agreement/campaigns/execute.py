@@ -25,7 +25,15 @@ Where it runs: ``workers=1`` in this process; ``workers=k`` (default ``os.cpu_co
 flight so the progress bar moves and memory stays bounded; ``cluster="tcp://HOST:PORT"`` (or
 a ``distributed.Client``) the same chunks through ``client.submit`` on a Dask cluster
 (``pip install "jungle[dask]"``). Every worker must have the same Jungle installed, and any
-plugin the spec names imported (a process pool started by fork inherits this process's).
+plugin the spec names imported (a process pool started by fork inherits this process's; on a
+platform that spawns, call :func:`run_campaign` under ``if __name__ == "__main__":``).
+
+Across hosts (Dask's own command line, installed with ``distributed``): start a scheduler on
+one host, ``dask scheduler --port 8786``; on every host, workers of one thread each (a run is
+CPU-bound Python: threads of one process share its GIL), ``dask worker tcp://HOST:8786
+--nworkers N --nthreads 1``; then ``jungle campaign SPEC.toml --cluster tcp://HOST:8786``
+from any host that reaches the scheduler. The files are written where the command runs; the
+workers send back records only.
 """
 
 from __future__ import annotations

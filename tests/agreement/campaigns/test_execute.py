@@ -89,6 +89,19 @@ def test_a_local_dask_cluster_gives_the_same_records(one_worker: tuple[Path, Any
     same_files(out1, tmp_path / "dask")
 
 
+def test_a_dask_client_can_be_passed_in(one_worker: tuple[Path, Any], tmp_path: Path) -> None:
+    """``cluster=`` a ``distributed.Client`` (here of an in-process cluster): used, not
+    closed."""
+    distributed = pytest.importorskip("distributed")
+    out1, _ = one_worker
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(
+                                      cluster, set_as_default=False) as client:
+        res = run_campaign(SMALL, tmp_path, cluster=client, progress=False)
+        assert res.where.startswith("dask cluster") and client.status == "running"
+    same_files(out1, tmp_path)
+
+
 def test_resume_keeps_the_finished_records_and_ends_like_an_uninterrupted_run(
         one_worker: tuple[Path, Any], tmp_path: Path) -> None:
     """An interruption leaves k whole lines and a torn one: the rerun keeps the k records
