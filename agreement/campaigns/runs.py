@@ -130,7 +130,7 @@ def _judge(rec: dict[str, Any], checks: dict[str, Any]) -> None:
     rec["checks"] = {}
     if checks.get("agreement") is not None:
         bound = float(checks["agreement"])
-        diam = rec["diameters"]
+        diam = [as_float(v) for v in rec["diameters"]]
         measured = diam[-1] / diam[0] if diam[0] > 0 else 0.0
         ok = measured <= bound
         rec["checks"]["agreement"] = {"status": "holds" if ok else VIOLATED,
@@ -170,7 +170,7 @@ def run_task(task: Task) -> dict[str, Any]:
         res = run(x, **run_kwargs(p, task.seed))
         diam = [float(v) for v in res.diameters]
         rec.update(
-            diameters=diam, input_diameter=diam[0],
+            diameters=[num(v) for v in diam], input_diameter=num(diam[0]),
             final_diameter_ratio=num(diam[-1] / diam[0]) if diam[0] > 0 else 0.0,
             averaging_error=num(res.averaging_error), averaging_ratio=num(res.averaging_ratio),
             verdicts=_verdicts(res, p["rule_params"]), views_differed=bool(res.views_differed),
