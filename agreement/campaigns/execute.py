@@ -123,11 +123,25 @@ def run_chunk(tasks: list[Task]) -> list[dict[str, Any]]:
     return [run_and_reduce(t) for t in tasks]
 
 
+def task_cost(task: Task) -> float:
+    """A run's relative cost, for balancing only: ``n² · rounds`` at the message level (each
+    round is n reliable broadcasts of n² messages; measured: 0.09-0.13 ms per n²·round for
+    n = 4..13, d <= 16), ``n · rounds · d`` at the round level (one rule per node)."""
+    p = task.params
+    n, rounds = int(p.get("n", 1)), int(p.get("rounds") or 10)
+    if p.get("engine", "message") == "message":
+        return float(n * n * rounds)
+    return float(n * rounds * max(1, int(p.get("d", 1))) / 16)
+
+
 def chunks(tasks: list[Task], workers: int) -> list[list[Task]]:
-    """``tasks`` cut into consecutive chunks: about 16 per worker (so the slow cells spread
-    and the bar moves), at most 32 tasks each (a small run takes 10-70 ms)."""
-    size = max(1, min(32, len(tasks) // max(1, 16 * workers)))
-    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    """``tasks`` cut into consecutive chunks of at most 16 (about 64 chunks per worker, so
+    the bar moves and the last chunks are short), the costliest chunks first
+    (:func:`task_cost`: longest-first keeps the workers busy until the end; the order of the
+    records does not depend on it, they are sorted in task order at the end)."""
+    size = max(1, min(16, len(tasks) // max(1, 64 * workers)))
+    parts = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    return sorted(parts, key=lambda part: -sum(task_cost(t) for t in part))
 
 
 def _as_spec(spec: CampaignSpec | str | os.PathLike[str] | dict[str, Any]) -> CampaignSpec:

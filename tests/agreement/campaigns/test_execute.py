@@ -13,7 +13,7 @@ import pytest
 
 import agreement
 from agreement.campaigns import load_spec, run_campaign
-from agreement.campaigns.execute import FILES, chunks
+from agreement.campaigns.execute import FILES, chunks, task_cost
 
 SMALL: dict[str, Any] = {
     "name": "small",
@@ -188,5 +188,8 @@ def test_chunks_cover_the_tasks_in_order() -> None:
     tasks = load_spec(SMALL).tasks()
     for workers in (1, 2, 7):
         parts = chunks(tasks, workers)
-        assert [t for part in parts for t in part] == tasks
-        assert all(1 <= len(p) <= 32 for p in parts)
+        assert sorted((t for part in parts for t in part), key=tasks.index) == tasks
+        assert sum(len(p) for p in parts) == len(tasks)
+        assert all(1 <= len(p) <= 16 for p in parts)
+        costs = [sum(task_cost(t) for t in p) for p in parts]
+        assert costs == sorted(costs, reverse=True)  # the costliest first
