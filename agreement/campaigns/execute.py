@@ -177,6 +177,8 @@ def run_campaign(
     tasks = spec.tasks()
     store = RecordStore(out / FILES["records"])
     done = store.completed() if resume else set()
+    _check_no_strangers(done, tasks, out)
+    (out / FILES["spec"]).write_text(spec.to_toml())
     pending = [t for t in tasks if task_key(t) not in done]
     resumed = len(tasks) - len(pending)
     show = sys.stderr.isatty() if progress is None else progress
@@ -195,7 +197,7 @@ def run_campaign(
 
 def _prepare(out: Path, spec: CampaignSpec, resume: bool) -> None:
     """Start over (``resume=False``: the earlier files removed) or check that the spec
-    already in ``out`` is this one up to its seeds, then write ``spec.toml``."""
+    already in ``out`` is this one up to its seeds."""
     spec_path = out / FILES["spec"]
     if not resume:
         for name in FILES.values():
@@ -212,7 +214,17 @@ def _prepare(out: Path, spec: CampaignSpec, resume: bool) -> None:
                 f"{out} holds the records of another campaign ({spec_path} differs from this "
                 "spec in more than its seeds): pass --fresh (resume=False) to start over, "
                 "or another --out")
-    spec_path.write_text(spec.to_toml())
+
+
+def _check_no_strangers(done: set[str], tasks: list[Task], out: Path) -> None:
+    """Refuse to resume over records that this spec would drop (the final rewrite keeps
+    the spec's tasks only): seeds outside a smaller ``--seeds`` range, say."""
+    strangers = done - {task_key(t) for t in tasks}
+    if strangers:
+        raise ValueError(
+            f"{out} holds {len(strangers)} records that are not tasks of this spec (e.g. "
+            f"{min(strangers)}: seeds outside its range?); rerun with their seeds, pass "
+            "--fresh (resume=False) to drop them, or give another --out")
 
 
 class _bar:

@@ -142,6 +142,9 @@ def test_a_different_spec_in_the_same_folder_is_refused(one_worker: tuple[Path, 
     more = {**small, "seeds": 3}  # more seeds of the same study resume
     res = run_campaign(more, tmp_path, workers=1, progress=False)
     assert res.resumed == 2 * len(res.records) // 3
+    with pytest.raises(ValueError, match="not tasks of this spec"):  # would drop seed 2
+        run_campaign(small, tmp_path, workers=1, progress=False)
+    assert len(file_records(tmp_path)) == len(res.records)
 
 
 def test_failures_file_holds_each_violation_with_its_replay(tmp_path: Path) -> None:
