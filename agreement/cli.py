@@ -584,6 +584,9 @@ def run_campaign_command(args: argparse.Namespace) -> int:
     from .campaigns import run_campaign
 
     out = args.out
+    if args.cluster is not None and args.workers is not None:
+        return fail("--workers applies to the local pool; with --cluster the cluster's "
+                    "workers run the campaign (drop --workers)")
     try:
         spec = _load_campaign_spec(args)
         out = args.out or f"campaign-{spec.name}"

@@ -57,6 +57,9 @@ FILES = {"records": "records.jsonl", "failures": "failures.jsonl", "summary": "s
          "summary_md": "summary.md", "spec": "spec.toml"}
 """The files a campaign writes under its ``out`` folder, by role."""
 
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for a Dask scheduler before ``--cluster`` is reported unreachable."""
+
 FAILED = ("violation", "error")
 """The record statuses that are failures (saved to ``failures.jsonl``, exit status 1)."""
 
@@ -88,6 +91,13 @@ class CampaignResult:
     def paths(self) -> dict[str, str]:
         """The files written, by role (:data:`FILES`)."""
         return {role: str(self.out / name) for role, name in FILES.items()}
+
+    def to_dataframe(self) -> Any:
+        """The records as a pandas DataFrame (:func:`~agreement.campaigns.store.
+        to_dataframe`: one row per run, the parameters flattened to columns)."""
+        from .store import to_dataframe
+
+        return to_dataframe(self.records)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able dict: everything but the records (they are in ``records.jsonl``)."""
@@ -301,7 +311,7 @@ def dask_client(cluster: Any) -> tuple[Any, bool]:
         raise ValueError(f"cluster must be a scheduler address 'tcp://HOST:PORT' or a "
                          f"distributed.Client, got {type(cluster).__name__}")
     try:
-        return distributed.Client(cluster, timeout=30, set_as_default=False), True
+        return distributed.Client(cluster, timeout=CONNECT_TIMEOUT, set_as_default=False), True
     except (OSError, TimeoutError) as exc:
         raise ValueError(f"--cluster {cluster}: cannot reach the Dask scheduler ({exc})"
                          ) from None

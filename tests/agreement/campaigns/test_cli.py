@@ -147,6 +147,8 @@ def test_bad_command_lines_name_the_flag(tmp_path: Path,
     (tmp_path / "file").write_text("")
     assert main(["campaign", spec, "--out", str(tmp_path / "file")]) == 2
     assert "--out" in capsys.readouterr().err
+    assert main(["campaign", spec, "--workers", "2", "--cluster", "tcp://127.0.0.1:1"]) == 2
+    assert "drop --workers" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["campaign", spec, "--seeds", "0:0"])
     assert "--seeds" in capsys.readouterr().err

@@ -196,3 +196,21 @@ def test_chunks_cover_the_tasks_in_order() -> None:
         assert all(1 <= len(p) <= 16 for p in parts)
         costs = [sum(task_cost(t) for t in p) for p in parts]
         assert costs == sorted(costs, reverse=True)  # the costliest first
+
+
+def test_an_unreachable_scheduler_names_the_flag(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("distributed")
+    from agreement.campaigns import execute
+
+    monkeypatch.setattr(execute, "CONNECT_TIMEOUT", 0.5)
+    with pytest.raises(ValueError, match=r"--cluster tcp://127.0.0.1:1: cannot reach"):
+        run_campaign({**SMALL, "seeds": 1}, tmp_path, cluster="tcp://127.0.0.1:1",
+                     progress=False)
+
+
+def test_the_result_as_a_dataframe(one_worker: tuple[Path, Any]) -> None:
+    pytest.importorskip("pandas")
+    _, res = one_worker
+    df = res.to_dataframe()
+    assert len(df) == len(res.records) and list(df["key"]) == [r["key"] for r in res.records]
