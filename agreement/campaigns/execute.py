@@ -57,8 +57,9 @@ FILES = {"records": "records.jsonl", "failures": "failures.jsonl", "summary": "s
          "summary_md": "summary.md", "spec": "spec.toml"}
 """The files a campaign writes under its ``out`` folder, by role."""
 
-CONNECT_TIMEOUT = 10.0
-"""Seconds to wait for a Dask scheduler before ``--cluster`` is reported unreachable."""
+CONNECT_TIMEOUT = 20.0
+"""Seconds to wait for a Dask scheduler before ``--cluster`` is reported unreachable (one
+just started takes a few seconds to listen on a loaded machine)."""
 
 FAILED = ("violation", "error")
 """The record statuses that are failures (saved to ``failures.jsonl``, exit status 1)."""
