@@ -61,6 +61,9 @@ CONNECT_TIMEOUT = 20.0
 """Seconds to wait for a Dask scheduler before ``--cluster`` is reported unreachable (one
 just started takes a few seconds to listen on a loaded machine)."""
 
+WORKER_TIMEOUT = 60.0
+"""Seconds to wait for the first Dask worker to join the scheduler."""
+
 FAILED = ("violation", "error")
 """The record statuses that are failures (saved to ``failures.jsonl``, exit status 1)."""
 
@@ -326,6 +329,13 @@ def _run_dask(pending: list[Task], cluster: Any, emit: Callable[[dict[str, Any]]
     try:
         from distributed import as_completed
 
+        try:
+            client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+        except TimeoutError:
+            raise ValueError(
+                f"--cluster {client.scheduler.address}: no worker joined the scheduler in "
+                f"{WORKER_TIMEOUT:.0f} s; start one with `dask worker "
+                f"{client.scheduler.address} --nthreads 1`") from None
         n = max(1, sum(client.nthreads().values()))
         futures = [client.submit(run_chunk, c, pure=False) for c in chunks(pending, n)]
         for fut in as_completed(futures, loop=client.loop):
@@ -334,6 +344,7 @@ def _run_dask(pending: list[Task], cluster: Any, emit: Callable[[dict[str, Any]]
                 emit(rec)
             tick(len(recs))
             fut.release()
+        n = sum(client.nthreads().values())
         return f"dask cluster {client.scheduler.address}, {n} worker threads"
     finally:
         if owned:

@@ -214,3 +214,16 @@ def test_the_result_as_a_dataframe(one_worker: tuple[Path, Any]) -> None:
     _, res = one_worker
     df = res.to_dataframe()
     assert len(df) == len(res.records) and list(df["key"]) == [r["key"] for r in res.records]
+
+
+def test_a_scheduler_without_workers_is_reported(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    from agreement.campaigns import execute
+
+    monkeypatch.setattr(execute, "WORKER_TIMEOUT", 0.5)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None
+                                  ) as cluster, pytest.raises(ValueError,
+                                                              match="no worker joined"):
+        run_campaign({**SMALL, "seeds": 1}, tmp_path, cluster=cluster.scheduler_address,
+                     progress=False)
