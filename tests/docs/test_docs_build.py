@@ -33,6 +33,7 @@ API_PAGES = {
     "agreement.rules": "Robust rules of averaging agreement: a view of",
     "agreement.constants": "Per-coordinate, per-round contraction of the honest range under RB-TM",
     "agreement.claims": "The claims table: every proven bound of the protocols, once",
+    "agreement.campaigns": "A campaign is a",
     "learning": "LEARN (docs/theory.md §6) and the baselines",
     "proofs": "worst-case search of one round under witness views",
 }
