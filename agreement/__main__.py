@@ -1,7 +1,7 @@
 """``python -m agreement simulate|node|launch ...``: see :mod:`agreement.cli`."""
 
-import sys
+from netsim.cli_args import exit_with
 
 from .cli import main
 
-sys.exit(main())
+exit_with(main)

@@ -493,7 +493,7 @@ def add_campaign_parser(sub: Any) -> argparse.ArgumentParser:
         "version) and spec.toml under --out. A rerun resumes: finished runs are kept. Exit "
         "status 1 when a run violates a claim or a check, or fails.",
         epilog="The spec format and the Python API: agreement.campaigns (docs/guides/"
-        "simulation.md). Across hosts: start `dask scheduler` and `dask worker "
+        "campaigns.md). Across hosts: start `dask scheduler` and `dask worker "
         "tcp://HOST:8786` on each host (with this package installed), then --cluster "
         "tcp://HOST:8786.")
     p.add_argument("spec", metavar="SPEC", help="the campaign spec, a TOML file")
@@ -516,7 +516,8 @@ def add_campaign_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-_CAMPAIGN_FLAGS = (("resume=False", "--fresh"), ("workers must", "--workers must"),
+_CAMPAIGN_FLAGS = (("resume=False", "--fresh"), ("out folder", "--out DIR"),
+                   ("workers must", "--workers must"),
                    ("unsafe = true", "unsafe = true in [fixed] or [axes]"))
 
 

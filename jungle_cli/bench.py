@@ -21,6 +21,7 @@ BENCHES: dict[str, str] = {
     "agreement": "full agreements: message level against round level",
     "learning": "LEARN against D-SGD: time per step (and --accuracy: the grids)",
     "network": "agreement rounds over loopback TLS against a raw socket",
+    "campaign": "campaigns: small runs per second per core, 1 and 2 workers",
 }
 
 

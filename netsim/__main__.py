@@ -1,7 +1,6 @@
 """``python -m netsim``: see :mod:`netsim.cli`."""
 
-import sys
-
 from .cli import main
+from .cli_args import exit_with
 
-sys.exit(main())
+exit_with(main)

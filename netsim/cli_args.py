@@ -25,8 +25,9 @@ A front end module: the libraries never import it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -179,3 +180,19 @@ def summary(obj: Any, known: dict[str, str] | None = None, name: str = "") -> st
         return known[name]
     doc = (getattr(obj, "__doc__", None) or "").strip()
     return doc.splitlines()[0] if doc else (name or getattr(obj, "__name__", "?"))
+
+
+def exit_with(main: Callable[[], int]) -> NoReturn:
+    """``sys.exit(main())`` for a ``python -m PKG`` entry point, where a reader that closes
+    the pipe early (``python -m agreement campaign ... | head``) ends the command quietly
+    with status 141 (128 + SIGPIPE, as a shell reports it) instead of a ``BrokenPipeError``
+    traceback; the rest of the output goes to ``/dev/null`` so the interpreter's final
+    flush cannot raise again."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 141
+    sys.exit(code)

@@ -1,7 +1,7 @@
 """``python -m proofs``: see :mod:`proofs.cli`."""
 
-import sys
+from netsim.cli_args import exit_with
 
 from .cli import main
 
-sys.exit(main())
+exit_with(main)

@@ -226,8 +226,8 @@ def _prepare(out: Path, spec: CampaignSpec, resume: bool) -> None:
                 k: v for k, v in now.items() if k != "seeds"}:
             raise ValueError(
                 f"{out} holds the records of another campaign ({spec_path} differs from this "
-                "spec in more than its seeds): pass --fresh (resume=False) to start over, "
-                "or another --out")
+                "spec in more than its seeds): pass resume=False to start over, or another "
+                "out folder")
 
 
 def _check_no_strangers(done: set[str], tasks: list[Task], out: Path) -> None:
@@ -238,7 +238,7 @@ def _check_no_strangers(done: set[str], tasks: list[Task], out: Path) -> None:
         raise ValueError(
             f"{out} holds {len(strangers)} records that are not tasks of this spec (e.g. "
             f"{min(strangers)}: seeds outside its range?); rerun with their seeds, pass "
-            "--fresh (resume=False) to drop them, or give another --out")
+            "resume=False to drop them, or give another out folder")
 
 
 class _bar:

@@ -137,7 +137,7 @@ def test_a_different_spec_in_the_same_folder_is_refused(one_worker: tuple[Path, 
     small = {**SMALL, "seeds": 2}
     run_campaign(small, tmp_path, workers=1, progress=False)
     other = {**small, "fixed": {**SMALL["fixed"], "rounds": 3}}
-    with pytest.raises(ValueError, match=r"another campaign.*--fresh"):
+    with pytest.raises(ValueError, match=r"another campaign.*resume=False"):
         run_campaign(other, tmp_path, workers=1, progress=False)
     more = {**small, "seeds": 3}  # more seeds of the same study resume
     res = run_campaign(more, tmp_path, workers=1, progress=False)
