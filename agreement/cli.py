@@ -577,6 +577,23 @@ def _print_campaign(result: Any) -> None:
                                                   result.paths.values()) + ")")
     print("all runs within the claims" if result.ok else
           f"{len(result.failures)} failures (violations or errors): exit status 1")
+    print(_campaign_stress(result.records))
+
+
+def _campaign_stress(records: list[dict[str, Any]]) -> str:
+    """What the runs tested: those judged by a claim or a check, those among them whose
+    honest views differed (only they test a contraction or averaging bound beyond validity),
+    and those that checked nothing at all (no claim and no check: they cannot fail)."""
+    judged = [r for r in records
+              if any(k != "no-claim" for k in r.get("verdicts") or {}) or r.get("checks")]
+    differed = sum(bool(r.get("views_differed")) for r in judged)
+    text = (f"tested: {len(judged)} of {len(records)} runs judged by a claim or a check, "
+            f"{differed} of them with differing honest views")
+    nothing = len(records) - len(judged) - sum(r.get("status") == "error" for r in records)
+    if nothing:
+        text += (f"; WARNING: {nothing} runs checked nothing (no claim about their protocol "
+                 "at their (n, f, d), no [checks]): they cannot fail")
+    return text
 
 
 def run_campaign_command(args: argparse.Namespace) -> int:

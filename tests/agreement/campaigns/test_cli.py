@@ -202,3 +202,22 @@ def test_plot_draws_both_figures_into_out(tmp_path: Path,
     assert rc == 0
     for key, name in (("diameters_png", "diameters.png"), ("heatmap_png", "heatmap.png")):
         assert doc["paths"][key] == str(out / name) and (out / name).stat().st_size > 0
+
+
+def test_a_campaign_that_checks_nothing_says_so(tmp_path: Path, capsys) -> None:
+    """The median baseline carries no claim: with no [checks] its runs cannot fail, and the
+    command says how many runs were judged by something (a campaign must not look like a
+    pass when nothing was tested)."""
+    spec = tmp_path / "median.toml"
+    spec.write_text('name = "median"\nseeds = 3\n[fixed]\nprotocol = "median"\nnf = [7, 2]\n'
+                    'd = 3\nrounds = 2\n')
+    assert main(["campaign", str(spec), "--out", str(tmp_path / "out"), "--workers", "1",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "tested: 0 of 3 runs judged by a claim or a check" in out
+    assert "WARNING: 3 runs checked nothing" in out
+    spec.write_text(spec.read_text().replace('protocol = "median"', 'protocol = "trimmed-mean"'))
+    assert main(["campaign", str(spec), "--out", str(tmp_path / "tm"), "--workers", "1",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "tested: 3 of 3 runs judged by a claim or a check" in out and "WARNING" not in out
