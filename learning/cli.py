@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -82,6 +83,24 @@ def _attack_params(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _method_params(items: Sequence[str]) -> dict[str, Any]:
+    """``--method-param KEY=VALUE`` items: numbers where they parse, else strings."""
+    out: dict[str, Any] = {}
+    for it in items:
+        key, sep, val = it.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--method-param expects KEY=VALUE, got {it!r}")
+        for conv in (int, float):
+            try:
+                out[key] = conv(val)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = val
+    return out
+
+
 def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-dir", default=None, help="local MNIST IDX / CIFAR-10 python files")
@@ -120,6 +139,27 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--unsafe", action="store_true", help="run below the resilience bound")
+    g = p.add_argument_group("the seeds' other systems (--method byzsgd, kardam, choco)")
+    g.add_argument("--n-servers", type=positive_int, default=7,
+                   help="byzsgd: parameter servers (default 7; needs >= 3 x --f-servers + 1)")
+    g.add_argument("--f-servers", type=nonneg_int, default=2,
+                   help="byzsgd: Byzantine servers among them (default 2)")
+    g.add_argument("--gather-every", type=positive_int, default=10,
+                   help="byzsgd: steps between two gathers of the servers' models (default 10)")
+    g.add_argument("--server-attack", default="auto",
+                   help="byzsgd: what Byzantine servers send: auto (--attack applied to "
+                        "models), equivocate, stale, or a learning attack's name")
+    g.add_argument("--topology", default="ring",
+                   help="choco: gossip graph: ring, torus or complete (default ring)")
+    g.add_argument("--compression", default="topk:0.01",
+                   help="choco: topk:FRACTION, randk:FRACTION, sign or none (default topk:0.01)")
+    g.add_argument("--consensus-lr", type=positive_float, default=None,
+                   help="choco: consensus step size gamma (default: the method's)")
+    g.add_argument("--scheduler", default="heavy-tail",
+                   help="kardam: the netsim scheduler whose delays make gradients stale "
+                        "(default heavy-tail)")
+    g.add_argument("--method-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method's further knob (see the method's doc), repeatable")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: the simulated models are small, and "
                         "more threads only wait for each other on a busy machine)")
@@ -143,6 +183,10 @@ def _config(a: argparse.Namespace, **over: Any) -> TrainConfig:
         param_rounds=a.param_rounds, split=a.split, alpha=a.alpha,
         labels_per_node=a.labels_per_node, engine=a.engine, views=a.views, seed=a.seed,
         device=a.device, dtype=a.dtype, eval_every=a.eval_every, unsafe=a.unsafe,
+        n_servers=a.n_servers, f_servers=a.f_servers, gather_every=a.gather_every,
+        server_attack=a.server_attack, topology=a.topology, compression=a.compression,
+        consensus_lr=a.consensus_lr, scheduler=a.scheduler,
+        method_params=_method_params(a.method_param),
     )
     kw.update(over)
     return TrainConfig(**kw)
@@ -341,4 +385,10 @@ def cli_message(text: str) -> str:
                       ("omniscient views run with the dissensus attack",
                        "--views omniscient runs with --attack dissensus")):
         text = text.replace(api, flag)
+    # the other systems' keywords, written ``keyword=VALUE`` in the library's errors
+    for key in ("n_servers", "f_servers", "gather_every", "server_attack", "topology",
+                "compression", "consensus_lr", "scheduler", "method_params"):
+        flag = "--method-param" if key == "method_params" else "--" + key.replace("_", "-")
+        text = re.sub(rf"\b{key}=", flag + " ", text)
+        text = re.sub(rf"\b{key}\b", flag, text)
     return text

@@ -74,6 +74,7 @@ import torch
 from torch import nn
 
 from agreement import constants, get_config
+from netsim.registry import unknown
 
 from .attacks import LEARNING_ATTACKS, AttackHook, ValueAttackHook, check_attack, is_value_attack
 from .data import Dataset, NodeData, load_dataset, split
@@ -84,6 +85,7 @@ from .methods import (
     Method,
     Setup,
     StepInput,
+    Task,
     calibrate_round,
     protocol_strategies,
 )
@@ -169,10 +171,31 @@ class TrainConfig:
     eval_every: int = 50
     data_dir: str | None = None
     unsafe: bool = False
+    n_servers: int = 7
+    """byzsgd: parameter servers ``n_ps`` (``n_ps >= 3·f_servers + 1`` unless unsafe)."""
+    f_servers: int = 2
+    """byzsgd: Byzantine servers ``f_ps`` (ids ``0..f_ps-1`` among the servers)."""
+    gather_every: int = 10
+    """byzsgd: ``T``, the steps of a scatter phase; the servers gather after each."""
+    server_attack: str = "auto"
+    """byzsgd: what the Byzantine servers send the workers and the other servers (``auto``:
+    the run's ``attack`` applied to models, as in LEARN's parameter rounds)."""
+    topology: str = "ring"
+    """choco: the gossip graph (ring, torus, complete)."""
+    compression: str = "topk:0.01"
+    """choco: the compression of the gossiped differences (topk:FRACTION, randk:FRACTION,
+    sign, none)."""
+    consensus_lr: float | None = None
+    """choco: the consensus step size ``γ`` (``None``: the method's default)."""
+    scheduler: str = "heavy-tail"
+    """kardam: the netsim scheduler whose delays make the workers' gradients stale."""
+    method_params: dict[str, Any] = field(default_factory=dict)
+    """A method's further knobs by name (``--method-param KEY=VALUE``), checked by the
+    method."""
 
     def validate(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+            raise unknown("method", self.method, METHODS)
         if self.n < 1 or not 0 <= self.f < self.n:
             raise ValueError(f"needs n >= 1 and 0 <= f < n, got n={self.n}, f={self.f}")
         if isinstance(self.attack, str) and self.attack in protocol_strategies():
@@ -418,9 +441,10 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     gen.manual_seed(cfg.seed)
     hooks = _hooks(cfg, gen, len(byz_ids))
     setup = Setup(cfg, byz_ids, honest_ids, hooks, gen)
-    method = METHODS[cfg.method](setup)
     ds, model = prepare(cfg)
     models = _Models(cfg, setup, ds, model, device, dtype)
+    setup.task = Task(models.swarm, ds, models.data, device, dtype)
+    method = METHODS[cfg.method](setup)
     evaluate = _Evaluator(models.swarm, ds, device, dtype)
     h = setup.h
     history: list[dict[str, float | None]] = []
