@@ -230,8 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(c)
     c.add_argument("--attacks", default=",".join(ATTACKS_ALL))
     c.add_argument("--methods", default=",".join(METHODS_COMPARE),
-                   help="learn:PROTOCOL, server:RULE, dsgd, local (comma-separated)")
+                   help="learn:PROTOCOL, server:RULE, byzsgd[:RULE], dsgd, local, kardam, "
+                        "async-sgd, choco (comma-separated)")
     c.add_argument("--out", default="learning-results", help="output folder")
+    c.add_argument("--rows", default="attack", choices=("attack", "method"),
+                   help="what the table's rows are (the columns are the other one)")
 
     s = sub.add_parser("sweep", help="ALIE z x Dirichlet alpha against LEARN -> table, plot")
     _common(s)
@@ -314,7 +317,9 @@ def cmd_grid(a: argparse.Namespace, demo: bool) -> int:
     title = (f"{'Demo' if demo else 'Compare'}: {base.dataset}, {base.model}, n={base.n}, "
              f"f={base.f}, Dirichlet α={base.alpha}, {base.steps} steps, seed {base.seed}")
     out = Path(a.out)
-    md = write_outputs(rows, out, "demo" if demo else "compare", title)
+    row_key = getattr(a, "rows", "attack")
+    col_key = "attack" if row_key == "method" else "method"
+    md = write_outputs(rows, out, "demo" if demo else "compare", title, row_key, col_key)
     print(md)
     print(f"wrote {out / ('demo' if demo else 'compare')}.md, .json, .png "
           f"({time.perf_counter() - t0:.0f} s)")

@@ -3,7 +3,10 @@ the main demo, with Markdown/JSON tables and plots.
 
 A *method* is written ``learn:PROTOCOL`` (LEARN with an agreement protocol of
 :data:`agreement.CONFIGS`), ``server:RULE`` (a trusted server with a robust rule of
-:mod:`agreement.rules`), ``dsgd`` (plain decentralized averaging) or ``local``.
+:mod:`agreement.rules`, or ``zeno``), ``byzsgd[:RULE]`` (ByzSGD, its servers' gradient
+rule), or the bare name of any other method of :data:`learning.methods.METHODS` (``dsgd``,
+``local``, ``kardam``, ``async-sgd``, ``choco``). Every grid also reports what each method
+sent per step (:func:`traffic_markdown`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .learn import PROVEN_PROTOCOLS, TrainConfig, TrainResult, train
+from .learn import METHODS, PROVEN_PROTOCOLS, TrainConfig, TrainResult, train
 
 ATTACKS_ALL = ("none", "sign-flip", "gaussian", "label-flip", "alie", "ipm", "mimic",
                "dissensus", "nan")
@@ -40,9 +43,14 @@ def method_config(base: TrainConfig, method: str) -> TrainConfig:
         return replace(base, method=kind, protocol=proto, rounds=rounds)
     if kind == "server":
         return replace(base, method=kind, protocol=proto or "trimmed-mean")
-    if kind in ("dsgd", "local") and not proto:
-        return replace(base, method=kind)
-    raise ValueError(f"unknown method {method!r}: use learn:PROTOCOL, server:RULE, dsgd or local")
+    cls = METHODS.get(kind)
+    if cls is not None and (not proto or cls.rule is not None):
+        return replace(base, method=kind, protocol=proto) if proto else replace(base, method=kind)
+    if cls is not None:
+        raise ValueError(f"method {kind!r} takes no rule: write {kind}, not {method}")
+    others = ", ".join(sorted(set(METHODS) - {"learn", "server"}))
+    raise ValueError(f"unknown method {method!r}: use learn:PROTOCOL, server:RULE or one of "
+                     f"{others}")
 
 
 def run_grid(base: TrainConfig, attacks: Sequence[str], methods: Sequence[str],
@@ -90,6 +98,30 @@ def pivot_markdown(rows: list[dict[str, Any]], row_key: str = "attack",
            "|---|" + "---|" * len(cvals)]
     for rv in rvals:
         out.append(f"| {rv} | " + " | ".join(cell.get((rv, c), "") for c in cvals) + " |")
+    return "\n".join(out)
+
+
+def _human(x: float) -> str:
+    for unit, k in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= k:
+            return f"{x / k:.3g} {unit}"
+    return f"{x:.3g}"
+
+
+def traffic_markdown(rows: list[dict[str, Any]]) -> str:
+    """One row per method: messages and bytes per step (the run's totals over its steps, as
+    each method counts them: ``traffic``) and the mean ms per step, from its attack-free row
+    (else its first): what each method's guarantee costs on the wire."""
+    by: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["method"] not in by or r.get("attack") == "none":
+            by[r["method"]] = r
+    out = ["| method | messages / step | bytes / step | ms / step | counted as |",
+           "|---|---|---|---|---|"]
+    for m, r in by.items():
+        steps = max(1, int(r["steps"]))
+        out.append(f"| {m} | {_human(r['messages'] / steps)} | {_human(r['bytes'] / steps)}B"
+                   f" | {r['step_time'] * 1e3:.2f} | {r['traffic']} |")
     return "\n".join(out)
 
 
@@ -156,6 +188,8 @@ def write_outputs(rows: list[dict[str, Any]], out: Path, stem: str, title: str,
     out.mkdir(parents=True, exist_ok=True)
     md = f"## {title}\n\nHonest test accuracy, mean / min over honest nodes.\n\n" + \
         pivot_markdown(rows, row_key, col_key) + "\n"
+    if "method" in (row_key, col_key):
+        md += "\nTraffic per step (attack-free run):\n\n" + traffic_markdown(rows) + "\n"
     (out / f"{stem}.md").write_text(md)
     (out / f"{stem}.json").write_text(json.dumps(rows, indent=1, default=str))
     plot_grid(rows, out / f"{stem}.png", title, row_key, col_key)

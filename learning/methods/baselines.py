@@ -35,6 +35,7 @@ class Server(Method):
     :mod:`agreement.rules` named by ``protocol``), the same ``ĝ`` for every honest node."""
 
     name = "server"
+    rule = "the server's robust rule"
 
     def __init__(self, setup: Setup) -> None:
         super().__init__(setup)

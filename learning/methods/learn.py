@@ -32,6 +32,7 @@ class Learn(Method):
 
     name = "learn"
     agreement = True
+    rule = "the agreement protocol"
 
     def __init__(self, setup: Setup) -> None:
         super().__init__(setup)
