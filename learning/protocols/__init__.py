@@ -4,4 +4,9 @@ simulator under every scheduler and Byzantine strategy, and over the real networ
 
 - :mod:`~learning.protocols.gather`: the rank bounds of a coordinate-wise median over a
   first-quorum gather (ByzSGD's model contraction).
+- :mod:`~learning.protocols.byzsgd`: ByzSGD (docs/systems/byzsgd.md): Byzantine parameter
+  servers and workers, first-quorum steps and median gathers every ``gather_every`` steps,
+  its own Byzantine strategies (``stale``, ``sign-flip``, ``far``) and
+  :func:`~learning.protocols.byzsgd.simulate_byzsgd`, which checks every gather against
+  the bound of :mod:`~learning.protocols.gather`.
 """
