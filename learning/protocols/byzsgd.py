@@ -41,6 +41,7 @@ steps already done are ignored (normal asynchrony); later ones are buffered.
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,9 +210,9 @@ class _Node(Protocol):
             return self.config.is_gather(t) and t <= self.config.steps
         return 0 <= t < self.config.steps
 
+    @abstractmethod
     def _consumed(self, channel: int, t: int) -> bool:
         """True when this node no longer needs ``(channel, t)``: ignored, not a fault."""
-        raise NotImplementedError
 
     def _intake(self, sender: int, message: Message) -> Fault | None:
         """Validate and buffer one message; a :class:`Fault`, or ``None`` (buffered or
@@ -247,11 +248,11 @@ class _Node(Protocol):
         self.valid.setdefault(key, {})[sender] = vec
         return None
 
-    def _take(self, channel: int, t: int, q: int, first: Mapping[int, np.ndarray] = {}
-              ) -> dict[int, np.ndarray] | None:
+    def _take(self, channel: int, t: int, q: int,
+              first: Mapping[int, np.ndarray] | None = None) -> dict[int, np.ndarray] | None:
         """The first ``q`` valid vectors of ``(channel, t)`` (``first`` ahead of them), in
         arrival order, or ``None`` while fewer arrived; the buffers of the key are freed."""
-        got = dict(first)
+        got = dict(first or {})
         for o, v in self.valid.get((channel, t), {}).items():
             if len(got) == q:
                 break
@@ -290,8 +291,9 @@ class _Node(Protocol):
             self._advance(step)
         return step
 
+    @abstractmethod
     def _advance(self, step: Step) -> None:
-        raise NotImplementedError
+        """Take every quorum that is complete, in step order, adding to ``step``."""
 
 
 class ByzSGDServer(_Node):
@@ -382,11 +384,13 @@ class ByzSGDServer(_Node):
             step.outputs.append(FinalModel(self.node_id, self.t, self.x))  # type: ignore[attr-defined]
 
     def value_at(self, round: int) -> np.ndarray:
+        """The model entering step ``round`` (the latest model if not there yet)."""
         if round < 0:
             raise ValueError(f"steps count from 0, got {round}")
         return self.history[round] if round < len(self.history) else self.x
 
     def view_at(self, round: int) -> dict[int, np.ndarray] | None:
+        """The gather set of step ``round`` (``origin -> model``), ``None`` if none."""
         return self._views.get(round)
 
 
@@ -437,6 +441,7 @@ class ByzSGDWorker(_Node):
             self.finished = self.t == cfg.steps
 
     def value_at(self, round: int) -> np.ndarray:
+        """``x̂`` of step ``round`` (the latest, or ``x0`` before the first, if not there)."""
         if round < 0:
             raise ValueError(f"steps count from 0, got {round}")
         if round < len(self.estimates):
@@ -444,6 +449,7 @@ class ByzSGDWorker(_Node):
         return self.estimates[-1] if self.estimates else self.x0
 
     def view_at(self, round: int) -> dict[int, np.ndarray] | None:
+        """The models combined in step ``round`` (``origin -> model``), ``None`` if none."""
         return self._views.get(round)
 
 
@@ -725,8 +731,11 @@ def _check_byzantine_ids(config: ByzSGDConfig, ids: Sequence[int]) -> tuple[int,
     return byz
 
 
-def _gather_checks(config: ByzSGDConfig, records: Mapping[int, Sequence[GatherRecord]],
-                   b: int) -> tuple[list[GatherCheck], bool]:
+def gather_checks(config: ByzSGDConfig, records: Mapping[int, Sequence[GatherRecord]],
+                  b: int) -> tuple[list[GatherCheck], bool]:
+    """:func:`check_gather` at every step where every honest server (the keys of
+    ``records``) gathered, with ``b`` Byzantine servers; ``([], False)`` where the bound has
+    no precondition (``L < 1``, an unsafe configuration)."""
     try:
         median_gather_rank(config.q_ps, b)
     except ValueError:
@@ -781,7 +790,7 @@ def simulate_byzsgd(
     models = {s: o.vector for s in servers for o in res.outputs[s] if isinstance(o, FinalModel)}
     records = {s: sim.nodes[s].records for s in servers}  # type: ignore[attr-defined]
     b = sum(1 for i in byz if i < config.n_ps)
-    checks, checked = _gather_checks(config, records, b)
+    checks, checked = gather_checks(config, records, b)
     return ByzSGDResult(
         config, seed, getattr(strat, "name", type(strat).__name__), sched.describe(), byz,
         servers, tuple(i for i in res.honest if i >= config.n_ps), models, records, checks,
@@ -809,6 +818,7 @@ __all__ = [
     "Stale",
     "check_gather",
     "default_byzantine_ids",
+    "gather_checks",
     "make_byzsgd_strategy",
     "make_node",
     "quadratic_oracle",
