@@ -8,5 +8,6 @@ simulator under every scheduler and Byzantine strategy, and over the real networ
   servers and workers, first-quorum steps and median gathers every ``gather_every`` steps,
   its own Byzantine strategies (``stale``, ``sign-flip``, ``far``) and
   :func:`~learning.protocols.byzsgd.simulate_byzsgd`, which checks every gather against
-  the bound of :mod:`~learning.protocols.gather`.
+  the bound of :mod:`~learning.protocols.gather`;
+  :mod:`~learning.protocols.byzsgd_net` runs it as one process per node over mutual TLS.
 """
