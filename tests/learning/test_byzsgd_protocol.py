@@ -27,8 +27,10 @@ from learning.protocols.byzsgd import (
     simulate_byzsgd,
 )
 from learning.protocols.gather import median_gather_bounds
-from netsim.adversary import Equivocate, Mixed, strategy_names
+from netsim.adversary import Equivocate, Mixed
 from netsim.messages import Echo, Send
+from netsim.sim.adversary import BUILTIN_STRATEGIES
+from netsim.sim.schedulers import TargetedViews
 
 D = 5
 X0 = np.zeros(D)
@@ -52,8 +54,10 @@ def test_every_honest_server_lies_within_the_gather_bound_after_every_gather(
     n_ps, f_ps, n_w, f_w, every = shape
     cfg = ByzSGDConfig(n_ps, f_ps, n_w, f_w, steps=16, gather_every=every, lr=0.2)
     oracle = quadratic_oracle(cfg, D, spread=0.3, noise=0.1, seed=4)
+    sched = TargetedViews()
     res = simulate_byzsgd(cfg, oracle, X0, strategy=_mixed(cfg, server_strategy),
-                          scheduler="targeted", seed=7)
+                          scheduler=sched, seed=7)
+    assert sched.targeting  # it read the honest values (ValueHistory): not plain random delays
     assert res.done and res.checked
     assert len(res.checks) == cfg.steps // every  # one check per gather, every one complete
     for check in res.checks:
@@ -115,7 +119,7 @@ def test_at_most_f_ps_byzantine_servers_two_of_seven() -> None:
     assert res.distance_to(oracle.optimum(res.honest_workers)) < 0.35
 
 
-@pytest.mark.parametrize("name", sorted(set(strategy_names()) | set(BYZSGD_STRATEGIES)))
+@pytest.mark.parametrize("name", sorted(BUILTIN_STRATEGIES | set(BYZSGD_STRATEGIES)))
 def test_every_strategy_runs_and_the_bound_holds(name) -> None:
     cfg = ByzSGDConfig(4, 1, 7, 2, steps=6, lr=0.2)
     res = simulate_byzsgd(cfg, quadratic_oracle(cfg, D, seed=0), X0, strategy=name,
