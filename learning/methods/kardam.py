@@ -7,10 +7,13 @@ version. A worker that holds a model it has not answered yet sends, at step ``t`
 gradient computed at that model (the harness computes it at the worker's row); the gradient
 reaches the server after a delay of the netsim scheduler ``cfg.scheduler``
 (:func:`netsim.sim.schedulers.make_scheduler`, ``delay(src, dst, None, now, rng)`` with a
-``random.Random(cfg.seed)``; the server is id ``n``). The server processes the arrivals in
-time order (:class:`~learning.protocols.kardam.ServerState`: one update per accepted
-gradient, dampened by ``Λ(τ)``) and sends its current model back to that worker, which it
-reaches after another delay; the worker keeps its model until then: that is its staleness.
+``random.Random(cfg.seed)``; the ids are those of the sans-IO run: the server 0, node ``i``
+worker ``i + 1``, so ``starve`` starves the last honest worker and ``partition`` cuts the
+second half of the honest workers from the server until ``t = 10``). The server processes
+the arrivals in time order (:class:`~learning.protocols.kardam.ServerState`: one update per
+accepted gradient, dampened by ``Λ(τ)``) and sends its current model back to that worker,
+which it reaches after another delay; the worker keeps its model until then: that is its
+staleness.
 Events before time ``t + 1`` are processed in step ``t``. A message the scheduler holds
 (``None``: partition, starve) is released at the scheduler's ``heal_at`` if it has one,
 and otherwise stays held for the run (the starved worker keeps the model it has).
@@ -62,7 +65,9 @@ class Kardam(Method):
         params = self._params(cfg.method_params)
         self.params = params
         self.sched = make_scheduler(cfg.scheduler)
-        self.sched.setup(cfg.n + 1, (*setup.honest_ids, cfg.n), tuple(setup.byz_ids))
+        # the scheduler sees the ids of the sans-IO run: server 0, node i is worker i + 1
+        self.sched.setup(cfg.n + 1, (0, *(i + 1 for i in setup.honest_ids)),
+                         tuple(i + 1 for i in setup.byz_ids))
         self.rng = random.Random(cfg.seed)
         self.order = setup.honest_ids + setup.byz_ids  # row -> node id
         self.heap: list[tuple[float, int, str, int, int, Any]] = []
@@ -101,8 +106,8 @@ class Kardam(Method):
 
     def _post(self, now: float, kind: str, row: int, version: int, vec: Any) -> None:
         """Schedule a gradient (``up``, worker -> server) or a model (``down``)."""
-        node, server = self.order[row], self.setup.cfg.n
-        src, dst = (node, server) if kind == "up" else (server, node)
+        node = self.order[row] + 1
+        src, dst = (node, 0) if kind == "up" else (0, node)
         d = self.sched.delay(src, dst, None, now, self.rng)
         if d is None:
             self.held.append((kind, row, version, vec))

@@ -301,11 +301,12 @@ class KardamServer(Protocol):
     (origin != sender), ``not-a-worker``, ``future-version`` (``l_p > t``),
     ``unsent-version`` (not the version last sent to ``p``: a worker holds exactly that
     one), ``invalid-value`` (:func:`netsim.messages.vector_problem`). A faulty gradient
-    gets no reply."""
+    gets no reply. ``filters=False``: the asynchronous SGD baseline (every valid gradient
+    applied, undampened)."""
 
     def __init__(self, n: int, f: int, x0: Any, *, steps: int, lr: float = 0.1,
                  window: int = 64, beta: float = 0.1, dampening: str = "exp",
-                 unsafe: bool = False) -> None:
+                 filters: bool = True, unsafe: bool = False) -> None:
         x = as_vector(np.array(x0, dtype=np.float64))
         problem = vector_problem(x)
         if problem is not None:
@@ -316,7 +317,7 @@ class KardamServer(Protocol):
         self.workers, self.steps, self.lr = n, steps, lr
         self.state: ServerState[np.ndarray] = ServerState(
             x, n, f, lambda v: float(np.linalg.norm(v)), window=window, beta=beta,
-            kind=dampening, unsafe=unsafe)
+            kind=dampening, filters=filters, unsafe=unsafe)
         self.sent = dict.fromkeys(range(1, n + 1), 0)  # worker -> version last sent
         self.dim = x.shape[0]
 
@@ -459,20 +460,22 @@ class KardamRun:
 
 def simulate_kardam(n: int, f: int, oracle: Oracle, x0: Any, *, steps: int = 200,
                     lr: float = 0.1, window: int = 64, beta: float = 0.1,
-                    dampening: str = "exp", byzantine_ids: Sequence[int] | None = None,
+                    dampening: str = "exp", filters: bool = True,
+                    byzantine_ids: Sequence[int] | None = None,
                     strategy: Strategy | None = None, scheduler: str | Scheduler = "heavy-tail",
                     seed: int = 0, unsafe: bool = False,
                     scheduler_params: Mapping[str, Any] | None = None) -> KardamRun:
     """Run Kardam in netsim's simulator: the server (node 0) and ``n`` workers (``1..n``),
     ``byzantine_ids`` (default ``1..f``) written by ``strategy`` (default
     :class:`GradientAttack` ``sign-flip``), delays from ``scheduler``; until the server's
-    ``steps`` updates, then to quiescence. Deterministic in ``seed``."""
+    ``steps`` updates, then to quiescence. Deterministic in ``seed``. ``filters=False``:
+    the same run without filters or dampening (asynchronous SGD, the baseline)."""
     x = np.array(x0, dtype=np.float64)
     byz = list(range(1, f + 1)) if byzantine_ids is None else list(byzantine_ids)
     if any(not 1 <= b <= n for b in byz):
         raise ValueError(f"byzantine_ids must be worker ids in 1..{n}, got {byz}")
     server = KardamServer(n, f, x, steps=steps, lr=lr, window=window, beta=beta,
-                          dampening=dampening, unsafe=unsafe)
+                          dampening=dampening, filters=filters, unsafe=unsafe)
 
     def factory(i: int, _: Any) -> Protocol:
         return server if i == SERVER else KardamWorker(i, n, f, oracle, x.shape[0])
