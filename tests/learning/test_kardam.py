@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from learning.cli import main
 from learning.learn import TrainConfig, train
@@ -22,6 +23,7 @@ from learning.protocols.kardam import (
     dampening,
     simulate_kardam,
 )
+from netsim.adversary import make_strategy
 from netsim.messages import Send
 from netsim.sim.adversary import CoreStrategy
 from netsim.sim.schedulers import HeavyTail, Reorder
@@ -122,6 +124,15 @@ def test_sans_io_hostile_inputs_are_faults_and_the_run_converges():
     assert run.updates == 300 and np.linalg.norm(run.model - TARGET) < 0.1
 
 
+@pytest.mark.parametrize("name", ["flood", "forge", "garbage", "replay", "twins", "equivocate",
+                                  "crash", "silent"])
+def test_sans_io_under_netsims_strategies(name):
+    run = simulate_kardam(10, 3, oracle, np.zeros(6), steps=150, strategy=make_strategy(name),
+                          seed=0)
+    assert run.updates == 150 and np.linalg.norm(run.model - TARGET) < 0.15
+    assert {flt.sender for _, flt in run.faults} <= {1, 2, 3}
+
+
 def test_sans_io_replay_is_identical_by_seed():
     a, b, c = (simulate_kardam(10, 3, oracle, np.zeros(6), steps=150, seed=s) for s in (4, 4, 5))
     assert a.model.tobytes() == b.model.tobytes() and a.model.tobytes() != c.model.tobytes()
@@ -172,9 +183,21 @@ def test_kardam_trains_where_async_sgd_is_hurt(attack, params):
     assert kardam > 0.3 and kardam > plain + 0.05, (kardam, plain)
 
 
+def test_harness_starve_starves_a_worker_not_the_server():
+    def rows(steps):
+        return train(TrainConfig(method="kardam", scheduler="starve", attack="gaussian",
+                                 hidden=8, steps=steps, n=10, f=3, eval_every=steps)
+                     ).final_params
+
+    short, long = rows(5), rows(20)
+    assert torch.equal(short[-1], long[-1])  # the last honest worker never hears back
+    assert not torch.equal(short[0], long[0])  # the others train
+
+
 def test_cli_train_kardam_json(capsys):
     rc = main(["train", "--method", "kardam", "--n", "10", "--f", "3", "--attack", "sign-flip",
-               "--json", "--steps", "12", "--hidden", "8", "--no-progress"])
+               "--json", "--steps", "12", "--hidden", "8", "--no-progress", "--method-param",
+               "dampening=inverse", "--method-param", "window=8"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "kardam" and 0 <= out["accuracy_mean"] <= 1
