@@ -17,8 +17,8 @@ quotient would be 0/0), the last accepted one computed at another version (the s
 ``K̂ = ||g_p - g_q|| / ||x_t - x_{t-1}||``; a filtered gradient never becomes the reference,
 so a Byzantine one cannot poison the next honest coefficient). The record holds the latest
 coefficient of each worker (``n`` slots, a worker not heard yet counts as ``+∞``);
-``g_p`` passes iff ``K̂_p <= `` the ``(n-f)``-th smallest slot, i.e. the ``(n-f)/n``
-quantile, read before ``K̂_p`` replaces ``p``'s slot. While fewer than ``n - f`` workers
+``g_p`` passes iff ``K̂_p`` is at most the ``(n-f)``-th smallest slot, i.e. the
+``(n-f)/n`` quantile, read before ``K̂_p`` replaces ``p``'s slot. While fewer than ``n - f`` workers
 have a coefficient the threshold is ``+∞`` (the window is filling: everything passes).
 With no reference at another version yet, or a zero denominator (``x_{l_p} = x_{l_r}``),
 ``K̂_p`` is undefined: the Lipschitz test passes and nothing is recorded. *What it gives*:
