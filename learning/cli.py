@@ -4,6 +4,8 @@
   messages, bytes and wall time (``--json``: one JSON object; ``--plot FILE.png``);
 - ``compare``: a grid attacks x methods -> Markdown + JSON table and a plot;
 - ``sweep``: ALIE's z x Dirichlet α against LEARN -> Markdown + JSON table and a plot;
+- ``simulate-byzsgd``: ByzSGD's sans-IO protocols in netsim's simulator, Byzantine servers
+  and workers, every gather checked against its rank bound (docs/systems/byzsgd.md);
 - ``demo``: the main demo (10 nodes, 3 Byzantine, heterogeneous digits, several attacks,
   LEARN against D-SGD and a trusted server), a few minutes on 2 CPU cores.
 
@@ -54,7 +56,7 @@ from .experiments import (
     write_outputs,
 )
 from .learn import METHODS, TrainConfig, train
-from .methods import protocol_strategies
+from .methods import SERVER_RULES, protocol_strategies
 from .models import MODELS
 
 ATTACK_HELP = {
@@ -156,8 +158,8 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     g.add_argument("--consensus-lr", type=positive_float, default=None,
                    help="choco: consensus step size gamma (default: the method's)")
     g.add_argument("--scheduler", default="heavy-tail",
-                   help="kardam: the netsim scheduler whose delays make gradients stale "
-                        "(default heavy-tail)")
+                   help="kardam, async-sgd: the netsim scheduler whose delays make gradients "
+                        "stale (default heavy-tail)")
     g.add_argument("--method-param", action="append", default=[], metavar="KEY=VALUE",
                    help="a method's further knob (see the method's doc), repeatable")
     p.add_argument("--threads", type=int, default=1,
@@ -207,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"attacks:\n{attacks}\n  protocol-level (--engine message): "
         f"{', '.join(protocol_strategies())}\n\n"
         f"protocols (learn): {', '.join(f'{c.name} ({c.resilience_text})' for c in CONFIGS.values())}\n"  # noqa: E501
-        f"rules (server): {', '.join(rule_names())}"
+        f"rules (server): {', '.join(sorted({*rule_names(), *SERVER_RULES}))}"
     )
     t = sub.add_parser("train", help="one training run", epilog=epilog,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -215,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(t)
     t.add_argument("--method", default="learn", choices=METHODS)
     t.add_argument("--protocol", default="trimmed-mean",
-                   help="learn: agreement protocol; server: robust rule")
+                   help="learn: agreement protocol; server: robust rule (or zeno); byzsgd: "
+                        "the servers' gradient rule")
     t.add_argument("--attack", default="none",
                    choices=sorted({*attack_names(), *protocol_strategies()}),
                    metavar="ATTACK")
@@ -244,12 +247,74 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alphas", default="0.1,1,100")
     s.add_argument("--out", default="learning-results")
 
+    _simulate_parser(sub)
+
     d = sub.add_parser("demo", help="the main demo (a few minutes on 2 CPU cores)")
     _common(d)
     d.add_argument("--attacks", default=",".join(DEMO_ATTACKS))
     d.add_argument("--methods", default=",".join(DEMO_METHODS))
     d.add_argument("--out", default="learning-demo", help="output folder (table, plot)")
     return ap
+
+
+def _simulate_parser(sub: Any) -> None:
+    """``simulate-byzsgd``: ByzSGD's sans-IO protocols in netsim's simulator."""
+    from netsim.sim.adversary import strategy_names
+    from netsim.sim.schedulers import scheduler_names
+
+    from .protocols.byzsgd import BYZSGD_STRATEGIES
+
+    strategies = sorted({*BYZSGD_STRATEGIES, *strategy_names()})
+    b = sub.add_parser(
+        "simulate-byzsgd", help="ByzSGD's protocols in netsim's simulator (Byzantine servers)",
+        description="ByzSGD (docs/systems/byzsgd.md) message by message in netsim's simulator, "
+                    "on heterogeneous quadratics whose honest optimum is known; every honest "
+                    "server is checked against the gather's rank bound after every gather "
+                    "(exit status 1 if one is out of it, or a server did not finish).")
+    b.add_argument("--n-servers", type=positive_int, default=7)
+    b.add_argument("--f-servers", type=nonneg_int, default=2)
+    b.add_argument("--n", type=positive_int, default=10, help="workers (default 10)")
+    b.add_argument("--f", type=nonneg_int, default=3, help="Byzantine workers (default 3)")
+    b.add_argument("--steps", type=positive_int, default=40)
+    b.add_argument("--gather-every", type=positive_int, default=2)
+    b.add_argument("--dim", type=positive_int, default=5, help="model dimension (default 5)")
+    b.add_argument("--lr", type=positive_float, default=0.2)
+    b.add_argument("--rule", default="mda", help="the servers' gradient rule (default mda)")
+    b.add_argument("--model-rule", default="median", help="the workers' rule (default median)")
+    b.add_argument("--strategy", default="far", choices=strategies, metavar="STRATEGY",
+                   help=f"what the Byzantine nodes do: {', '.join(strategies)} (default far)")
+    b.add_argument("--scheduler", default="targeted", choices=scheduler_names(),
+                   help="default targeted: quorums that differ as much as the adversary can")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--unsafe", action="store_true", help="run below n >= 3f+1")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_simulate_byzsgd(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .protocols.byzsgd import ByzSGDConfig, quadratic_oracle, simulate_byzsgd
+
+    config = ByzSGDConfig(n_ps=a.n_servers, f_ps=a.f_servers, n_w=a.n, f_w=a.f,
+                          steps=a.steps, gather_every=a.gather_every, lr=a.lr, rule=a.rule,
+                          model_rule=a.model_rule, unsafe=a.unsafe)
+    oracle = quadratic_oracle(config, a.dim, seed=a.seed)
+    res = simulate_byzsgd(config, oracle, np.zeros(a.dim), strategy=a.strategy,
+                          scheduler=a.scheduler, seed=a.seed)
+    optimum = oracle.optimum(res.honest_workers)
+    dist = res.distance_to(optimum) if res.models else float("nan")
+    if a.json:
+        print(json.dumps({
+            "ok": res.ok, "gathers": len(res.checks), "within": sum(c.ok for c in res.checks),
+            "worst_violation": max((c.violation for c in res.checks), default=0.0),
+            "distance_to_optimum": dist, "start_distance": float(np.linalg.norm(optimum)),
+            "messages": res.messages_by_channel, "bytes": res.bytes_by_channel,
+            "faults": res.faults_by_kind, "seed": a.seed}))
+    else:
+        print(res.summary())
+        print(f"distance to the honest optimum {dist:.4g} (from "
+              f"{np.linalg.norm(optimum):.4g} at the start)")
+    return 0 if res.ok else 1
 
 
 def _bar(total: int, desc: str, enabled: bool) -> Any:
@@ -278,7 +343,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     acc = ("accuracy n/a" if res.accuracy_mean is None else
            f"accuracy mean {res.accuracy_mean:.4f}  min {res.accuracy_min:.4f}")
-    print(f"{cfg.method} ({cfg.protocol if cfg.method in ('learn', 'server') else '-'}) "
+    print(f"{cfg.method} ({cfg.protocol if METHODS[cfg.method].rule is not None else '-'}) "
           f"attack={cfg.attack} n={cfg.n} f={cfg.f} steps={cfg.steps} seed={cfg.seed}")
     print(f"  honest {acc}")
     print(f"  train loss {res.loss:.4f}  test loss {res.test_loss:.4f}  "
@@ -351,12 +416,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandLineError as exc:
         return fail(exc)
     args = build_parser().parse_args(argv)
-    if args.threads < 1:
+    if getattr(args, "threads", 1) < 1:
         print("error: --threads must be >= 1", file=sys.stderr)
         return 2
     import torch
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(getattr(args, "threads", 1))
     device = getattr(args, "device", "cpu")
     try:
         dev = torch.device(device)
@@ -369,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "simulate-byzsgd":
+            return cmd_simulate_byzsgd(args)
         return cmd_grid(args, demo=args.command == "demo")
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {cli_message(str(exc))}", file=sys.stderr)
@@ -394,6 +461,11 @@ def cli_message(text: str) -> str:
     for key in ("n_servers", "f_servers", "gather_every", "server_attack", "topology",
                 "compression", "consensus_lr", "scheduler", "method_params"):
         flag = "--method-param" if key == "method_params" else "--" + key.replace("_", "-")
-        text = re.sub(rf"\b{key}=", flag + " ", text)
-        text = re.sub(rf"\b{key}\b", flag, text)
+        text = re.sub(rf"(?<![\w-]){key}=", flag + " ", text)
+        text = re.sub(rf"(?<![\w-]){key}\b", flag, text)
+    # ByzSGD's protocol configuration names its groups n_ps/f_ps (servers), n_w/f_w (workers)
+    for api, flag in (("n_ps servers", "--n-servers servers"), ("f_ps Byzantine)",
+                      "--f-servers Byzantine)"), ("n_w workers", "--n workers"),
+                      ("f_w Byzantine)", "--f Byzantine)")):
+        text = text.replace(api, flag)
     return text

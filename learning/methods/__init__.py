@@ -7,11 +7,20 @@
 - :mod:`~learning.methods.learn`: LEARN (``learn``), the agreement layer on the gradients and
   the parameters (docs/theory.md §6);
 - :mod:`~learning.methods.baselines`: a trusted server with a robust rule (``server``),
-  plain decentralized SGD (``dsgd``), local training (``local``).
+  plain decentralized SGD (``dsgd``), local training (``local``);
+- :mod:`~learning.methods.byzsgd`: ByzSGD (``byzsgd``): replicated servers, some
+  Byzantine, and Byzantine workers, first quorums and median gathers (docs/systems/byzsgd.md);
+- :mod:`~learning.methods.kardam`: Kardam (``kardam``) and asynchronous SGD (``async-sgd``),
+  staleness from a netsim scheduler's delays (docs/systems/kardam.md);
+- :mod:`~learning.methods.choco`: CHOCO-SGD (``choco``): compressed gossip on a graph, no
+  Byzantine resilience (docs/systems/choco.md);
+- :mod:`~learning.methods.zeno`: Zeno, the server rule ``server --protocol zeno`` that
+  scores gradients on a validation batch (docs/systems/zeno.md).
 """
 
 from __future__ import annotations
 
+from . import byzsgd, choco, kardam, zeno  # noqa: F401  (each registers its method)
 from .base import (
     METHODS,
     PROTOCOL_STRATEGIES,

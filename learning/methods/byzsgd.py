@@ -132,6 +132,7 @@ class ByzSGD(Method):
     server models through ``model_rule`` (module doc: the step, the guarantee, the attacks)."""
 
     name = "byzsgd"
+    rule = "the servers' gradient rule"
     record_gathers: ClassVar[bool] = False
     """Keep ``(t, pre, post)`` of every gather in :attr:`gathers` (tests; memory ``2·h_ps·d``
     per gather)."""

@@ -10,4 +10,7 @@ simulator under every scheduler and Byzantine strategy, and over the real networ
   :func:`~learning.protocols.byzsgd.simulate_byzsgd`, which checks every gather against
   the bound of :mod:`~learning.protocols.gather`;
   :mod:`~learning.protocols.byzsgd_net` runs it as one process per node over mutual TLS.
+- :mod:`~learning.protocols.kardam`: Kardam's Lipschitz and frequency filters (one pure
+  core), the server state on numpy or torch vectors, the sans-IO server and workers and
+  :func:`~learning.protocols.kardam.simulate_kardam` (docs/systems/kardam.md).
 """
