@@ -355,35 +355,17 @@ def _node_protocol(args: argparse.Namespace, n: int, f: int, x: np.ndarray) -> A
 def run_node(args: argparse.Namespace) -> int:
     """``node``: one node; writes ``--output`` (and ``--history``) when it decides, and the
     runtime's report with this node's view origins per round to ``--report``."""
-    import time
+    from netsim.cli import run_vector_node
 
-    from netsim.cli import load_node, save_array, serve_node, write_report
-    from netsim.codec import VECTOR_OVERHEAD
+    def fields(proto: Any) -> dict[str, Any]:  # the origins of this node's view per round
+        return {"views": {str(r): list(o) for r, o in proto.view_origins().items()}}
 
-    try:
-        cfg, x, f = load_node(args)
-        proto = _node_protocol(args, cfg.n, f, x)
-        decided_wall: list[float] = []
+    def byzantine_key(out: dict[str, Any]) -> None:
+        out["byzantine"] = args.strategy  # the deprecated key of "strategy" (one release)
 
-        def on_decided(rt: Any) -> None:
-            decided_wall.append(time.time())
-            if not args.strategy:
-                save_array(args.output, np.asarray(proto.decision))
-                if args.history:
-                    save_array(args.history, np.stack(proto.history))
-
-        rep = serve_node(args, cfg, proto, VECTOR_OVERHEAD + x.nbytes + 64, on_decided)
-        if args.report:
-            out = rep.as_dict()
-            out.update(strategy=args.strategy, backend=args.backend,
-                       decided_wall=decided_wall[0] if decided_wall else None)
-            out["byzantine"] = args.strategy  # the deprecated key of "strategy" (one release)
-            if not args.strategy:  # the origins of this node's view in each round
-                out["views"] = {str(r): list(o) for r, o in proto.view_origins().items()}
-            write_report(args.report, out)
-    except CommandLineError as exc:
-        return fail(exc)
-    return 0
+    return run_vector_node(args, lambda cfg, x, f: _node_protocol(args, cfg.n, f, x),
+                           lambda proto: (proto.decision, proto.history), fields,
+                           finish=byzantine_key)
 
 
 def add_launch_parser(sub: Any) -> argparse.ArgumentParser:

@@ -243,6 +243,50 @@ def serve_node(args: argparse.Namespace, cfg: Any, proto: Any, max_message: int,
                                f"{args.config}): {exc.strerror or exc}", 3) from None
 
 
+def run_vector_node(args: argparse.Namespace,
+                    build: Callable[[Any, np.ndarray, int], Any],
+                    rows: Callable[[Any], tuple[np.ndarray, Sequence[np.ndarray]]],
+                    report_fields: Callable[[Any], dict[str, Any]], *,
+                    finish: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """The ``node`` command of a vector protocol (agreement's, ByzSGD's): load the node
+    (:func:`load_node`), ``build(cfg, x, f)`` its protocol, serve it (:func:`serve_node`);
+    when it decides, an honest node writes ``--output`` (the first of ``rows(proto)``) and
+    ``--history`` (the stacked second); at the end ``--report`` gets the runtime's report
+    with the strategy, the backend, the decision's wall time and, for an honest node,
+    ``report_fields(proto)`` (then ``finish(report)``, for every node, may add keys). The exit
+    status: 0, or the :class:`CommandLineError`'s."""
+    import time
+
+    from .codec import VECTOR_OVERHEAD
+
+    try:
+        cfg, x, f = load_node(args)
+        proto = build(cfg, x, f)
+        decided_wall: list[float] = []
+
+        def on_decided(rt: Any) -> None:
+            decided_wall.append(time.time())
+            if not args.strategy:
+                final, history = rows(proto)
+                save_array(args.output, np.asarray(final))
+                if args.history:
+                    save_array(args.history, np.stack(history))
+
+        rep = serve_node(args, cfg, proto, VECTOR_OVERHEAD + x.nbytes + 64, on_decided)
+        if args.report:
+            out = rep.as_dict()
+            out.update(strategy=args.strategy, backend=args.backend,
+                       decided_wall=decided_wall[0] if decided_wall else None)
+            if not args.strategy:
+                out.update(report_fields(proto))
+            if finish is not None:
+                finish(out)
+            write_report(args.report, out)
+    except CommandLineError as exc:
+        return fail(exc)
+    return 0
+
+
 def write_report(path: str, report: dict[str, Any]) -> None:
     """``report`` as JSON to ``path`` (``--report``); exit code 3 if it cannot be written."""
     try:

@@ -653,16 +653,13 @@ class _ChannelTally:
 
 
 @dataclass
-class ByzSGDResult:
-    """What :func:`simulate_byzsgd` produced: the honest servers' final ``models``, their
-    gather ``records``, every gather's ``checks`` (``checked`` is false where the bound has no
-    precondition, ``L < 1``: unsafe runs), traffic by channel and faults by kind, and the
-    simulator's own result ``sim``."""
+class GatherRun:
+    """A finished ByzSGD run, wherever it ran (the simulator's :class:`ByzSGDResult`, the
+    network's :class:`~learning.protocols.byzsgd_net.NetworkResult`): the honest servers'
+    final ``models``, their gather ``records`` and every gather's ``checks`` (``checked`` is
+    false where the bound has no precondition, ``L < 1``: unsafe runs)."""
 
     config: ByzSGDConfig
-    seed: int
-    strategy: str
-    scheduler: str
     byzantine_ids: tuple[int, ...]
     honest_servers: tuple[int, ...]
     honest_workers: tuple[int, ...]
@@ -670,10 +667,6 @@ class ByzSGDResult:
     records: dict[int, tuple[GatherRecord, ...]]
     checks: list[GatherCheck]
     checked: bool
-    messages_by_channel: dict[str, int]
-    bytes_by_channel: dict[str, int]
-    faults_by_kind: dict[str, int]
-    sim: SimResult = field(repr=False)
 
     @property
     def ok(self) -> bool:
@@ -693,6 +686,21 @@ class ByzSGDResult:
         """The largest ℓ2 distance from an honest final model to ``point``."""
         return max(float(np.linalg.norm(v.astype(np.float64) - point))
                    for v in self.models.values())
+
+
+@dataclass
+class ByzSGDResult(GatherRun):
+    """What :func:`simulate_byzsgd` produced (:class:`GatherRun`), with the run's seed,
+    strategy and scheduler, traffic by channel, faults by kind and the simulator's own
+    result ``sim``."""
+
+    seed: int
+    strategy: str
+    scheduler: str
+    messages_by_channel: dict[str, int]
+    bytes_by_channel: dict[str, int]
+    faults_by_kind: dict[str, int]
+    sim: SimResult = field(repr=False)
 
     def summary(self) -> str:
         """A few lines for a terminal: the setting, traffic, faults, the bound."""
@@ -792,10 +800,13 @@ def simulate_byzsgd(
     b = sum(1 for i in byz if i < config.n_ps)
     checks, checked = gather_checks(config, records, b)
     return ByzSGDResult(
-        config, seed, getattr(strat, "name", type(strat).__name__), sched.describe(), byz,
-        servers, tuple(i for i in res.honest if i >= config.n_ps), models, records, checks,
-        checked, dict(sorted(tally.messages.items())), dict(sorted(tally.bytes.items())),
-        dict(sorted(res.metrics.faults_by_kind.items())), res)
+        config=config, byzantine_ids=byz, honest_servers=servers,
+        honest_workers=tuple(i for i in res.honest if i >= config.n_ps), models=models,
+        records=records, checks=checks, checked=checked, seed=seed,
+        strategy=getattr(strat, "name", type(strat).__name__), scheduler=sched.describe(),
+        messages_by_channel=dict(sorted(tally.messages.items())),
+        bytes_by_channel=dict(sorted(tally.bytes.items())),
+        faults_by_kind=dict(sorted(res.metrics.faults_by_kind.items())), sim=res)
 
 
 __all__ = [
@@ -812,6 +823,7 @@ __all__ = [
     "FinalModel",
     "GatherCheck",
     "GatherRecord",
+    "GatherRun",
     "Oracle",
     "QuadraticOracle",
     "SignFlip",

@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,8 +34,8 @@ import numpy as np
 from .byzsgd import (
     ByzSGDConfig,
     ByzSGDServer,
-    GatherCheck,
     GatherRecord,
+    GatherRun,
     QuadraticOracle,
     default_byzantine_ids,
     gather_checks,
@@ -115,35 +114,14 @@ def run_node(args: argparse.Namespace) -> int:
     """``node``: one ByzSGD process; at the end writes ``--output`` (a server's final model,
     a worker's last estimate), ``--history`` (a server's models entering each step, a
     worker's estimates) and ``--report`` (the runtime's report, a server's gathers)."""
-    from netsim.cli import load_node, save_array, serve_node, write_report
-    from netsim.cli_args import CommandLineError, fail
-    from netsim.codec import VECTOR_OVERHEAD
+    from netsim.cli import run_vector_node
 
-    try:
-        cfg, x, f = load_node(args)
-        proto = _node_protocol(args, cfg.n, f, x)
-        decided_wall: list[float] = []
+    def rows(proto: Any) -> tuple[np.ndarray, Sequence[np.ndarray]]:
+        got = proto.history if isinstance(proto, ByzSGDServer) else proto.estimates
+        return got[-1], got
 
-        def on_decided(rt: Any) -> None:
-            decided_wall.append(time.time())
-            if args.strategy:
-                return
-            rows = proto.history if isinstance(proto, ByzSGDServer) else proto.estimates
-            save_array(args.output, np.asarray(rows[-1]))
-            if args.history:
-                save_array(args.history, np.stack(rows))
-
-        rep = serve_node(args, cfg, proto, VECTOR_OVERHEAD + x.nbytes + 64, on_decided)
-        if args.report:
-            out = rep.as_dict()
-            out.update(strategy=args.strategy, backend=args.backend,
-                       decided_wall=decided_wall[0] if decided_wall else None)
-            if not args.strategy:
-                out.update(_report_fields(proto))
-            write_report(args.report, out)
-    except CommandLineError as exc:
-        return fail(exc)
-    return 0
+    return run_vector_node(args, lambda cfg, x, f: _node_protocol(args, cfg.n, f, x), rows,
+                           _report_fields)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,25 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- n processes on loopback -----------------------------------------------------------------
 @dataclass
-class NetworkResult:
-    """What :func:`launch_byzsgd` read back: the honest servers' final ``models`` and
-    ``records`` (from their reports), the gather ``checks``, every process's ``reports``,
-    and the wall time to the last honest decision."""
+class NetworkResult(GatherRun):
+    """What :func:`launch_byzsgd` read back (:class:`~learning.protocols.byzsgd.GatherRun`:
+    the honest servers' final ``models`` and ``records`` from their reports, the gather
+    ``checks``), every process's ``reports`` and the wall time to the last honest decision."""
 
-    config: ByzSGDConfig
-    byzantine_ids: tuple[int, ...]
-    honest_servers: tuple[int, ...]
-    honest_workers: tuple[int, ...]
-    models: dict[int, np.ndarray]
-    records: dict[int, tuple[GatherRecord, ...]]
-    checks: list[GatherCheck]
-    checked: bool
     reports: dict[int, dict[str, Any]]
     wall_time: float
-
-    @property
-    def ok(self) -> bool:
-        return len(self.models) == len(self.honest_servers) and all(c.ok for c in self.checks)
 
 
 def _records(report: dict[str, Any]) -> tuple[GatherRecord, ...]:
@@ -233,9 +199,11 @@ def launch_byzsgd(config: ByzSGDConfig, oracle: QuadraticOracle, x0: Any, *,
     models = {s: res.histories[s][-1] for s in servers}
     records = {s: _records(res.reports[s]) for s in servers}
     checks, checked = gather_checks(config, records, sum(1 for b in byz if b < config.n_ps))
-    return NetworkResult(config, tuple(res.byzantine_ids), servers,
-                         tuple(i for i in res.honest if i >= config.n_ps), models, records,
-                         checks, checked, res.reports, res.wall_time)
+    return NetworkResult(config=config, byzantine_ids=tuple(res.byzantine_ids),
+                         honest_servers=servers,
+                         honest_workers=tuple(i for i in res.honest if i >= config.n_ps),
+                         models=models, records=records, checks=checks, checked=checked,
+                         reports=res.reports, wall_time=res.wall_time)
 
 
 __all__ = ["NetworkResult", "build_parser", "launch_byzsgd", "main", "read_spec", "run_node",
