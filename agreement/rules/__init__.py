@@ -36,6 +36,7 @@ from netsim.registry import register
 
 from . import _backend as backend
 from ._backend import Gram, Prepared, Rule, gram, prepare
+from .ball import BallMDA
 from .coordinate import Mean, Median, TrimmedMean, mean, median, trimmed_mean
 from .distance import (
     NNM,
@@ -72,6 +73,7 @@ RULES: dict[str, RuleFactory] = {
         NNM,
         MDA,
         MVE,
+        BallMDA,
     )
 }
 
