@@ -234,10 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--attacks", default=",".join(ATTACKS_ALL))
     c.add_argument("--methods", default=",".join(METHODS_COMPARE),
                    help="learn:PROTOCOL, server:RULE, byzsgd[:RULE], dsgd, local, kardam, "
-                        "async-sgd, choco (comma-separated)")
+                        "async-sgd, choco (comma-separated); METHOD@FIELD=VALUE sets a "
+                        "field for that method only, e.g. learn:nnm@worker_momentum=0.9")
     c.add_argument("--out", default="learning-results", help="output folder")
     c.add_argument("--rows", default="attack", choices=("attack", "method"),
                    help="what the table's rows are (the columns are the other one)")
+    c.add_argument("--seeds", default=None,
+                   help="comma-separated seeds: each cell is the mean over them (its min: the "
+                        "smallest honest accuracy of any seed); default: --seed")
+    c.add_argument("--workers", type=positive_int, default=1,
+                   help="training processes in parallel (default 1)")
 
     s = sub.add_parser("sweep", help="ALIE z x Dirichlet alpha against LEARN -> table, plot")
     _common(s)
@@ -378,9 +384,14 @@ def cmd_grid(a: argparse.Namespace, demo: bool) -> int:
     methods = [x for x in a.methods.split(",") if x]
     base = _config(a)
     t0 = time.perf_counter()
-    rows = run_grid(base, attacks, methods, _grid_progress(len(attacks) * len(methods)))
+    seeds = _seeds(getattr(a, "seeds", None))
+    rows = run_grid(base, attacks, methods,
+                    _grid_progress(len(attacks) * len(methods) * max(1, len(seeds or ()))),
+                    seeds=seeds, workers=getattr(a, "workers", 1))
+    which = (f"seeds {','.join(map(str, seeds))} (mean; min over seeds)" if seeds
+             else f"seed {base.seed}")
     title = (f"{'Demo' if demo else 'Compare'}: {base.dataset}, {base.model}, n={base.n}, "
-             f"f={base.f}, Dirichlet α={base.alpha}, {base.steps} steps, seed {base.seed}")
+             f"f={base.f}, Dirichlet α={base.alpha}, {base.steps} steps, {which}")
     out = Path(a.out)
     row_key = getattr(a, "rows", "attack")
     col_key = "attack" if row_key == "method" else "method"
@@ -389,6 +400,15 @@ def cmd_grid(a: argparse.Namespace, demo: bool) -> int:
     print(f"wrote {out / ('demo' if demo else 'compare')}.md, .json, .png "
           f"({time.perf_counter() - t0:.0f} s)")
     return 0
+
+
+def _seeds(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x]
+    except ValueError:
+        raise ValueError(f"--seeds expects comma-separated integers, got {text!r}") from None
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:

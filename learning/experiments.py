@@ -28,12 +28,49 @@ DEMO_METHODS = ("dsgd", "server:trimmed-mean", "learn:trimmed-mean")
 
 
 def method_config(base: TrainConfig, method: str) -> TrainConfig:
-    """``base`` with the method (and protocol/rule) of ``method``.
+    """``base`` with the method (and protocol/rule) of ``method``, then its overrides.
+
+    ``METHOD@KEY=VALUE@KEY=VALUE`` sets fields of the configuration for this method only (a
+    recipe: ``learn:nnm@worker_momentum=0.9``, ``server:trimmed-mean@momentum=0``); a
+    ``worker_momentum`` above 0 without a ``momentum`` sets ``momentum=0`` (the two do not
+    compound). Values parse as int, then float, else stay strings.
 
     ``learn:P`` for a protocol without a proven contraction (median, krum, mean, mve) when
     ``base.rounds == "proven"``: no proven round count exists, so this baseline runs
     ``rounds="log"`` (N_t rounds, no guarantee); its row says so (``rounds: log``) and the
     Markdown table marks it (:func:`pivot_markdown`)."""
+    method, over = _overrides(method)
+    cfg = _method_only(base, method)
+    return replace(cfg, **over) if over else cfg
+
+
+def _overrides(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"learn:nnm@worker_momentum=0.9"`` -> ``("learn:nnm", {"worker_momentum": 0.9,
+    "momentum": 0.0})``; an unknown field or a malformed item is a ``ValueError``."""
+    from dataclasses import fields
+
+    method, *items = spec.split("@")
+    known = {f.name for f in fields(TrainConfig)} - {"method", "protocol"}
+    over: dict[str, Any] = {}
+    for it in items:
+        key, sep, val = it.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"method {spec!r}: after '@' give FIELD=VALUE with a field of "
+                             f"TrainConfig (e.g. worker_momentum=0.9), got {it!r}")
+        for conv in (int, float):
+            try:
+                over[key] = conv(val)
+                break
+            except ValueError:
+                continue
+        else:
+            over[key] = val
+    if over.get("worker_momentum") and "momentum" not in over:
+        over["momentum"] = 0.0
+    return method, over
+
+
+def _method_only(base: TrainConfig, method: str) -> TrainConfig:
     kind, _, proto = method.partition(":")
     if kind == "learn":
         proto = proto or "trimmed-mean"
@@ -53,26 +90,74 @@ def method_config(base: TrainConfig, method: str) -> TrainConfig:
                      f"{others}")
 
 
+def _run_one(cfg: TrainConfig) -> TrainResult:
+    """One run of a grid, as a worker process returns it (no final parameters)."""
+    import torch
+
+    torch.set_num_threads(1)
+    res = train(cfg)
+    res.final_params = None
+    return res
+
+
+def _row(attack: str, method: str, res: TrainResult) -> dict[str, Any]:
+    row = {**{k: v for k, v in res.as_dict().items() if k not in ("history", "accuracies")},
+           "attack": attack, "method": method}
+    row["history"] = res.history
+    return row
+
+
+def _over_seeds(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row for the seeds of one (attack, method) cell: the first seed's row with
+    ``accuracy_mean`` the mean over seeds of the honest mean accuracy, ``accuracy_min`` the
+    smallest honest accuracy of any seed, ``seeds`` and ``accuracy_by_seed``."""
+    out = dict(rows[0])
+    means = [r["accuracy_mean"] for r in rows]
+    out["seeds"] = [r["seed"] for r in rows]
+    out["accuracy_by_seed"] = means
+    if all(m is not None for m in means):
+        out["accuracy_mean"] = sum(means) / len(means)
+        out["accuracy_min"] = min(r["accuracy_min"] for r in rows)
+    out["test_loss"] = sum(r["test_loss"] for r in rows) / len(rows)
+    return out
+
+
 def run_grid(base: TrainConfig, attacks: Sequence[str], methods: Sequence[str],
              on_result: Callable[[str, str, TrainResult], None] | None = None,
+             seeds: Sequence[int] | None = None, workers: int = 1,
              ) -> list[dict[str, Any]]:
-    """Every (attack, method) pair from ``base``; one row dict per run."""
+    """Every (attack, method) pair from ``base``, for every seed of ``seeds`` (default:
+    ``base.seed``); one row dict per pair (:func:`_over_seeds` for several seeds: mean over
+    seeds, smallest minimum). ``workers > 1`` runs the trainings in that many processes
+    (each with one torch thread); the rows are the same as serially, in the same order."""
     for m in methods:
         method_config(base, m)  # fail early on a bad name
-    rows = []
-    for attack in attacks:
-        for m in methods:
-            cfg = replace(method_config(base, m), attack=attack,
-                          attack_params=dict(base.attack_params) if attack == base.attack
-                          else {})
-            res = train(cfg)
-            row = {**{k: v for k, v in res.as_dict().items()
-                      if k not in ("history", "accuracies")}, "attack": attack, "method": m}
-            row["history"] = res.history
-            rows.append(row)
+    seeds = [base.seed] if not seeds else list(seeds)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    cells = [(a, m) for a in attacks for m in methods]
+    cfgs = [replace(method_config(base, m), attack=a, seed=sd,
+                    attack_params=dict(base.attack_params) if a == base.attack else {})
+            for a, m in cells for sd in seeds]
+    results: list[TrainResult] = []
+    if workers == 1:
+        for i, cfg in enumerate(cfgs):
+            results.append(train(cfg))
             if on_result is not None:
-                on_result(attack, m, res)
-    return rows
+                on_result(*cells[i // len(seeds)], results[-1])
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for i, res in enumerate(pool.map(_run_one, cfgs)):
+                results.append(res)
+                if on_result is not None:
+                    on_result(*cells[i // len(seeds)], res)
+    rows = [_row(*cells[i // len(seeds)], res) for i, res in enumerate(results)]
+    if len(seeds) == 1:
+        return rows
+    k = len(seeds)
+    return [_over_seeds(rows[j:j + k]) for j in range(0, len(rows), k)]
 
 
 def _cell(row: dict[str, Any]) -> str:
@@ -186,7 +271,9 @@ def write_outputs(rows: list[dict[str, Any]], out: Path, stem: str, title: str,
                   row_key: str = "attack", col_key: str = "method") -> str:
     """Write ``stem.md``, ``stem.json``, ``stem.png`` into ``out``; return the Markdown."""
     out.mkdir(parents=True, exist_ok=True)
-    md = f"## {title}\n\nHonest test accuracy, mean / min over honest nodes.\n\n" + \
+    what = ("mean over seeds of the honest mean / the smallest honest accuracy of any seed"
+            if rows and "seeds" in rows[0] else "mean / min over honest nodes")
+    md = f"## {title}\n\nHonest test accuracy, {what}.\n\n" + \
         pivot_markdown(rows, row_key, col_key) + "\n"
     if "method" in (row_key, col_key):
         md += "\nTraffic per step (attack-free run):\n\n" + traffic_markdown(rows) + "\n"
