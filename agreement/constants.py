@@ -12,8 +12,9 @@ Resilience, one rule for every protocol (:func:`resilient`, :func:`min_n`): a pr
 proven per-round contraction runs where that contraction is below 1 (and the witness gather
 runs: ``n >= 3f+1``): trimmed-mean ``λ = f/(n-2f) < 1`` iff ``n >= 3f+1``; MDA (and MVE, see
 :func:`resilience_factor`) ``κ(n,f) < 1``, from n = 5 at f = 1, 10 at f = 2, 14 at f = 3
-(about 4.6f; ``proofs/mda.md``, "Resilience"). The original spec's ``n >= 6f+1`` for MDA and MVE
-came from its loose ``4f/(n-2f)`` and is history. A protocol without a proven contraction
+(about 4.6f; ``proofs/mda.md``, "Resilience"); ball MDA ``2κ(n,f) < 1``, from n = 8, 16,
+23 at f = 1, 2, 3 (about 7.5f; ``proofs/ball_mda.md``). The original spec's ``n >= 6f+1``
+for MDA and MVE came from its loose ``4f/(n-2f)`` and is history. A protocol without a proven contraction
 (median, krum, mean) claims nothing and runs wherever the witness gather does.
 """
 
@@ -181,6 +182,59 @@ def mda_averaging_constant(n: int, f: int) -> float:
     return mda_bias(n, f) / (1 - mda_contraction(n, f))
 
 
+# -- ball MDA (docs/theory.md §5.3, "Ball MDA"), n >= 3f+1 and 2κ(n,f) < 1 ------------------------
+
+def ball_mda_min_n(f: int) -> int:
+    """The smallest ``n >= 3f+1`` with ``2κ(n, f) < 1`` (:func:`ball_mda_contraction`): 1 at
+    f = 0, 8 at f = 1, 16 at f = 2, 23 at f = 3, about 7.5f for large f (for even f,
+    ``2κ = 6f/(n - 1.5f) < 1`` iff ``n > 7.5f``). ``κ`` decreases in n, so every larger n is
+    in the region (``proofs/ball_mda.md``, "Resilience")."""
+    if f < 0:
+        raise ValueError(f"f must be >= 0, got {f}")
+    n = 3 * f + 1
+    while 2 * _kappa(n, f) >= 1:
+        n += 1
+    return n
+
+
+def _check_ball(n: int, f: int, what: str) -> None:
+    """Ball MDA's resilience: ``n >= 3f+1`` and ``2κ(n, f) < 1``."""
+    _check(n, f, 3, what)
+    if 2 * _kappa(n, f) >= 1:
+        raise ValueError(
+            f"{what} needs 2κ(n,f) < 1 (proofs/ball_mda.md): 2κ({n},{f}) = "
+            f"{2 * _kappa(n, f):.4f}; the smallest n for f={f} is {ball_mda_min_n(f)}"
+        )
+
+
+def ball_mda_contraction(n: int, f: int) -> float:
+    """Per-round ℓ2 contraction of ball MDA under witness views: ``Δ2(y) <= 2κ(n,f)·Δ2(x)``,
+    ``κ`` MDA's (:func:`mda_contraction`). Proven in ``proofs/ball_mda.md``, Theorem 1: the
+    chosen set has diameter ``<= 2Δ2(x)`` (Lemma 1), and MDA's Theorem 1 uses the diameter
+    of the chosen set only. Dimension-free (no ``d`` anywhere: norms and means only).
+
+    Defined where ``n >= 3f+1`` and ``2κ < 1``: from ``ball_mda_min_n(f)`` (8, 16, 23 at
+    f = 1, 2, 3); below it raises ``ValueError`` stating 2κ and that smallest n."""
+    _check_ball(n, f, "ball-MDA agreement")
+    return 2 * _kappa(n, f)
+
+
+def ball_mda_bias(n: int, f: int) -> float:
+    """Per-round bias of ball MDA: ``||y_j - x̄|| <= (2f/(n-2f) + 2f/(n-f))·Δ2(x)`` for every
+    honest output (hence for ``ȳ``): MDA's Theorem 2 with the chosen set's diameter ``2Δ2``
+    in the Byzantine term (``proofs/ball_mda.md``, Theorem 2). Dimension-free."""
+    _check_ball(n, f, "ball-MDA agreement")
+    return 2 * f / (n - 2 * f) + 2 * f / (n - f)
+
+
+def ball_mda_averaging_constant(n: int, f: int) -> float:
+    """``C_ball <= β / (1 - 2κ)`` with ``β = ball_mda_bias``, ``2κ = ball_mda_contraction``:
+    the geometric series of ``proofs/mda.md`` Theorem 3 (``proofs/ball_mda.md``, Theorem 3).
+    Finite exactly where ``2κ < 1``; dimension-free (0.471 at n = 64, f = 4 for any d)."""
+    _check_ball(n, f, "ball-MDA agreement")
+    return ball_mda_bias(n, f) / (1 - ball_mda_contraction(n, f))
+
+
 # -- minimum-volume-ellipsoid averaging (docs/theory.md §5.2), MDA's region κ(n,f) < 1 -----------
 
 def mve_range_factor(n: int, f: int) -> float:
@@ -288,7 +342,8 @@ def rounds_for_target(
     given ``Δ2(x) <= input_diameter``.
 
     trimmed-mean: ``min(√d, √(n-1)) · λ^T · D <= δ`` (proofs/trimmed_mean.md, Corollary 4);
-    mda: ``κ^T · D <= δ`` (``mda_contraction``). Other protocols (MVE included:
+    mda: ``κ^T · D <= δ`` (``mda_contraction``); ball-mda: ``(2κ)^T · D <= δ``
+    (``ball_mda_contraction``). Other protocols (MVE included:
     ``proofs/mve.md``) have no proven contraction and raise ``NotImplementedError``.
     """
     if delta <= 0 or input_diameter < 0:
@@ -300,6 +355,8 @@ def rounds_for_target(
         lam, scale = tm_contraction(n, f), min(math.sqrt(d), math.sqrt(max(n - 1, 1)))
     elif protocol == "mda":
         lam, scale = mda_contraction(n, f), 1.0
+    elif protocol == "ball-mda":
+        lam, scale = ball_mda_contraction(n, f), 1.0
     else:
         raise NotImplementedError(
             f"no proven contraction for {protocol!r}: give a fixed number of rounds"
@@ -329,6 +386,8 @@ def contraction(protocol: str, n: int, f: int, d: int) -> float | None:
         return tm_contraction(n, f)
     if protocol == "mda":
         return mda_contraction(n, f)
+    if protocol == "ball-mda":
+        return ball_mda_contraction(n, f)
     return None
 
 
@@ -339,12 +398,14 @@ def averaging_constant(protocol: str, n: int, f: int, d: int) -> float | None:
         return tm_averaging_constant(n, f, d)
     if protocol == "mda":
         return mda_averaging_constant(n, f)
+    if protocol == "ball-mda":
+        return ball_mda_averaging_constant(n, f)
     return None
 
 
 # -- resilience: where the proven contraction is below 1 ---------------------------------------
 
-PROVEN_CONTRACTION = ("trimmed-mean", "mda", "mve")
+PROVEN_CONTRACTION = ("trimmed-mean", "mda", "mve", "ball-mda")
 """The protocols whose resilience comes from a proven per-round contraction."""
 
 
@@ -355,13 +416,16 @@ def resilience_factor(protocol: str, n: int, f: int) -> float | None:
     trimmed-mean: ``λ = f/(n-2f)`` (per coordinate, proofs/trimmed_mean.md Theorem 1);
     mda: ``κ(n,f)`` (proofs/mda.md Theorem 1); mve: ``κ(n,f)`` as well: MVE's ellipsoid centre
     has no contraction (proofs/mve.md Proposition 6), and its only proven one is the mean
-    variant's 1-D contraction, MDA's κ (proofs/mve.md Theorem 7), so MVE gets MDA's region.
+    variant's 1-D contraction, MDA's κ (proofs/mve.md Theorem 7), so MVE gets MDA's region;
+    ball-mda: ``2κ(n,f)`` (proofs/ball_mda.md Theorem 1).
     """
     _check(n, f, 3, f"the {protocol} protocol")
     if protocol == "trimmed-mean":
         return f / (n - 2 * f)
     if protocol in ("mda", "mve"):
         return _kappa(n, f)
+    if protocol == "ball-mda":
+        return 2 * _kappa(n, f)
     return None
 
 
@@ -379,11 +443,14 @@ def resilient(protocol: str, n: int, f: int) -> bool:
 def min_n(protocol: str, f: int) -> int:
     """The smallest n at which :func:`resilient` holds: ``3f+1`` for trimmed-mean (λ < 1 iff
     n >= 3f+1) and for the protocols without a proven contraction; :func:`mda_min_n` for mda
-    and mve. The region is upward closed (λ and κ decrease in n)."""
+    and mve; :func:`ball_mda_min_n` for ball-mda. The region is upward closed (λ and κ
+    decrease in n)."""
     if f < 0:
         raise ValueError(f"f must be >= 0, got {f}")
     if protocol in ("mda", "mve"):
         return mda_min_n(f)
+    if protocol == "ball-mda":
+        return ball_mda_min_n(f)
     return 3 * f + 1
 
 
