@@ -15,7 +15,11 @@ baseline is measured in the same run as the rule it is compared with:
   one ``cdist`` of the view to the current estimate per iteration, the same tolerance and
   smoothing); target: >= 3x faster;
 - one MVE rule at n = 13, f = 2, d = 1e5 and one MDA rule at n = 19, f = 3, d = 1e5 (views
-  of n vectors); target: under 1 s each.
+  of n vectors); target: under 1 s each;
+- ball MDA (``agreement/rules/ball.py``) at (m, d) = (64, 1e5), float64, f in {4, 8, 16},
+  against exact MDA and a plain mean, the three timed in turn within each repeat
+  (interleaved, so that the load of the machine hits them alike); target: ball MDA under
+  50 ms per call.
 
 ``--quick`` (a check that it runs, a few seconds): every d / 100, one repeat (two for the
 subset rules); it never writes BENCHMARKS.md.
@@ -130,7 +134,42 @@ def subset_rows(rng: np.random.Generator, scale: int, reps: int) -> list:
     return sub_rows
 
 
-def report(tm_rows: list, dist_rows: list, sub_rows: list) -> str:
+def interleaved(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
+    """The best time of each function, the functions called in turn within each repeat."""
+    out = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            out[k] = min(out[k], time.perf_counter() - t0)
+    return out
+
+
+def ball_rows(rng: np.random.Generator, scale: int, reps: int) -> list:
+    """Ball MDA against exact MDA and a plain mean at (64, 1e5 / scale), float64, interleaved;
+    the last column is the diameter of ball MDA's chosen set over exact MDA's (<= 2,
+    proofs/ball_mda.md Lemma 1)."""
+    from agreement.rules import gram, mda_subset, prepare
+    from agreement.rules.ball import ball_selection
+
+    m, d = 64, 100_000 // scale
+    x = rng.standard_normal((m, d))
+    rows = []
+    for f in (4, 8, 16):
+        ball, exact = make_rule("ball-mda", f), make_rule("mda", f)
+        t_ball, t_mda, t_mean = interleaved(
+            [lambda r=ball: r(x), lambda r=exact: r(x), lambda: x.mean(0)], max(2, reps // 2))
+        D = gram(prepare(x, "bench"), "bench").distances2()
+        S = ball_selection(D, f)[1]
+        ratio = np.sqrt(D[np.ix_(S, S)].max() / mda_subset(D, f)[1])
+        rows.append([m, f, f"{d:.0e}", f"{t_ball * 1e3:.1f}", f"{t_mda * 1e3:.1f}",
+                     f"{t_mda / t_ball:.1f}x", f"{t_mean * 1e3:.2f}", f"{t_ball / t_mean:.1f}",
+                     f"{ratio:.3f}"])
+        print(*rows[-1], sep="\t", flush=True)
+    return rows
+
+
+def report(tm_rows: list, dist_rows: list, sub_rows: list, ball: list) -> str:
     """The ``rules`` section of the benchmark report (markdown)."""
     return (
         "## Robust rules on one view (CPU, one thread)\n\n"
@@ -148,6 +187,9 @@ def report(tm_rows: list, dist_rows: list, sub_rows: list) -> str:
                           "speed-up", "diff (abs / rel)"], dist_rows)
         + "\n\n### Subset rules (one view of n vectors)\n\n"
         + markdown_table(["rule", "n", "f", "d", "time (ms)", "time / plain mean"], sub_rows)
+        + "\n\n### Ball MDA against exact MDA (float64, interleaved; target < 50 ms)\n\n"
+        + markdown_table(["m", "f", "d", "ball MDA (ms)", "exact MDA (ms)", "speed-up",
+                          "plain mean (ms)", "ball / plain mean", "diam ratio"], ball)
     )
 
 
@@ -162,11 +204,12 @@ def main() -> None:
     torch.set_num_threads(1)
     scale = 100 if args.quick else 1
     reps = 1 if args.quick else 5
-    rng = np.random.default_rng(0)  # one stream, drawn by the three tables in this order
+    rng = np.random.default_rng(0)  # one stream, drawn by the four tables in this order
     tm_rows = trimmed_mean_rows(torch, rng, scale, reps)
     dist_rows = distance_rows(torch, rng, scale, reps)
     sub_rows = subset_rows(rng, scale, reps)
-    body = report(tm_rows, dist_rows, sub_rows)
+    ball = ball_rows(rng, scale, reps)
+    body = report(tm_rows, dist_rows, sub_rows, ball)
     finish("rules", body, quick=args.quick, no_write=args.no_write)
 
 
