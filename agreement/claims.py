@@ -17,7 +17,9 @@ their mean, every round ``r < T``; in a search: one round, see ``proofs/search.p
   (``B = 0``: the excess over the honest box, relative to the range);
 - ``l2-contraction``: ``Δ2(x^{r+1}) <= B·Δ2(x^r)``;
 - ``bias``: ``||x^{r+1}_j - x̄^r|| <= B·Δ2(x^r)`` for every node ``j``;
-- ``averaging``: ``||x̄^T - x̄^0|| <= B·Δ2(x^0)`` (the whole run).
+- ``averaging``: ``||x̄^T - x̄^0|| <= B·Δ2(x^0)`` (the whole run);
+- ``box-excess``: ``x^{r+1}_{j,c}`` within ``[min_j x^r_{j,c} - B·Δ2(x^r), max_j x^r_{j,c} +
+  B·Δ2(x^r)]`` (the excess over the honest box, relative to the ℓ2 diameter).
 
 One tolerance rule (:func:`within`): a measured ``a`` against ``B·b`` holds iff
 ``a <= B·b·(1 + 1e-9) + 64·eps·M``, with ``eps`` the machine epsilon of the run's dtype and
@@ -46,7 +48,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import constants as K
-from .protocol import CONFIGS
+from .protocol import get_config
 
 Status = Literal["holds", "violated", "no-claim", "search-too-short"]
 HOLDS: Status = "holds"
@@ -56,7 +58,7 @@ SEARCH_TOO_SHORT: Status = "search-too-short"
 STATUSES: tuple[Status, ...] = (HOLDS, VIOLATED, NO_CLAIM, SEARCH_TOO_SHORT)
 
 MEASURES = ("coord-contraction", "coord-error", "coord-validity", "l2-contraction", "bias",
-            "averaging")
+            "averaging", "box-excess")
 REL_TOL = 1e-9   # relative slack on the bound
 ULPS = 64        # absolute slack: ULPS·eps(dtype)·(largest magnitude involved)
 TOO_SHORT = 0.9  # a search below this fraction of the best known construction is too short
@@ -127,8 +129,9 @@ class Claim:
 
     @property
     def rule(self) -> str:
-        """The rule the protocol applies (``agreement.protocol.CONFIGS``)."""
-        return CONFIGS[self.protocol].rule
+        """The rule the protocol applies (``agreement.protocol.get_config``: a named or a
+        composed protocol)."""
+        return get_config(self.protocol).rule
 
     @property
     def objective(self) -> str:
@@ -211,7 +214,78 @@ CLAIMS: tuple[Claim, ...] = (
           "mve.md#theorem-7", (), (("center", "mean"),), role="averaging"),
 )
 
+# -- the pre-aggregated protocols (docs/theory.md §5.5, proofs/nnm.md) -------------------------
+#
+# Proven: NNM then the trimmed mean keeps every honest output within f/(n-2f)·Δ2(x) of the
+# honest inputs' per-coordinate box (proofs/nnm.md, Proposition 1; checked on runs). Nothing is
+# proven about their contraction or bias: those are MEASURED_CLAIMS, without a bound, kept out
+# of CLAIMS (every run and search row about them is ``no-claim``); ``python -m proofs verify``
+# searches them after the proven rows and reports the worst round it finds, recorded in
+# MEASURED below.
+
+
+def _nnm_box(n: int, f: int) -> float:
+    """NNM + TM: the excess over the honest box per unit of ``Δ2(x)``, ``f/(n-2f)``."""
+    K.tm_contraction(n, f)  # the resilience check (raises ValueError below n >= 3f+1)
+    return f / (n - 2 * f)
+
+
+CLAIMS += (
+    Claim("nnm-box", "nnm", "box-excess", lambda n, f, d: _nnm_box(n, f),
+          "y_j,c in [min_j x_j,c - f/(n-2f)·Δ2(x), max_j x_j,c + f/(n-2f)·Δ2(x)]",
+          "nnm.md#proposition-1"),
+)
+
+PREAGG_CONFIGS = ((7, 1, 1), (7, 1, 3), (10, 3, 1), (10, 3, 2))
+MEASURED_TEXT = "measured, not proven"
+
+
+def _measured(protocol: str) -> Callable[[int, int, int], float]:
+    def bound(n: int, f: int, d: int) -> float:
+        raise ValueError(f"{MEASURED_TEXT}: no proven bound for {protocol} "
+                         "(docs/theory.md §5.5; python -m proofs verify reports the worst "
+                         "round found)")
+    return bound
+
+
+MEASURED_CLAIMS: tuple[Claim, ...] = tuple(
+    Claim(f"{p}-{what}", p, measure, _measured(p),
+          f"{MEASURED_TEXT}: {text} (worst round found by python -m proofs verify)",
+          "nnm.md#what-is-measured", PREAGG_CONFIGS, role=role)
+    for p in ("nnm", "arc+nnm+trimmed-mean")
+    for what, measure, text, role in (
+        ("contraction", "l2-contraction", "Δ2(y) / Δ2(x)", "contraction"),
+        ("bias", "bias", "max_j ||y_j - x̄|| / Δ2(x)", None),
+    )
+)
+"""Claims without a proven bound, only measured (``bound_at`` is ``None``)."""
+
+MEASURED: dict[tuple[str, int, int, int], float] = {
+    ('nnm-contraction', 7, 1, 1): 0.2666553301275079,
+    ('nnm-contraction', 7, 1, 3): 0.26663494552192585,
+    ('nnm-contraction', 10, 3, 1): 1.3917750074903485,
+    ('nnm-contraction', 10, 3, 2): 1.3300646803723717,
+    ('nnm-bias', 7, 1, 1): 0.533211120245392,
+    ('nnm-bias', 7, 1, 3): 0.5333145258027084,
+    ('nnm-bias', 10, 3, 1): 1.606500124880692,
+    ('nnm-bias', 10, 3, 2): 1.479061496359228,
+    ('arc+nnm+trimmed-mean-contraction', 7, 1, 1): 0.26666666666665245,
+    ('arc+nnm+trimmed-mean-contraction', 7, 1, 3): 0.3282449035929902,
+    ('arc+nnm+trimmed-mean-contraction', 10, 3, 1): 0.9999999999999858,
+    ('arc+nnm+trimmed-mean-contraction', 10, 3, 2): 1.2551711620438757,
+    ('arc+nnm+trimmed-mean-bias', 7, 1, 1): 0.5333333333333191,
+    ('arc+nnm+trimmed-mean-bias', 7, 1, 3): 0.5323765194976042,
+    ('arc+nnm+trimmed-mean-bias', 10, 3, 1): 1.16134760214428,
+    ('arc+nnm+trimmed-mean-bias', 10, 3, 2): 1.5060719999604006,
+}
+"""``(claim, n, f, d) -> worst ratio`` found by ``python -m proofs verify`` (default budget,
+6000 evaluations a row, seed 0: the measured rows are seeded 1000 + their position,
+``proofs.verify.jobs``) for the claims without a proven bound: measured, not proven.
+A worst round *found*, so a lower bound on the true worst case, never an upper bound; a ratio
+above 1 (n = 3f+1) is a round that spreads the honest values (no contraction)."""
+
 BY_NAME: dict[str, Claim] = {c.name: c for c in CLAIMS}
+MEASURED_BY_NAME: dict[str, Claim] = {c.name: c for c in MEASURED_CLAIMS}
 PROTOCOLS: tuple[str, ...] = tuple(dict.fromkeys(c.protocol for c in CLAIMS))
 
 
@@ -278,6 +352,11 @@ def measure_run(claim: Claim, bound: float, history: Any, diameters: Any = None,
         return _worst(claim.name, bound, exc, rng[:-1], tol, rc)
     if m == "l2-contraction":
         return _worst(claim.name, bound, diam[1:], diam[:-1], tol, rnd)
+    if m == "box-excess":
+        exc = np.maximum(np.maximum(H[1:].max(axis=1) - hi[:-1], lo[:-1] - H[1:].min(axis=1)),
+                         0.0) if T else np.zeros((0, 1))
+        return _worst(claim.name, bound, exc, np.broadcast_to(diam[:-1, None], exc.shape), tol,
+                      rc)
     if m == "bias":
         dev = (np.linalg.norm(H[1:] - means[:-1, None, :], axis=2).max(axis=1) if T
                else np.zeros(0))
@@ -308,7 +387,10 @@ def evaluate(result: Any) -> dict[str, Verdict]:
     proto, n, f, d = result.protocol, result.n, result.f, result.d
     params = getattr(result, "rule_params", None) or {}
     claims = claims_for(proto, params)
-    cfg = CONFIGS.get(proto)
+    try:
+        cfg = get_config(proto)
+    except ValueError:
+        cfg = None
     if not claims:
         why = cfg.guarantee if cfg is not None else "not a named protocol"
         return no_claim(proto, f"no proven bound ({why})")
@@ -340,7 +422,9 @@ def role_status(verdicts: dict[str, Verdict], role: str) -> bool | None:
 
 
 __all__ = [
-    "BY_NAME", "CLAIMS", "HOLDS", "MEASURES", "NO_CLAIM", "PROTOCOLS", "REL_TOL",
+    "BY_NAME", "CLAIMS", "HOLDS", "MEASURED", "MEASURED_BY_NAME", "MEASURED_CLAIMS",
+    "MEASURED_TEXT", "MEASURES", "NO_CLAIM",
+    "PROTOCOLS", "REL_TOL",
     "SEARCH_TOO_SHORT", "STATUSES", "TOO_SHORT", "ULPS", "VIOLATED", "Claim", "Status",
     "Verdict", "claims_for", "evaluate", "judge", "measure_run", "no_claim", "ratio",
     "role_status", "slack", "within",

@@ -22,7 +22,21 @@ mve            witness    MVE_f              as mda        none: refuted (``proo
 median         witness    coordinate median  n >= 3f+1     none claimed (baseline)
 krum           witness    Krum_f             n >= 3f+3     none claimed (baseline)
 mean           witness    mean               n >= 3f+1     none claimed (no robustness)
+nnm            witness    NNM_f, then TM_f   n >= 3f+1     box excess <= f/(n-2f)·Δ2
+                                                           (proofs/nnm.md); contraction
+                                                           measured, not proven
+ball-mda       witness    ball MDA_f         proofs/       docs/theory.md §5.3,
+                                             ball_mda.md   proofs/ball_mda.md
+A+B+R          witness    stages, then R     views of n-f  measured, not proven
+                                             values fit R  (docs/theory.md §5.5)
 =============  =========  =================  ============  ==================================
+
+Composed protocols: any composition of pre-aggregation stages and a protocol's rule
+(``arc+nnm+trimmed-mean``, ``nnm+mda``, ``arc+median``: :mod:`agreement.rules.preagg`) is a
+protocol too; :func:`get_config` builds its :class:`Config` on the fly (the witness gather of
+the protocol whose rule comes last, the composed rule, a guarantee that says its constants
+are measured, not proven). Its resilience is the baseline one: ``n >= 3f+1`` and views of
+``n-f`` values large enough for every stage and the rule (NNM: ``m >= 2f+1``).
 
 One rule (:func:`check_resilience`): a protocol's resilience is where its proven per-round
 contraction is below 1 (:func:`agreement.constants.resilient`; trimmed-mean: ``λ < 1`` iff
@@ -52,7 +66,7 @@ from netsim.protocol import Fault, Protocol, Step
 from . import constants
 from .constants import rounds_for_target
 from .gathers import make_gather
-from .rules import make_rule
+from .rules import STAGES, make_rule, parse_composition
 
 
 @dataclass(frozen=True)
@@ -99,18 +113,46 @@ CONFIGS: dict[str, Config] = {
         Config("median", "witness", "median", "none (baseline)"),
         Config("krum", "witness", "krum", "none (baseline)"),
         Config("mean", "witness", "mean", "none (no robustness)"),
+        Config("nnm", "witness", "nnm",
+               "NNM then the trimmed mean: output within f/(n-2f)·Δ2 of the honest box "
+               "(proofs/nnm.md, Proposition 1); contraction measured, not proven "
+               "(docs/theory.md §5.5)"),
+        Config("ball-mda", "witness", "ball-mda", "docs/theory.md §5.3, proofs/ball_mda.md"),
     )
 }
 
+MEASURED_GUARANTEE = ("measured, not proven: {stages} before the {rule} rule; the {base} "
+                      "protocol's constants do not carry over (docs/theory.md §5.5, "
+                      "python -m proofs verify)")
+
+
+def composed_config(name: str) -> Config:
+    """The :class:`Config` of a composed protocol ``name`` (pre-aggregation stages, then the
+    rule of a protocol of :data:`CONFIGS`): that protocol's gather, the composed rule, and a
+    guarantee saying its constants are measured, not proven. ``ValueError`` naming what to
+    change for a malformed composition or a last rule that is no protocol's rule."""
+    stages, last = parse_composition(name)
+    base = next((c for c in CONFIGS.values() if c.rule == last), None)
+    if base is None:
+        rules = sorted({c.rule for c in CONFIGS.values()})
+        raise ValueError(f"protocol {name!r}: the rule after the stages must be a protocol's "
+                         f"rule ({', '.join(rules)}), got {last!r}")
+    make_rule(name, 1)  # a malformed stage list or parameters fail here, not in a run
+    return Config(name, base.gather, name, MEASURED_GUARANTEE.format(
+        stages="+".join(stages), rule=last, base=base.name))
+
 
 def get_config(name: str) -> Config:
-    """The named configuration; ``ValueError`` listing the names for an unknown one."""
-    try:
+    """The named configuration, or a composed one (``arc+nnm+trimmed-mean``:
+    :func:`composed_config`); ``ValueError`` listing the names for an unknown one."""
+    if name in CONFIGS:
         return CONFIGS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown protocol {name!r}; known: {', '.join(sorted(CONFIGS))}"
-        ) from None
+    if isinstance(name, str) and "+" in name:
+        return composed_config(name)
+    raise ValueError(
+        f"unknown protocol {name!r}; known: {', '.join(sorted(CONFIGS))}, or stages "
+        f"({', '.join(STAGES)}) composed with a protocol's rule, e.g. arc+nnm+trimmed-mean"
+    )
 
 
 def check_resilience(protocol: str, n: int, f: int, *, unsafe: bool = False) -> None:

@@ -18,6 +18,10 @@ Row kinds and statuses:
 - ``counterexample``: a claim of docs/theory.md refuted by an explicit construction
   (``reproduced`` when the construction still reproduces).
 - ``regression``: a fixed defect's construction, now within the bound.
+- ``measured``: a claim without a proven bound (:data:`agreement.claims.MEASURED_CLAIMS`:
+  the pre-aggregated protocols' contraction and bias, docs/theory.md §5.5), searched like a
+  ``bound`` row; its status is ``no-claim`` and ``worst`` is the worst round found (measured,
+  not proven: a lower bound on the true worst case).
 
 Violations make ``python -m proofs verify`` exit 1.
 """
@@ -44,7 +48,11 @@ DEFAULT_BUDGET = DEFAULT_EVALS  # evaluations per searched row
 
 # the searched claims: the rows of the table that have configurations (no second list)
 CLAIMS: tuple[Claim, ...] = tuple(c for c in T.CLAIMS if c.configs)
-PROTOCOLS = tuple(dict.fromkeys(c.protocol for c in CLAIMS))
+# the measured rows: claims without a proven bound (agreement.claims.MEASURED_CLAIMS), searched
+# after the proven ones, reported as no-claim with the worst round found
+MEASURED_CLAIMS: tuple[Claim, ...] = tuple(c for c in T.MEASURED_CLAIMS if c.configs)
+PROTOCOLS = tuple(dict.fromkeys(c.protocol for c in (*CLAIMS, *MEASURED_CLAIMS)))
+MEASURED_SEED = 1000  # the measured rows' seed offset (see jobs)
 
 
 @dataclass
@@ -132,13 +140,28 @@ def check_claim(claim: Claim, n: int, f: int, d: int, budget: int = DEFAULT_BUDG
     # nothing was searched, which is too short whatever the bound
     worst = res.worst if res.candidate is not None else math.nan
     status = T.judge(worst, bound, best) if res.candidate is not None else T.SEARCH_TOO_SHORT
+    kind = "measured" if claim in T.MEASURED_CLAIMS else "bound"
     return Row(claim.name, claim.protocol, n, f, d, math.inf if bound is None else bound,
-               worst, status, evaluations=res.evaluations,
+               worst, status, kind=kind, evaluations=res.evaluations,
                statement=claim.statement, proof=claim.proof,
                witness=res.candidate.as_dict() if res.candidate is not None and d <= 3 else None,
                rule_errors=res.errors, first_error=err, best_known=best,
                best_known_source=src, found_by=res.found_by, capped=res.capped,
                seconds=time.perf_counter() - t0)
+
+
+def jobs(protocols: tuple[str, ...]) -> list[tuple[Claim, tuple[int, int, int], int]]:
+    """The searched rows of ``protocols``: ``(claim, (n, f, d), i)``; :func:`verify` seeds
+    the row with ``seed + i`` (``check_claim(c, n, f, d, seed=seed + i)`` replays it). A
+    proven row's ``i`` is its position among the proven rows of ``protocols``; a measured
+    row's is ``MEASURED_SEED + `` its position among all the measured rows, so that its worst
+    round (recorded in :data:`agreement.claims.MEASURED`) does not move when proven rows
+    are added or fewer protocols are verified."""
+    todo = [(c, cfg) for c in CLAIMS if c.protocol in protocols for cfg in c.configs]
+    out = [(c, cfg, i) for i, (c, cfg) in enumerate(todo)]
+    measured = [(c, cfg) for c in MEASURED_CLAIMS for cfg in c.configs]
+    return out + [(c, cfg, MEASURED_SEED + i) for i, (c, cfg) in enumerate(measured)
+                  if c.protocol in protocols]
 
 
 def lower_bound_rows(protocols: tuple[str, ...], seed: int = 0) -> list[Row]:
@@ -217,8 +240,8 @@ def verify(budget: int = DEFAULT_BUDGET, protocols: tuple[str, ...] | None = Non
     t0 = time.perf_counter()
     rows: list[Row] = []
     lower_protocols = (tuple(sorted(CONFIGS)) if every else protocols) if lower else ()
-    jobs = [(c, cfg) for c in CLAIMS if c.protocol in protocols for cfg in c.configs]
-    with _progress(len(lower_protocols) + len(jobs), progress) as bar:
+    todo = jobs(protocols)
+    with _progress(len(lower_protocols) + len(todo), progress) as bar:
         for p in lower_protocols:
             bar.set_postfix_str(f"lower-bound {p}")
             rows += lower_bound_rows((p,), seed)
@@ -229,7 +252,7 @@ def verify(budget: int = DEFAULT_BUDGET, protocols: tuple[str, ...] | None = Non
             bar.total += len(found)
             bar.update(len(found))
             rows += found
-        for i, (c, (n, f, d)) in enumerate(jobs):
+        for c, (n, f, d), i in todo:
             bar.set_postfix_str(f"{c.name} ({n},{f},{d})")
             left = None if seconds is None else max(seconds - (time.perf_counter() - t0), 0.0)
             rows.append(check_claim(c, n, f, d, budget, seed=seed + i, seconds=left))
@@ -280,5 +303,6 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CLAIMS", "DEFAULT_BUDGET", "PROTOCOLS", "Claim", "Row", "check_claim",
-           "counterexample_rows", "lower_bound_rows", "table", "verify"]
+__all__ = ["CLAIMS", "DEFAULT_BUDGET", "MEASURED_CLAIMS", "PROTOCOLS", "Claim", "Row",
+           "check_claim",
+           "counterexample_rows", "jobs", "lower_bound_rows", "table", "verify"]

@@ -54,6 +54,7 @@ from .distance import (
     nnm,
 )
 from .mvee import Ellipsoid, mvee
+from .preagg import ARC, STAGES, arc, compose, composition_name, parse_composition
 from .subsets import MDA, MVE, mda, mda_subset, mve, mve_choice
 
 RuleFactory = Callable[..., Rule]
@@ -99,7 +100,20 @@ def rule_names() -> list[str]:
 
 def make_rule(name: str, f: int = 0, **params: Any) -> Rule:
     """Build the rule registered as ``name`` tolerating ``f`` values, with its parameters
-    (e.g. ``make_rule("nnm", 2, inner="krum")``, ``make_rule("mve", 1, method="exact")``)."""
+    (e.g. ``make_rule("nnm", 2, inner="krum")``, ``make_rule("mve", 1, method="exact")``).
+
+    ``name`` may compose pre-aggregation stages with any registered rule, stages first, in
+    the order ``arc``, ``nnm`` (:mod:`agreement.rules.preagg`, docs/theory.md §5.5):
+    ``make_rule("arc+nnm+trimmed-mean", f)`` is ARC, then NNM, then the trimmed mean, the
+    same rule as ``ARC(f, inner="nnm+trimmed-mean")``; ``params`` go to the last rule.
+    ``ValueError`` naming what to change for an unknown rule or stage, a stage in the wrong
+    place, an empty name (:func:`parse_composition`)."""
+    stages, _ = parse_composition(name)
+    if stages:
+        return compose(name, f, **params)
+    if name in STAGES and name not in RULES:
+        raise ValueError(f"{name!r} is a pre-aggregation stage, not a rule: compose it with "
+                         f"the rule that aggregates, e.g. {name}+trimmed-mean")
     try:
         factory = RULES[name]
     except KeyError:
@@ -114,11 +128,13 @@ get_rule = make_rule
 
 
 __all__ = [
+    "ARC",
     "BUILTIN_RULES",
     "MDA",
     "MVE",
     "NNM",
     "RULES",
+    "STAGES",
     "Bulyan",
     "CenteredClipping",
     "Ellipsoid",
@@ -132,9 +148,12 @@ __all__ = [
     "Prepared",
     "Rule",
     "TrimmedMean",
+    "arc",
     "backend",
     "bulyan",
     "centered_clipping",
+    "compose",
+    "composition_name",
     "geometric_median",
     "get_rule",
     "gram",
@@ -149,6 +168,7 @@ __all__ = [
     "mve_choice",
     "mvee",
     "nnm",
+    "parse_composition",
     "prepare",
     "register_rule",
     "rule_names",

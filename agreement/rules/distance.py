@@ -398,12 +398,17 @@ class NNM(Rule):
 
     Replace each ``x_i`` by ``y_i = (1/(m-f)) Σ_{j ∈ N_i} x_j`` where ``N_i`` are the ``m-f``
     nearest neighbours of ``x_i`` (itself included), then apply ``inner`` (a registry name,
-    built with the same ``f`` and ``inner_params``) to ``y_1..y_m``. With a Gram-based inner rule
-    the mixed view is never materialised: ``Gram(Y) = W G Wᵀ`` and the output is ``(aᵀW) X``.
+    built with the same ``f`` and ``inner_params``) to ``y_1..y_m``. ``make_rule("nnm+X", f)``
+    builds ``NNM(f, inner="X")`` (:mod:`agreement.rules.preagg`); ``arc+nnm+X`` clips first.
+    With a Gram-based inner rule the mixed view is never materialised: ``Gram(Y) = W G Wᵀ``
+    and the output is ``(aᵀW) X``.
 
     Precondition: ``m >= max(2f+1, inner.min_size())``.
-    Guarantee: none claimed here; Allouah et al. show NNM turns an aggregation rule robust in
-    their ``(f, κ)`` sense into one with a ``κ`` of order ``f/(m-f)``.
+    Guarantee: for averaging agreement, with the trimmed mean inside, every honest output lies
+    within ``f/(n-2f)·Δ2(x)`` of the honest inputs' per-coordinate box (proofs/nnm.md,
+    Proposition 1); its contraction is measured, not proven (docs/theory.md §5.5). Allouah et
+    al. show NNM turns an aggregation rule robust in their ``(f, κ)`` sense into one with a
+    ``κ`` of order ``f/(m-f)``.
     """
 
     name: ClassVar[str] = "nnm"
@@ -418,8 +423,9 @@ class NNM(Rule):
         if isinstance(params, Mapping):
             params = tuple(sorted(params.items()))
         object.__setattr__(self, "inner_params", tuple(params))
-        if self.inner == "nnm":
-            raise ValueError("nnm: the inner rule cannot be nnm itself")
+        from .preagg import check_inner
+
+        check_inner("nnm", self.inner)  # no nnm (nor arc: ARC comes first) inside NNM
         self.inner_rule()  # validates the name and the parameters
 
     def inner_rule(self) -> Rule:
