@@ -236,6 +236,26 @@ CLAIMS += (
           "nnm.md#proposition-1"),
 )
 
+# -- ball MDA (docs/theory.md §5.3, "Ball MDA"; proofs/ball_mda.md): proven, dimension-free ----
+
+BALL_MDA_CONFIGS = ((6, 1, 1), (12, 2, 1), (12, 2, 3), (16, 2, 4))
+
+CLAIMS += (
+    Claim("ball-mda-contraction", "ball-mda", "l2-contraction",
+          lambda n, f, d: K.ball_mda_contraction(n, f),
+          "Δ2(y) <= κ_ball(n, f) · Δ2(x) (κ_ball = min(2κ, κ_B): 0.9 at n=12, f=2; "
+          "0.619 at n=16, f=2), dimension-free",
+          "ball_mda.md#theorem-1", BALL_MDA_CONFIGS, role="contraction"),
+    Claim("ball-mda-bias", "ball-mda", "bias",
+          lambda n, f, d: K.ball_mda_bias(n, f),
+          "||y_j - x̄|| <= (2f/(n-2f) + 2f/(n-f)) · Δ2(x), dimension-free",
+          "ball_mda.md#theorem-2", BALL_MDA_CONFIGS),
+    Claim("ball-mda-averaging", "ball-mda", "averaging",
+          lambda n, f, d: K.ball_mda_averaging_constant(n, f),
+          "||x̄^T - x̄^0|| <= C · Δ2(x^0), C = β/(1-κ_ball), dimension-free",
+          "ball_mda.md#theorem-3", role="averaging"),
+)
+
 PREAGG_CONFIGS = ((7, 1, 1), (7, 1, 3), (10, 3, 1), (10, 3, 2))
 MEASURED_TEXT = "measured, not proven"
 
