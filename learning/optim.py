@@ -175,7 +175,10 @@ class CollaborativeSGD(torch.optim.Optimizer):
         The Byzantine bound. ``ValueError`` at construction where the protocol does not
         run at (n, f) (``n >= 3f+1`` for trimmed-mean), naming what to change.
     protocol:
-        An agreement protocol of :data:`agreement.CONFIGS`.
+        An agreement protocol of :data:`agreement.CONFIGS` (``nnm`` included), or
+        pre-aggregation stages composed with a protocol's rule, e.g.
+        ``"arc+nnm+trimmed-mean"`` (docs/theory.md §5.5: constants measured, not proven, so
+        ``rounds="log"`` or an integer).
     rounds:
         Gradient agreement rounds per step. ``"proven"`` (default): the least count whose
         proven contraction reaches docs/theory.md §6's target ``2^-N_t`` (``N_t = max(1,
