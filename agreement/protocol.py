@@ -68,6 +68,8 @@ from .constants import rounds_for_target
 from .gathers import make_gather
 from .rules import STAGES, make_rule, parse_composition
 
+MEASURED = "measured, not proven"
+
 
 @dataclass(frozen=True)
 class Config:
@@ -91,7 +93,15 @@ class Config:
 
     @property
     def resilience_text(self) -> str:
-        """The resilience condition in words, for help strings."""
+        """The resilience condition in words, for help strings (with "constants measured,
+        not proven" for the protocols whose constants are only measured: docs/theory.md
+        §5.5)."""
+        text = self._resilience_words()
+        if MEASURED in self.guarantee:
+            text += f"; constants {MEASURED}"
+        return text
+
+    def _resilience_words(self) -> str:
         if self.name == "trimmed-mean":
             return "λ = f/(n-2f) < 1: n >= 3f+1"
         if self.name in ("mda", "mve"):
@@ -182,6 +192,9 @@ def check_resilience(protocol: str, n: int, f: int, *, unsafe: bool = False) -> 
     elif protocol in ("mda", "mve"):
         msg = (f"{what} needs κ(n,f) < 1 (proofs/mda.md): κ({n},{f}) = "
                f"{constants.resilience_factor(protocol, n, f):.4f} >= 1")
+    elif (k := constants.resilience_factor(protocol, n, f)) is not None and k >= 1:
+        msg = (f"{what} needs its proven per-round contraction below 1 ({cfg.guarantee}): "
+               f"{k:.4f} >= 1 at n={n}, f={f}")
     else:
         msg = (f"{what} needs views of >= {make_rule(cfg.rule, f).min_size()} vectors, i.e. "
                f"n - f >= {least - f}")
