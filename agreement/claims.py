@@ -126,6 +126,9 @@ class Claim:
     configs: tuple[tuple[int, int, int], ...] = ()
     rule_params: tuple[tuple[str, Any], ...] = ()
     role: Literal["contraction", "averaging"] | None = None
+    search_factor: int = 1
+    """``proofs.verify`` searches this claim's rows with ``search_factor`` times its budget (a
+    claim whose known worst round the default search does not reach, e.g. ball-MDA's bias)."""
 
     @property
     def rule(self) -> str:
@@ -249,7 +252,7 @@ CLAIMS += (
     Claim("ball-mda-bias", "ball-mda", "bias",
           lambda n, f, d: K.ball_mda_bias(n, f),
           "||y_j - x̄|| <= (2f/(n-2f) + 2f/(n-f)) · Δ2(x), dimension-free",
-          "ball_mda.md#theorem-2", BALL_MDA_CONFIGS),
+          "ball_mda.md#theorem-2", BALL_MDA_CONFIGS, search_factor=4),
     Claim("ball-mda-averaging", "ball-mda", "averaging",
           lambda n, f, d: K.ball_mda_averaging_constant(n, f),
           "||x̄^T - x̄^0|| <= C · Δ2(x^0), C = β/(1-κ_ball), dimension-free",

@@ -69,6 +69,18 @@ VALUE_ATTACK_HELP = {
 }
 
 
+
+def _protocol_name(text: str) -> str:
+    """A protocol of CONFIGS or a composition (agreement.protocol.get_config), else the
+    parser's error listing the names."""
+    from .protocol import get_config
+
+    try:
+        get_config(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
 def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
     protos = ", ".join(f"{c.name} ({c.resilience_text})" for c in CONFIGS.values())
     strategies = sorted(set(STRATEGIES) - {"honest"})
@@ -94,8 +106,9 @@ def add_simulate_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=epilog,
     )
-    p.add_argument("--protocol", default="trimmed-mean", choices=sorted(CONFIGS),
-                   metavar="PROTOCOL", help="see the list below (default trimmed-mean)")
+    p.add_argument("--protocol", default="trimmed-mean", type=_protocol_name,
+                   metavar="PROTOCOL", help="see the list below, or a composition such as "
+                   "arc+nnm+trimmed-mean (default trimmed-mean)")
     p.add_argument("--n", type=positive_int, default=10, help="number of nodes (default 10)")
     p.add_argument("--f", type=nonneg_int, default=3, help="Byzantine bound f (default 3)")
     p.add_argument("--dim", type=positive_int, default=50,

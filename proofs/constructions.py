@@ -138,6 +138,27 @@ def mve_flat_contraction(n: int, f: int, d: int) -> list[Candidate]:
     return out
 
 
+def ball_mda_round(n: int, f: int, d: int, eps: float = EPS) -> Candidate:
+    """ball_mda.md Proposition 4: 2f honest zeros, n-3f honest ones, one Byzantine value at
+    2-2ε and f-1 at 3-4ε; V1 omits f zeros (the ball around the Byzantine 2-2ε wins), V2 is
+    all n (the honest values win): ``(2f-1)/(n-2f) + 2f/(n-f)`` up to ε."""
+    x = np.zeros((n - f, d))
+    x[2 * f:, 0] = 1.0
+    b = np.zeros((f, d))
+    b[:, 0] = 3 - 4 * eps
+    b[0, 0] = 2 - 2 * eps
+    v1, v2 = np.ones(n, bool), np.ones(n, bool)
+    v1[:f] = False
+    return Candidate(x, b, v1, v2)
+
+
+def ball_mda_bias(n: int, f: int, d: int, eps: float = EPS) -> Candidate:
+    """Proposition 4's view V1 alone (both views V1): the output's distance to the honest
+    values, ``(2f-1)/(n-2f) + 2f/(n-f)`` up to ε."""
+    c = ball_mda_round(n, f, d, eps)
+    return Candidate(c.x, c.b, c.v1, c.v1.copy())
+
+
 # (claim name, d == 1) -> builder(s); a builder returns a candidate or a list of them
 Builder = Callable[[int, int, int], Any]
 BUILDERS: dict[tuple[str, bool], Builder] = {
@@ -149,6 +170,7 @@ BUILDERS: dict[tuple[str, bool], Builder] = {
     ("mve-bias", True): mve_bias_1d, ("mve-bias", False): mve_flat_bias,
     ("mve-contraction", True): mve_stall, ("mve-contraction", False): mve_flat_contraction,
     ("mve-mean-contraction", True): mda_contraction, ("mve-mean-bias", True): mda_bias,
+    ("ball-mda-contraction", True): ball_mda_round, ("ball-mda-bias", True): ball_mda_bias,
 }
 
 SOURCES: dict[tuple[str, bool], str] = {
@@ -163,6 +185,8 @@ SOURCES: dict[tuple[str, bool], str] = {
     ("mve-contraction", False): "mve.md Proposition 5's round, V2 = honest values",
     ("mve-mean-contraction", True): "MDA's construction (mda.md Theorem 1)",
     ("mve-mean-bias", True): "MDA's construction (mda.md Theorem 2)",
+    ("ball-mda-contraction", True): "ball_mda.md Proposition 4",
+    ("ball-mda-bias", True): "ball_mda.md Proposition 4, both views V1",
 }
 
 

@@ -126,8 +126,10 @@ class Row:
 
 def check_claim(claim: Claim, n: int, f: int, d: int, budget: int = DEFAULT_BUDGET,
                 seed: int = 0, seconds: float | None = None) -> Row:
-    """Search the worst case of one claim at ``(n, f, d)`` within ``budget`` evaluations and
-    judge it against the bound and the best known construction."""
+    """Search the worst case of one claim at ``(n, f, d)`` within ``budget`` evaluations
+    (times the claim's ``search_factor``) and judge it against the bound and the best known
+    construction."""
+    budget *= claim.search_factor
     bound, _ = claim.bound_at(n, f, d)
     t0 = time.perf_counter()
     res = search(claim.rule, n, f, d, claim.objective, budget, seed=seed,

@@ -24,7 +24,7 @@ def test_every_claim_names_a_proof_and_a_known_measure():
             bound, why = c.bound_at(n, f, d)
             assert (bound is None) == bool(why)
     # the proven protocols and the baselines
-    assert set(T.PROTOCOLS) == {"trimmed-mean", "mda", "mve"}
+    assert set(T.PROTOCOLS) == {"trimmed-mean", "mda", "mve", "ball-mda", "nnm"}
 
 
 def test_bounds_come_from_the_constants_and_refuse_below_resilience():

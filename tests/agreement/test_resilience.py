@@ -118,6 +118,8 @@ def test_every_protocol_matches_the_one_rule(protocol: str) -> None:
         assert k == pytest.approx(3 / 4)
     elif protocol in ("mda", "mve"):
         assert k == pytest.approx(_kappa_brute(10, 3))  # computed, and >= 1 there
+    elif protocol == "ball-mda":
+        assert k == pytest.approx(3.2667, abs=1e-4)  # κ_ball(10,3): >= 1, no resilience there
     else:
         assert k is None  # a baseline: no proven contraction, no claim
     assert cfg.resilience_text

@@ -16,6 +16,7 @@ from agreement.rules import backend
 from . import rules_reference as ref
 
 NAMES = [
+    "ball-mda",
     "bulyan",
     "centered-clipping",
     "geometric-median",
@@ -31,6 +32,7 @@ NAMES = [
 
 # expected precondition expressions (in the error messages) and min sizes, at f = 2
 MIN_SIZE = {
+    "ball-mda": ("2f+1", 5),
     "bulyan": ("4f+3", 11),
     "centered-clipping": ("2f+1", 5),
     "geometric-median": ("2f+1", 5),
@@ -44,6 +46,7 @@ MIN_SIZE = {
     "trimmed-mean": ("2f+1", 5),
 }
 LABEL = {
+    "ball-mda": "ball_mda",
     "bulyan": "bulyan",
     "centered-clipping": "centered_clipping",
     "geometric-median": "geometric_median",
@@ -87,7 +90,7 @@ def test_registry_names() -> None:
 
 
 def test_unknown_rule_lists_the_names() -> None:
-    with pytest.raises(ValueError, match=r"unknown rule 'kurm'.*known rules: bulyan, "):
+    with pytest.raises(ValueError, match=r"unknown rule 'kurm'.*known rules: ball-mda, bulyan, "):
         R.make_rule("kurm", 1)
 
 
