@@ -41,9 +41,10 @@ from netsim.registry import register, unknown
 from netsim.sim.schedulers import split_sides
 
 __all__ = ["ATTACKS", "BUILTIN_VALUE_ATTACKS", "TWO_SIDED", "VALUE_ATTACKS", "VALUE_ATTACK_NAMES",
-           "alie", "alie_z", "attack_values", "check_value_attack", "is_per_receiver", "nan",
-           "outlier", "push", "register_value_attack", "resolve_value_attack", "split",
-           "split_sides", "value_attack_names"]
+           "alie", "alie_z", "attack_values", "check_value_attack", "gossip_dissensus",
+           "is_per_receiver", "nan", "optimal_alie", "optimal_ipm", "outlier", "push",
+           "register_value_attack", "resolve_value_attack", "sign_flip_mean", "split",
+           "split_sides", "tailored", "value_attack_names"]
 
 Attack = Callable[..., np.ndarray]
 
@@ -111,12 +112,101 @@ def split(
     return np.stack([np.repeat(low[None], f, 0), np.repeat(high[None], f, 0)])
 
 
+def sign_flip_mean(honest: np.ndarray, f: int, rng: np.random.Generator,
+                   scale: float = 1.0) -> np.ndarray:
+    """``-scale·μ``, μ the honest mean, from every Byzantine node (``scale > 0``)."""
+    if not scale > 0:
+        raise ValueError(f"sign-flip-mean needs scale > 0, got {scale}")
+    return np.repeat((-scale * honest.mean(axis=0))[None, :], f, axis=0)
+
+
+def _line_search(honest: np.ndarray, f: int, cand: np.ndarray, rule: str,
+                 score: str) -> int:
+    """The index of the candidate row (``cand`` ``(K, d)``, each sent by all f Byzantine
+    nodes) whose aggregate ``ρ(H ∪ {c}^f)`` (``ρ = make_rule(rule, f)``) is farthest from
+    the honest mean (``score="distance"``) or has the least inner product with it
+    (``"inner"``)."""
+    from .rules import make_rule
+
+    h = honest.shape[0]
+    k = cand.shape[0]
+    values = np.concatenate([honest, np.repeat(cand, f, axis=0)])
+    masks = np.zeros((k, h + k * f), dtype=bool)
+    masks[:, :h] = True
+    for i in range(k):
+        masks[i, h + i * f:h + (i + 1) * f] = True
+    agg = make_rule(rule, f).batch(values, masks)
+    mu = honest.mean(axis=0)
+    if score == "distance":
+        return int(np.argmax(np.linalg.norm(agg - mu, axis=1)))
+    return int(np.argmin(agg @ mu))
+
+
+def _grid(top: float, evals: int, what: str) -> np.ndarray:
+    if not (int(evals) == evals and evals >= 2 and top > 0):
+        raise ValueError(f"{what} needs evals an integer >= 2 and a positive bound, "
+                         f"got evals={evals}, bound={top}")
+    return np.linspace(0.0, top, int(evals))
+
+
+def optimal_alie(honest: np.ndarray, f: int, rng: np.random.Generator,
+                 rule: str = "trimmed-mean", zmax: float = 10.0,
+                 evals: int = 21) -> np.ndarray:
+    """``μ + z*·σ`` with ``z* = argmax_z ||ρ(H ∪ {μ + zσ}^f) - μ||`` over ``evals`` values in
+    ``[0, zmax]`` against the rule named ``rule`` (byzfl's ``LineMaximize`` objective;
+    Allouah et al. 2023, "Fixing by mixing")."""
+    if f == 0:
+        return np.zeros((0, honest.shape[1]))
+    z = _grid(zmax, evals, "optimal-alie")
+    cand = honest.mean(axis=0) + z[:, None] * honest.std(axis=0)
+    return np.repeat(cand[_line_search(honest, f, cand, rule, "distance")][None], f, axis=0)
+
+
+def optimal_ipm(honest: np.ndarray, f: int, rng: np.random.Generator,
+                rule: str = "trimmed-mean", emax: float = 10.0,
+                evals: int = 21) -> np.ndarray:
+    """``-ε*·μ`` with ``ε* = argmin_ε <ρ(H ∪ {-εμ}^f), μ>`` over ``evals`` values in
+    ``[0, emax]`` against the rule named ``rule`` (Xie et al. 2020's IPM, ε searched)."""
+    if f == 0:
+        return np.zeros((0, honest.shape[1]))
+    e = _grid(emax, evals, "optimal-ipm")
+    cand = -e[:, None] * honest.mean(axis=0)
+    return np.repeat(cand[_line_search(honest, f, cand, rule, "inner")][None], f, axis=0)
+
+
+def tailored(honest: np.ndarray, f: int, rng: np.random.Generator,
+             scale: float = 4.0) -> np.ndarray:
+    """Per receiver ``(h, f, d)``: honest receiver j gets ``x_j + scale·(x_j - μ)`` from every
+    Byzantine node (equivocation; under reliable broadcast one value per node goes through)."""
+    if not scale > 0:
+        raise ValueError(f"tailored needs scale > 0, got {scale}")
+    v = honest + scale * (honest - honest.mean(axis=0))
+    return np.repeat(v[:, None, :], f, axis=1)
+
+
+def gossip_dissensus(honest: np.ndarray, f: int, rng: np.random.Generator,
+                     eps: float = 1.5) -> np.ndarray:
+    """Per receiver ``(h, f, d)``: receiver j gets ``x_j - eps·Σ_{i∈H}(x_i - x_j)/f``, which
+    cancels j's consensus step under uniform weights at ``eps = 1`` (ClippedGossip's
+    dissensus attack, He, Karimireddy, Jaggi 2022; their experiments use eps = 1.5)."""
+    if not eps > 0:
+        raise ValueError(f"gossip-dissensus needs eps > 0, got {eps}")
+    h = honest.shape[0]
+    v = honest - eps * h * (honest.mean(axis=0) - honest) / max(f, 1)
+    return np.repeat(v[:, None, :], f, axis=1)
+
+
 VALUE_ATTACKS: dict[str, Attack] = {
     "push": push,
     "split": split,
     "alie": alie,
     "outlier": outlier,
     "nan": nan,
+    "sign-flip-mean": sign_flip_mean,
+    "optimal-alie": optimal_alie,
+    "optimal-ipm": optimal_ipm,
+    "tailored": tailored,
+    "gossip-dissensus": gossip_dissensus,
 }
 """Value attacks by name. ``split`` returns per-side values ``(2, f, d)``; the others
 ``(f, d)``. ``omniscient`` (round level) combines ``split`` values with adversarial views."""
@@ -132,7 +222,7 @@ TWO_SIDED = frozenset({"split", "omniscient"})
 BUILTIN_VALUE_ATTACKS: frozenset[str] = frozenset(VALUE_ATTACKS)
 """The value attacks of Jungle itself (the others came from :func:`register_value_attack`)."""
 
-_PER_RECEIVER: set[str] = set()
+_PER_RECEIVER: set[str] = {"tailored", "gossip-dissensus"}
 
 
 def register_value_attack(name: str, fn: Attack, *, per_receiver: bool = False,

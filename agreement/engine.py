@@ -32,9 +32,11 @@ Byzantine node has one value, row 0's (reliable broadcast delivers at most one).
 Learning-level Byzantine vectors: a callable marked ``native_form = True`` (the learning
 attacks' :class:`learning.attacks.AttackHook`) instead receives the round's honest values in
 their own form (a torch tensor stays on its device) and returns the b Byzantine values in
-that form; it runs with ``random`` views only. With ``random`` views and such a callable (or
-``silent``) nothing is copied to the host: only the b validity flags of the Byzantine rows
-are.
+that form. With ``random`` views and such a callable (or ``silent``) nothing is copied to
+the host: only the b validity flags of the Byzantine rows are. With ``omniscient`` views the
+adversary picks the views on the host: the callable is then given the host's numpy values
+(it must accept them and return numpy, as the learning attacks' hook does) and the views
+are chosen from its rows as for a value attack.
 """
 
 from __future__ import annotations
@@ -174,9 +176,6 @@ class RoundEngine:
         self.attack_params = dict(attack_params or {})
         self.native = callable(attack) and bool(getattr(attack, "native_form", False))
         self.per_receiver = is_per_receiver(attack)
-        if self.native and self.views == "omniscient":
-            raise ValueError("an attack on the values' own form (native_form) runs with random "
-                             "views only")
         if isinstance(attack, str) and attack == "alie":
             self.attack_params.setdefault("n", n)
 

@@ -69,6 +69,13 @@ ATTACK_HELP = {
     "mimic": "a copy of one honest node (target)",
     "dissensus": "values beyond the honest extremes + views that push nodes apart",
     "nan": "non-finite vectors (invalid: never in a view)",
+    "label-flip-mean": "mean of the honest gradients on labels y -> C-1-y (byzfl)",
+    "sign-flip-mean": "-scale x honest mean",
+    "optimal-alie": "mean + z x std, z line-searched against the rule (zmax, evals)",
+    "optimal-ipm": "-eps x honest mean, eps line-searched against the rule (emax, evals)",
+    "tailored": "per receiver j: x_j + scale x (x_j - mean) (equivocation)",
+    "gossip-dissensus": "per receiver j: cancels j's consensus step (eps; ClippedGossip)",
+    "adaptive": "best ALIE/IPM/own-direction value, recomputed every round (fixed=1: per step)",
 }
 
 

@@ -385,6 +385,23 @@ class _Models:
         self.theta = self.swarm.init.to(device=device, dtype=dtype).expand(n, d).clone()
         self.wmom = torch.zeros((n, d), device=device, dtype=dtype)
         self.descent = Descent(cfg, h, d, device, dtype)
+        self.flip_mean = cfg.attack == "label-flip-mean" and setup.b > 0
+        self.task, self.classes = ds.task, getattr(ds, "num_classes", 0)
+
+    def flipped(self, y: torch.Tensor) -> torch.Tensor:
+        """The labels ``y`` flipped as the label-flip attacks flip them: ``C-1-y``
+        (classification), ``1-y`` (binary), ``-y`` (regression)."""
+        if self.task == "classification":
+            return self.classes - 1 - y
+        return 1 - y if self.task == "binary" else -y
+
+    def flipped_mean(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """``(d,)``: ``mean_j ∇ℓ(θ_j; x_j, C-1-y_j)`` over the honest nodes j, at their own
+        models and on their own mini-batches (label-flip-mean; one extra batched gradient
+        call)."""
+        h = self.h
+        g, _ = self.swarm.grads(self.theta[:h], xb[:h], self.flipped(yb[:h]))
+        return g.mean(dim=0)
 
     def step(self, method: Method, t: int) -> torch.Tensor:
         """Step ``t`` of ``method``: the honest rows become ``method.step(...)``; returns the
@@ -397,6 +414,8 @@ class _Models:
             theta[h:] = mean_prev
         xb, yb = self.data.sample(cfg.batch_size, self.gen)
         g, loss = self.swarm.grads(theta, xb, yb)
+        if self.flip_mean:  # the Byzantine rows: the honest mean on flipped labels
+            g[h:] = self.flipped_mean(xb, yb)
         if cfg.worker_momentum:
             self.wmom.mul_(cfg.worker_momentum).add_(g)
             send = self.wmom

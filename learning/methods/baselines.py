@@ -18,6 +18,7 @@ import torch
 
 from agreement.rules import make_rule
 
+from ..attacks import AttackHook
 from .base import Method, Setup, StepInput, Traffic, finite_rows, register_method, two_sided
 
 ServerRule = Callable[[torch.Tensor, StepInput], torch.Tensor]
@@ -45,6 +46,10 @@ class Server(Method):
         else:
             self.step_rule = None
             self.rule = make_rule(name, setup.cfg.f)
+        hook = setup.hooks[0]
+        if isinstance(hook, AttackHook):  # the line-searched attacks search against the rule
+            hook.rule = self.rule if self.step_rule is None else None
+            hook.receivers = True  # per-receiver values: the server is receiver 0
 
     def step(self, s: StepInput) -> torch.Tensor:
         setup = self.setup
@@ -73,6 +78,11 @@ class DSGD(Method):
     attack sends different values to the two halves of the honest nodes)."""
 
     name = "dsgd"
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__(setup)
+        if isinstance(setup.hooks[1], AttackHook):  # honest node j averages with row j
+            setup.hooks[1].receivers = True  # (line searches: the mean, hook.rule None)
 
     def step(self, s: StepInput) -> torch.Tensor:
         setup = self.setup

@@ -99,6 +99,10 @@ class Agreement:
     def __post_init__(self) -> None:
         cfg = self.setup.cfg
         conf = get_config(cfg.protocol)
+        if isinstance(self.hook, AttackHook):
+            # the line-searched attacks search against the protocol's rule on one view;
+            # reliable broadcast delivers one value per Byzantine node (receivers stays off)
+            self.hook.rule = make_rule(conf.rule, cfg.f)
         if cfg.engine != "round":
             return
         if cfg.attack == "dissensus":
@@ -108,11 +112,9 @@ class Agreement:
         else:
             attack = self.hook
         views = "omniscient" if cfg.attack == "dissensus" else cfg.views
-        if getattr(attack, "native_form", False) and views == "omniscient":
-            raise ValueError("omniscient views run with the dissensus attack, a value attack "
-                             "(or none); a learning attack runs with random views")
+        rule = make_rule(conf.rule, cfg.f)
         self.engine = RoundEngine(
-            cfg.n, cfg.f, make_rule(conf.rule, cfg.f), gather=conf.gather, attack=attack,
+            cfg.n, cfg.f, rule, gather=conf.gather, attack=attack,
             views=views, byzantine_ids=self.setup.byz_ids, seed=cfg.seed * 7919 + self.salt,
             attack_params={"scale": cfg.attack_params["scale"]}
             if cfg.attack == "dissensus" and "scale" in cfg.attack_params else None,
