@@ -38,12 +38,14 @@ server's rule, the mean for D-SGD and for a method that sets none):
 label-flip-mean   ``mean_j ∇ℓ(θ_j; x_j, C-1-y_j)`` over the honest nodes j, at their own
                   models (byzfl's ``LabelFlipping``: the mean of the honest vectors computed
                   on flipped labels; the harness computes them, one extra batched gradient
-                  call per step, and hands them in as ``own``)
+                  call per step, and hands them in as ``own``; byzfl, github.com/LPD-EPFL/
+                  byzfl, ``byzfl/attacks/attacks.py``)
 sign-flip-mean    ``-scale · μ`` (``scale`` = 1)
 optimal-alie      ``μ + z*·σ``, ``z* = argmax_z ||ρ(H ∪ {μ + zσ}^b) - μ||`` over ``evals``
                   values of z in ``[0, zmax]`` (byzfl's ``LineMaximize`` objective, Allouah
-                  et al. 2023, "Fixing by mixing"); z is searched on a step's first round,
-                  the value recomputed on every round's μ_r, σ_r
+                  et al. 2023, "Fixing by mixing"; ``byzfl/attacks/attack_optimizers.py``,
+                  which searches ALIE's and IPM's factor alike); z is searched on a step's
+                  first round, the value recomputed on every round's μ_r, σ_r
 optimal-ipm       ``-ε*·μ``, ``ε* = argmin_ε <ρ(H ∪ {-εμ}^b), μ>`` over ``evals`` values of
                   ε in ``[0, emax]`` (Xie et al. 2020's attack, its ε line-searched; byzfl
                   searches its IPM by the distance objective), searched as optimal-alie
@@ -56,8 +58,7 @@ gossip-dissensus  per receiver: ``x_j - eps·Σ_{i∈H}(x_i - x_j)/b`` (ClippedG
                   attack, He, Karimireddy, Jaggi 2022: the Byzantine neighbours cancel node
                   j's consensus step on uniform weights at ``eps`` = 1; their experiments
                   use ``eps`` = 1.5)
-adaptive          recomputed in every agreement round on that round's honest values: the
-                  candidate among ``μ_r + zσ_r`` (ALIE), ``-εμ_r`` (IPM) and ``μ_r + λ(ō -
+adaptive          the candidate among ``μ_r + zσ_r`` (ALIE), ``-εμ_r`` (IPM) and ``μ_r + λ(ō -
                   μ_r)`` (along the Byzantine nodes' own mean ``ō``, e.g. flipped-label
                   gradients) that maximises ``||ρ(H ∪ {v}^b) - μ||``, searched on a step's
                   first round, then that family and scale recomputed on every round's honest
