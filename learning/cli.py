@@ -75,7 +75,7 @@ ATTACK_HELP = {
     "optimal-ipm": "-eps x honest mean, eps line-searched against the rule (emax, evals)",
     "tailored": "per receiver j: x_j + scale x (x_j - mean) (equivocation)",
     "gossip-dissensus": "per receiver j: cancels j's consensus step (eps; ClippedGossip)",
-    "adaptive": "best ALIE/IPM/own-direction value, recomputed every round (fixed=1: per step)",
+    "adaptive": "best ALIE/IPM/own-direction value, recomputed every round (research, fixed)",
 }
 
 
