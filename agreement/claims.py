@@ -248,11 +248,11 @@ CLAIMS += (
           lambda n, f, d: K.ball_mda_contraction(n, f),
           "Δ2(y) <= κ_ball(n, f) · Δ2(x) (κ_ball = min(2κ, κ_B): 0.9 at n=12, f=2; "
           "0.619 at n=16, f=2), dimension-free",
-          "ball_mda.md#theorem-1", BALL_MDA_CONFIGS, role="contraction"),
+          "ball_mda.md#theorem-1", BALL_MDA_CONFIGS, role="contraction", search_factor=10),
     Claim("ball-mda-bias", "ball-mda", "bias",
           lambda n, f, d: K.ball_mda_bias(n, f),
           "||y_j - x̄|| <= (2f/(n-2f) + 2f/(n-f)) · Δ2(x), dimension-free",
-          "ball_mda.md#theorem-2", BALL_MDA_CONFIGS, search_factor=4),
+          "ball_mda.md#theorem-2", BALL_MDA_CONFIGS, search_factor=10),
     Claim("ball-mda-averaging", "ball-mda", "averaging",
           lambda n, f, d: K.ball_mda_averaging_constant(n, f),
           "||x̄^T - x̄^0|| <= C · Δ2(x^0), C = β/(1-κ_ball), dimension-free",
