@@ -134,7 +134,7 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     p.add_argument("--rounds", default="proven",
                    help="gradient agreement rounds per step: 'proven' (default: the least "
                         "count whose proven contraction reaches docs/theory.md §6's target 2^-N_t, "
-                        "N_t = ceil(log2 t); trimmed-mean and mda only), 'log' (N_t rounds: "
+                        "N_t = ceil(log2 t); trimmed-mean, mda and ball-mda only), 'log' (N_t rounds: "
                         "the paper's count, NOT covered by the theorem's guarantee) or a fixed "
                         "integer (no guarantee either)")
     p.add_argument("--param-rounds", type=int, default=1)
@@ -480,9 +480,7 @@ def cli_message(text: str) -> str:
                       ("steps and batch_size must", "--steps and --batch-size must"),
                       ("lr must", "--lr must"), ("param_rounds must", "--param-rounds must"),
                       ("momentum values must", "--momentum and --worker-momentum must"),
-                      ("worker_momentum (", "--worker-momentum ("),
-                      ("omniscient views run with the dissensus attack",
-                       "--views omniscient runs with --attack dissensus")):
+                      ("worker_momentum (", "--worker-momentum (")):
         text = text.replace(api, flag)
     # the other systems' keywords, written ``keyword=VALUE`` in the library's errors
     for key in ("n_servers", "f_servers", "gather_every", "server_attack", "topology",

@@ -100,7 +100,7 @@ def log_target(t: int) -> int:
     return max(1, math.ceil(math.log2(t))) if t > 1 else 1
 
 
-PROVEN_PROTOCOLS = ("trimmed-mean", "mda")
+PROVEN_PROTOCOLS = ("trimmed-mean", "mda", "ball-mda")
 """The protocols with a proven contraction, hence a proven round count (``rounds="proven"``)."""
 
 

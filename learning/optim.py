@@ -184,7 +184,7 @@ class CollaborativeSGD(torch.optim.Optimizer):
         proven contraction reaches docs/theory.md §6's target ``2^-N_t`` (``N_t = max(1,
         ceil(log2 t))``) in the model's dimension d: :func:`learning.learn.proven_rounds`,
         i.e. ``agreement.constants.rounds_for_target(protocol, n, f, d, 2^-N_t, 1.0)``
-        (trimmed-mean and mda only; another protocol raises ``ValueError``). ``"log"``:
+        (trimmed-mean, mda and ball-mda only; another protocol raises ``ValueError``). ``"log"``:
         ``N_t`` raw rounds, the paper's count, which the theorem's guarantee does NOT cover.
         Or a fixed integer (no guarantee either). :attr:`rounds_log` lists the rounds run at
         every step of this object (:attr:`last_rounds` the latest; not part of the state).
