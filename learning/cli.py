@@ -134,9 +134,9 @@ def _common(p: argparse.ArgumentParser, steps: int = 300) -> None:
     p.add_argument("--rounds", default="proven",
                    help="gradient agreement rounds per step: 'proven' (default: the least "
                         "count whose proven contraction reaches docs/theory.md §6's target 2^-N_t, "
-                        "N_t = ceil(log2 t); trimmed-mean, mda and ball-mda only), 'log' (N_t rounds: "
-                        "the paper's count, NOT covered by the theorem's guarantee) or a fixed "
-                        "integer (no guarantee either)")
+                        "N_t = ceil(log2 t); trimmed-mean, mda and ball-mda only), 'log' "
+                        "(N_t rounds: the paper's count, NOT covered by the theorem's guarantee) "
+                        "or a fixed integer (no guarantee either)")
     p.add_argument("--param-rounds", type=int, default=1)
     p.add_argument("--split", default="dirichlet", choices=SPLITS)
     p.add_argument("--alpha", type=float, default=1.0, help="Dirichlet concentration")
