@@ -402,7 +402,9 @@ def cmd_grid(a: argparse.Namespace, demo: bool) -> int:
     out = Path(a.out)
     row_key = getattr(a, "rows", "attack")
     col_key = "attack" if row_key == "method" else "method"
-    md = write_outputs(rows, out, "demo" if demo else "compare", title, row_key, col_key)
+    legend = {k: v for k, v in ATTACK_HELP.items() if k in attacks}
+    md = write_outputs(rows, out, "demo" if demo else "compare", title, row_key, col_key,
+                       legend=legend, story=demo)
     print(md)
     print(f"wrote {out / ('demo' if demo else 'compare')}.md, .json, .png "
           f"({time.perf_counter() - t0:.0f} s)")

@@ -211,8 +211,10 @@ def traffic_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def plot_grid(rows: list[dict[str, Any]], path: str | Path, title: str,
-              row_key: str = "attack", col_key: str = "method") -> None:
-    """A grouped bar chart of honest mean accuracy (min as a black tick)."""
+              row_key: str = "attack", col_key: str = "method",
+              legend: dict[str, str] | None = None) -> None:
+    """A grouped bar chart of honest mean accuracy (min as a black tick); ``legend``
+    (attack -> what it sends) is written under the chart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,7 +237,13 @@ def plot_grid(rows: list[dict[str, Any]], path: str | Path, title: str,
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2),
               ncol=min(len(cvals), 4), frameon=False)
-    fig.tight_layout()
+    notes = [f"{k}: {legend[k]}" for k in rvals if legend and k in legend]
+    if notes:  # which attack is which, under the chart
+        fig.set_figheight(4 + 0.18 * len(notes))
+        fig.text(0.01, 0.01, "\n".join(notes), fontsize=7, va="bottom", ha="left")
+        fig.tight_layout(rect=(0, 0.045 * len(notes) / (1 + 0.045 * len(notes)), 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -267,19 +275,50 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, title: str) ->
     plt.close(fig)
 
 
+def story_markdown(rows: list[dict[str, Any]], collapse: float = 0.2, hold: float = 0.05
+                   ) -> str:
+    """The demo's reading of its grid, one line per (attack, method) under attack: the
+    method *collapses* (mean honest accuracy below ``collapse``), *holds* (within ``hold`` of
+    its own attack-free accuracy, or better), or *loses* the difference in points."""
+    base = {r["method"]: r.get("accuracy_mean") for r in rows if r["attack"] == "none"}
+    lines = []
+    for r in rows:
+        acc, ref = r.get("accuracy_mean"), base.get(r["method"])
+        if r["attack"] == "none" or acc is None or ref is None:
+            continue
+        if acc < collapse:
+            verdict = "collapses"
+        elif acc >= ref - hold:
+            verdict = "holds"
+        else:
+            verdict = f"loses {100 * (ref - acc):.1f} points"
+        lines.append(f"- {r['attack']}: {r['method']} {verdict} ({acc:.3f}, attack-free "
+                     f"{ref:.3f})")
+    return "\n".join(lines)
+
+
 def write_outputs(rows: list[dict[str, Any]], out: Path, stem: str, title: str,
-                  row_key: str = "attack", col_key: str = "method") -> str:
-    """Write ``stem.md``, ``stem.json``, ``stem.png`` into ``out``; return the Markdown."""
+                  row_key: str = "attack", col_key: str = "method",
+                  legend: dict[str, str] | None = None, story: bool = False) -> str:
+    """Write ``stem.md``, ``stem.json``, ``stem.png`` into ``out``; return the Markdown.
+    ``legend`` (attack -> what it sends) is printed under the table and the plot;
+    ``story`` adds :func:`story_markdown`'s verdicts."""
     out.mkdir(parents=True, exist_ok=True)
     what = ("mean over seeds of the honest mean / the smallest honest accuracy of any seed"
             if rows and "seeds" in rows[0] else "mean / min over honest nodes")
     md = f"## {title}\n\nHonest test accuracy, {what}.\n\n" + \
         pivot_markdown(rows, row_key, col_key) + "\n"
+    if legend:
+        md += "\nThe attacks (what the Byzantine nodes send):\n\n" + "\n".join(
+            f"- {k}: {legend[k]}" for k in dict.fromkeys(r["attack"] for r in rows)
+            if k in legend) + "\n"
+    if story:
+        md += "\nWhat happened:\n\n" + story_markdown(rows) + "\n"
     if "method" in (row_key, col_key):
         md += "\nTraffic per step (attack-free run):\n\n" + traffic_markdown(rows) + "\n"
     (out / f"{stem}.md").write_text(md)
     (out / f"{stem}.json").write_text(json.dumps(rows, indent=1, default=str))
-    plot_grid(rows, out / f"{stem}.png", title, row_key, col_key)
+    plot_grid(rows, out / f"{stem}.png", title, row_key, col_key, legend)
     return md
 
 
