@@ -48,6 +48,7 @@ from .experiments import (
     DEMO_ATTACKS,
     DEMO_METHODS,
     METHODS_COMPARE,
+    parse_value,
     pivot_markdown,
     plot_grid,
     plot_history,
@@ -99,14 +100,7 @@ def _method_params(items: Sequence[str]) -> dict[str, Any]:
         key, sep, val = it.partition("=")
         if not sep or not key:
             raise ValueError(f"--method-param expects KEY=VALUE, got {it!r}")
-        for conv in (int, float):
-            try:
-                out[key] = conv(val)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = val
+        out[key] = parse_value(val)
     return out
 
 

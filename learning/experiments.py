@@ -51,6 +51,16 @@ def method_config(base: TrainConfig, method: str) -> TrainConfig:
     return replace(cfg, **over) if over else cfg
 
 
+def parse_value(text: str) -> int | float | str:
+    """A command-line value: an int if it parses as one, else a float, else the string."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            continue
+    return text
+
+
 def _overrides(spec: str) -> tuple[str, dict[str, Any]]:
     """``"learn:nnm@worker_momentum=0.9"`` -> ``("learn:nnm", {"worker_momentum": 0.9,
     "momentum": 0.0})``; an unknown field or a malformed item is a ``ValueError``."""
@@ -64,14 +74,7 @@ def _overrides(spec: str) -> tuple[str, dict[str, Any]]:
         if not sep or key not in known:
             raise ValueError(f"method {spec!r}: after '@' give FIELD=VALUE with a field of "
                              f"TrainConfig (e.g. worker_momentum=0.9), got {it!r}")
-        for conv in (int, float):
-            try:
-                over[key] = conv(val)
-                break
-            except ValueError:
-                continue
-        else:
-            over[key] = val
+        over[key] = parse_value(val)
     if over.get("worker_momentum") and "momentum" not in over:
         over["momentum"] = 0.0
     return method, over

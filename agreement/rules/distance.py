@@ -9,7 +9,6 @@ outputs come from one ``(k, m) @ (m, d)`` product.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +30,7 @@ from ._backend import (
     sq_distances,
 )
 from .coordinate import Median, closest_to_median_mean
+from .preagg import Staged
 
 # --------------------------------------------------------------------------------------------
 # the Gram-rule base class
@@ -393,7 +393,7 @@ def nnm_matrix(D: np.ndarray, f: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class NNM(Rule):
+class NNM(Staged):
     """Nearest-neighbour mixing (Allouah et al., AISTATS 2023) followed by an inner rule.
 
     Replace each ``x_i`` by ``y_i = (1/(m-f)) Σ_{j ∈ N_i} x_j`` where ``N_i`` are the ``m-f``
@@ -413,25 +413,6 @@ class NNM(Rule):
 
     name: ClassVar[str] = "nnm"
     label: ClassVar[str] = "nnm"
-
-    inner: str = "trimmed-mean"
-    inner_params: Any = field(default=())
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        params = self.inner_params
-        if isinstance(params, Mapping):
-            params = tuple(sorted(params.items()))
-        object.__setattr__(self, "inner_params", tuple(params))
-        from .preagg import check_inner
-
-        check_inner("nnm", self.inner)  # no nnm (nor arc: ARC comes first) inside NNM
-        self.inner_rule()  # validates the name and the parameters
-
-    def inner_rule(self) -> Rule:
-        from . import make_rule
-
-        return make_rule(self.inner, self.f, **dict(self.inner_params))
 
     def min_size(self) -> int:
         return max(2 * self.f + 1, self.inner_rule().min_size())

@@ -158,7 +158,32 @@ def arc_clip(prep: Prepared, f: int, who: str = "arc") -> Prepared:
 
 
 @dataclass(frozen=True)
-class ARC(Rule):
+class Staged(Rule):
+    """A pre-aggregation stage: a rule that transforms the view, then applies ``inner`` (a
+    rule's name or a composition of later stages and a rule, built with the same ``f`` and
+    ``inner_params``; :func:`check_inner` says which may follow). ARC and NNM are stages."""
+
+    inner: str = "trimmed-mean"
+    inner_params: Any = field(default=())
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        params = self.inner_params
+        if isinstance(params, Mapping):
+            params = tuple(sorted(params.items()))
+        object.__setattr__(self, "inner_params", tuple(params))
+        check_inner(self.name, self.inner)
+        self.inner_rule()  # validates the name and the parameters
+
+    def inner_rule(self) -> Rule:
+        """The inner rule, built with this stage's ``f``."""
+        from . import make_rule
+
+        return make_rule(self.inner, self.f, **dict(self.inner_params))
+
+
+@dataclass(frozen=True)
+class ARC(Staged):
     """Adaptive robust clipping, then ``inner`` (module doc):
     ``y = inner(x_1·min(1, C/||x_1||), ..., x_m·min(1, C/||x_m||))`` with ``C`` the
     ``(k+1)``-th largest norm of the view, ``k = floor(2·(f/m)·(m-f))``.
@@ -173,23 +198,6 @@ class ARC(Rule):
 
     name: ClassVar[str] = "arc"
     label: ClassVar[str] = "arc"
-
-    inner: str = "trimmed-mean"
-    inner_params: Any = field(default=())
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        params = self.inner_params
-        if isinstance(params, Mapping):
-            params = tuple(sorted(params.items()))
-        object.__setattr__(self, "inner_params", tuple(params))
-        check_inner("arc", self.inner)
-        self.inner_rule()  # validates the name and the parameters
-
-    def inner_rule(self) -> Rule:
-        from . import make_rule
-
-        return make_rule(self.inner, self.f, **dict(self.inner_params))
 
     def min_size(self) -> int:
         return max(1, self.inner_rule().min_size())

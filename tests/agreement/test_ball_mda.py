@@ -15,6 +15,7 @@ from agreement.claims import measure_run
 from agreement.inputs import make_inputs
 from agreement.rules import backend, make_rule, mda_subset
 from agreement.rules.ball import ball_mda, ball_selection
+from proofs.constructions import ball_mda_round
 from proofs.search import Candidate, Evaluator, check_candidate, search
 
 
@@ -203,18 +204,9 @@ def test_runs_at_16_2_contract_within_kappa_ball_under_split_and_targeted() -> N
     assert not measure_run(claim, worst / 2, hist).holds
 
 
-def _construction(n: int, f: int, d: int, eps: float = 1e-3) -> Candidate:
-    """proofs/ball_mda.md Proposition 4: 2f honest zeros, n-3f honest ones, one Byzantine
-    value at 2-2ε and f-1 at 3-4ε; V1 omits f zeros (the ball around the Byzantine 2-2ε
-    wins), V2 is all n (the honest values win)."""
-    x = np.zeros((n - f, d))
-    x[2 * f:, 0] = 1.0
-    b = np.zeros((f, d))
-    b[:, 0] = 3 - 4 * eps
-    b[0, 0] = 2 - 2 * eps
-    v1, v2 = np.ones(n, bool), np.ones(n, bool)
-    v1[:f] = False
-    return Candidate(x, b, v1, v2)
+def _construction(n: int, f: int, d: int) -> Candidate:
+    """proofs/ball_mda.md Proposition 4's round (:func:`proofs.constructions.ball_mda_round`)."""
+    return ball_mda_round(n, f, d)
 
 
 @pytest.mark.parametrize(("n", "f", "d"), [(12, 2, 1), (16, 2, 4), (17, 3, 2), (64, 4, 3)])
