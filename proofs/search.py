@@ -360,7 +360,14 @@ def _compositions(rng: np.random.Generator, h: int, parts: int) -> list[int]:
     return list(np.diff(np.concatenate([[0], cuts, [h]])).astype(int))
 
 
-def _random_levels(rng: np.random.Generator, n: int, f: int) -> Levels:
+STAIRS_RULES = frozenset({"ball-mda"})
+"""Rules whose worst rounds put the Byzantine values beyond one end at two distances (ball
+MDA: one just past the honest span, the others a span further, proofs/ball_mda.md
+Proposition 4): the levels generator tries that form too (the other rules' searches, and
+their seeded figures, are unchanged)."""
+
+
+def _random_levels(rng: np.random.Generator, n: int, f: int, stairs: bool = False) -> Levels:
     nbyz = f if rng.random() < 0.75 else int(rng.integers(0, f + 1))
     h = n - nbyz
     silent = 0
@@ -371,7 +378,13 @@ def _random_levels(rng: np.random.Generator, n: int, f: int) -> Levels:
     t = [0.0, 1.0] if parts == 2 else [0.0, float(rng.uniform(0.05, 0.95)), 1.0]
     k = nbyz - silent
     mode = rng.random()
-    if mode < 0.4:  # together, beyond one end by δ·span (the form of the tight rounds)
+    if stairs and k > 1 and rng.random() < 0.5:  # beyond one end, at two distances
+        d1 = float(rng.uniform(0.5, 1.5))
+        d2 = d1 + float(rng.uniform(0.5, 1.5))
+        tb = [1.0 + d1] + [1.0 + d2] * (k - 1)
+        if rng.random() < 0.5:
+            tb = [-(t - 1.0) for t in tb]
+    elif mode < 0.4:  # together, beyond one end by δ·span (the form of the tight rounds)
         delta = float(rng.random())
         tb = [1.0 + delta if rng.random() < 0.5 else -delta] * k
     elif mode < 0.6:  # each beyond a random end
@@ -455,7 +468,7 @@ def levels_search(ev: Evaluator, d: int, rng: np.random.Generator, steps: int = 
         u = np.ones(1) if d == 1 else rng.normal(size=d)
         u = u / np.linalg.norm(u) * scale
         a = np.full(d, offset) if d == 1 else offset + rng.normal(size=d) * scale
-        lv = _random_levels(rng, n, f)
+        lv = _random_levels(rng, n, f, stairs=ev.rule.name in STAIRS_RULES)
         val, _ = ev.views(*_build(lv, n, f, a, u))
         for it in range(steps):
             step = 0.5 * (1e-3 / 0.5) ** (it / max(steps - 1, 1))
