@@ -16,7 +16,7 @@ import time
 
 from agreement import run
 from agreement.inputs import make_inputs
-from benchmarks._report import command, finish, machine, markdown_table
+from benchmarks._report import add_arguments, command, finish, machine, markdown_table
 
 
 def timed(repeats: int, **kw) -> tuple[float, object]:
@@ -30,9 +30,7 @@ def timed(repeats: int, **kw) -> tuple[float, object]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="n <= 10, d = 10, 3 rounds, one repeat; never writes BENCHMARKS.md")
-    ap.add_argument("--no-write", action="store_true", help="print only")
+    add_arguments(ap, "n <= 10, d = 10, 3 rounds, one repeat; never writes BENCHMARKS.md")
     args = ap.parse_args()
     points = [
         ("trimmed-mean", 31, 10, 10_000, 10),
@@ -70,7 +68,7 @@ def main() -> None:
         f"(round level: best of {repeats}). Target: the round level >= 50x faster than the message "
         "level at n = 31, f = 10, d = 1e4.\n\n" + table
     )
-    finish("agreement", body, quick=args.quick, no_write=args.no_write)
+    finish("agreement", body, quick=args.quick, no_write=args.no_write, allow_load=args.allow_load)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from benchmarks._report import command, finish, machine, markdown_table
+from benchmarks._report import add_arguments, command, finish, machine, markdown_table
 from broadcast import ReliableBroadcast
 from netsim import Simulator, make_strategy
 
@@ -53,10 +53,8 @@ def measure(n: int, byz: str, codec: bool, min_time: float, repeats: int, dim: i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="n in {4, 16}, one short repetition; never writes BENCHMARKS.md")
+    add_arguments(ap, "n in {4, 16}, one short repetition; never writes BENCHMARKS.md")
     ap.add_argument("--dim", type=int, default=16, help="dimension of the broadcast vector")
-    ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
     min_time, repeats = (0.02, 1) if args.quick else (0.5, 3)
     rows = []
@@ -81,7 +79,7 @@ def main() -> None:
         "Target: >= 300,000 msg/s with the codec off.\n\n"
         + table
     )
-    finish("broadcast", body, quick=args.quick, no_write=args.no_write)
+    finish("broadcast", body, quick=args.quick, no_write=args.no_write, allow_load=args.allow_load)
 
 
 if __name__ == "__main__":

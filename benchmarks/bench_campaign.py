@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agreement.campaigns import load_spec, run_campaign
-from benchmarks._report import command, finish, machine, markdown_table
+from benchmarks._report import add_arguments, command, finish, machine, markdown_table
 
 
 def spec_dict(seeds: int, quick: bool) -> dict[str, Any]:
@@ -57,9 +57,7 @@ def timed_campaign(spec: Any, workers: int) -> tuple[float, list[dict[str, Any]]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="2 seeds of (4, 1) and (5, 1), d = 4; never writes BENCHMARKS.md")
-    ap.add_argument("--no-write", action="store_true", help="print only")
+    add_arguments(ap, "2 seeds of (4, 1) and (5, 1), d = 4; never writes BENCHMARKS.md")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 12)")
     args = ap.parse_args()
     seeds = args.seeds or (2 if args.quick else 12)
@@ -92,7 +90,7 @@ def main() -> None:
         f"{failed} violations or errors. Target: speed-up >= 1.8x on two idle cores.\n\n"
         + table
     )
-    finish("campaign", body, quick=args.quick, no_write=args.no_write)
+    finish("campaign", body, quick=args.quick, no_write=args.no_write, allow_load=args.allow_load)
 
 
 if __name__ == "__main__":

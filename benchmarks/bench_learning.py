@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from benchmarks._report import command, finish, machine, markdown_table
+from benchmarks._report import add_arguments, command, finish, machine, markdown_table
 from learning.experiments import (
     ATTACKS_ALL,
     METHODS_COMPARE,
@@ -121,11 +121,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--accuracy", action="store_true", help="also the accuracy grid + sweep")
-    ap.add_argument("--quick", action="store_true",
-                    help="20 steps, one repeat; never writes BENCHMARKS.md")
+    add_arguments(ap, "20 steps, one repeat; never writes BENCHMARKS.md")
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default 300)")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3)")
-    ap.add_argument("--no-write", action="store_true", help="print only")
     a = ap.parse_args()
     if a.quick and a.accuracy:
         ap.error("--quick runs the speed table only: drop --quick to run --accuracy")
@@ -142,7 +140,7 @@ def main() -> None:
             f"({time.perf_counter() - t0:.0f} s)  \n"
             "A load above what this run uses means other work shared the machine: the times "
             "are then upper bounds.\n\n" + "\n\n".join(parts))
-    finish("learning", body, quick=a.quick, no_write=a.no_write)
+    finish("learning", body, quick=a.quick, no_write=a.no_write, allow_load=a.allow_load)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks._report import command, finish, machine, markdown_table
+from benchmarks._report import add_arguments, command, finish, machine, markdown_table
 from netsim.codec import VECTOR_OVERHEAD
 from netsim.net.cluster import generate
 
@@ -110,9 +110,7 @@ def main() -> None:
     ap.add_argument("--f", type=int, default=None, help="Byzantine bound (default 2)")
     ap.add_argument("--dim", type=int, default=None, help="coordinates (default 1000000)")
     ap.add_argument("--rounds", type=int, default=None, help="rounds T >= 2 (default 6)")
-    ap.add_argument("--quick", action="store_true",
-                    help="n = 4, f = 1, d = 10^4, 3 rounds; never writes BENCHMARKS.md")
-    ap.add_argument("--no-write", action="store_true", help="print only")
+    add_arguments(ap, "n = 4, f = 1, d = 10^4, 3 rounds; never writes BENCHMARKS.md")
     args = ap.parse_args()
     defaults = (4, 1, 10_000, 3) if args.quick else (7, 2, 1_000_000, 6)
     n, f, d, rounds = (default if value is None else value for value, default in
@@ -173,7 +171,7 @@ def main() -> None:
         f"{os.cpu_count()} cores a round cannot be faster than that, whatever the transport. "
         "Byzantine nodes would add their own traffic; this is the honest cost.",
     ])
-    finish("network", body, quick=args.quick, no_write=args.no_write)
+    finish("network", body, quick=args.quick, no_write=args.no_write, allow_load=args.allow_load)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from agreement.rules import make_rule
-from benchmarks._report import command, finish, machine, markdown_table
+from benchmarks._report import add_arguments, command, finish, machine, markdown_table
 
 
 def best(fn: Callable[[], Any], repeats: int) -> float:
@@ -195,9 +195,7 @@ def report(tm_rows: list, dist_rows: list, sub_rows: list, ball: list) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="d / 100, one repeat; never writes BENCHMARKS.md")
-    ap.add_argument("--no-write", action="store_true", help="print only")
+    add_arguments(ap, "d / 100, one repeat; never writes BENCHMARKS.md")
     args = ap.parse_args()
     import torch
 
@@ -210,7 +208,7 @@ def main() -> None:
     sub_rows = subset_rows(rng, scale, reps)
     ball = ball_rows(rng, scale, reps)
     body = report(tm_rows, dist_rows, sub_rows, ball)
-    finish("rules", body, quick=args.quick, no_write=args.no_write)
+    finish("rules", body, quick=args.quick, no_write=args.no_write, allow_load=args.allow_load)
 
 
 if __name__ == "__main__":

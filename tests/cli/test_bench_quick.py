@@ -54,3 +54,19 @@ def test_quick_refuses_the_long_accuracy_grids(tmp_path) -> None:
     p = _run(_checkout(tmp_path), "-m", "benchmarks.bench_learning", "--quick", "--accuracy")
     assert p.returncode == 2
     assert "drop --quick to run --accuracy" in p.stderr
+
+
+def test_an_overloaded_machine_does_not_write_unless_told(tmp_path, monkeypatch, capsys) -> None:
+    from benchmarks import _report
+
+    target = tmp_path / "BENCHMARKS.md"
+    target.write_text("# Benchmarks\n")
+    monkeypatch.setattr(_report, "BENCHMARKS_MD", target)
+    assert not _report.overloaded(load=0.5, cores=2) and _report.overloaded(load=2.5, cores=2)
+    monkeypatch.setattr(_report, "START_LOAD_1MIN", (os.cpu_count() or 1) + 0.5)
+    _report.finish("x", "body", quick=False, no_write=False)
+    assert "not written: the 1-minute load was" in capsys.readouterr().out
+    assert target.read_text() == "# Benchmarks\n"
+    _report.finish("x", "body", quick=False, no_write=False, allow_load=True)
+    assert "<!-- bench:x -->\nbody\n<!-- /bench:x -->" in target.read_text()
+    assert "(flags: " in _report.machine()
