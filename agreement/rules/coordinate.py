@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import kernels
 from ._backend import (
     Prepared,
     Rule,
@@ -74,25 +75,37 @@ def _mean_np(x: np.ndarray, who: str) -> np.ndarray:
 
 
 def _trimmed_mean_np(x: np.ndarray, f: int, who: str) -> np.ndarray:
+    """The trimmed mean on numpy's row sort: per column ``y = (x_(f) + ... + x_(m-f-1)) / w``,
+    ``w = m - 2f``, summed in ascending rank order in the view's dtype (the float64 sum where
+    the dtype's overflows), clipped to ``[x_(f), x_(m-f-1)]``, a zero result made ``+0``: the
+    same operations, in the same order, as the compiled kernel (agreement.rules.kernels), so
+    the two give identical bits."""
     m, d = x.shape
     w = m - 2 * f  # f = 0 too: the sorted path clips the mean to [min, max] (rounding)
     out = np.empty(d, x.dtype)
-    ones = np.ones(w, x.dtype)
     for s, e, t in _sorted_chunks(x, who):
         seg = out[s:e]
-        if w == 1:
-            seg[:] = t[:, f]
-            continue
-        mid = t[:, f : m - f]
-        np.dot(mid, ones, out=seg)
-        seg /= w
-        if not np.isfinite(seg).all():  # float32 overflow of the partial sums
-            seg[:] = (mid.astype(np.float64).sum(axis=1) / w).astype(x.dtype)
+        seg[:] = t[:, f]
+        with np.errstate(over="ignore"):
+            for r in range(f + 1, m - f):
+                seg += t[:, r]
+            bad = ~np.isfinite(seg)  # the dtype's sum overflowed: those columns in float64
+            if bad.any():
+                mid = t[bad, f : m - f]
+                acc = mid[:, 0].astype(np.float64)
+                for r in range(1, w):
+                    acc += mid[:, r]
+                seg[bad] = acc / w
+                seg[~bad] /= w
+            else:
+                seg /= w
         np.clip(seg, t[:, f], t[:, m - f - 1], out=seg)  # only corrects rounding
+        seg += 0  # -0 -> +0: a sort may put either zero on a rank (see the kernels' docstring)
     return out
 
 
 def _median_np(x: np.ndarray, who: str) -> np.ndarray:
+    """The median on numpy's row sort (the compiled kernel's operations, identical bits)."""
     m, d = x.shape
     out = np.empty(d, x.dtype)
     h = m // 2
@@ -104,6 +117,7 @@ def _median_np(x: np.ndarray, who: str) -> np.ndarray:
             out[s:e] += 0.5 * t[:, h]
             # halving two subnormals rounds to 0, outside [t_(h-1), t_(h)]: clip (rounding only)
             np.clip(out[s:e], t[:, h - 1], t[:, h], out=out[s:e])
+        out[s:e] += 0  # -0 -> +0
     return out
 
 
@@ -349,7 +363,44 @@ def _window_batch_torch(x: Any, masks: np.ndarray, lo: np.ndarray, hi: np.ndarra
 def _tm_dispatch(prep: Prepared, f: int, who: str) -> Any:
     if prep.use_torch:
         return _trimmed_mean_torch(prep.x, f, who)
+    if kernels.enabled():
+        out = kernels.trimmed_mean(prep.x, f)
+        if out is None:
+            raise nonfinite_error(who)
+        return out
     return _trimmed_mean_np(prep.x, f, who)
+
+
+def _median_dispatch(prep: Prepared, who: str) -> Any:
+    if prep.use_torch:
+        return _median_torch(prep.x, who)
+    if kernels.enabled():
+        out = kernels.median(prep.x)
+        if out is None:
+            raise nonfinite_error(who)
+        return out
+    return _median_np(prep.x, who)
+
+
+def trimmed_mean_numpy(view: Any, f: int) -> Any:
+    """The trimmed mean on the numpy path whatever the environment (numba or not): the
+    fallback that the compiled kernel must match bit for bit (tests and benchmarks)."""
+    rule = TrimmedMean(f)
+    prep = prepare(view, rule.label)
+    rule.check(prep.m)
+    if prep.use_torch:
+        raise ValueError("trimmed_mean_numpy: pass a numpy array or a CPU tensor (the numpy "
+                         "path), not an accelerator tensor")
+    return prep.wrap(_trimmed_mean_np(prep.x, f, rule.label))
+
+
+def median_numpy(view: Any) -> Any:
+    """The median on the numpy path whatever the environment (see :func:`trimmed_mean_numpy`)."""
+    prep = prepare(view, Median.label)
+    if prep.use_torch:
+        raise ValueError("median_numpy: pass a numpy array or a CPU tensor (the numpy path), "
+                         "not an accelerator tensor")
+    return prep.wrap(_median_np(prep.x, Median.label))
 
 
 def closest_to_median_mean(prep: Prepared, beta: int, who: str) -> Any:
@@ -446,9 +497,7 @@ class Median(Rule):
         return "2f+1"
 
     def _apply(self, prep: Prepared) -> Any:
-        if prep.use_torch:
-            return _median_torch(prep.x, self.label)
-        return _median_np(prep.x, self.label)
+        return _median_dispatch(prep, self.label)
 
     def _apply_batch(self, prep: Prepared, masks: np.ndarray) -> Any:
         sizes = masks.sum(axis=1)
@@ -488,6 +537,8 @@ __all__ = [
     "closest_to_median_mean",
     "mean",
     "median",
+    "median_numpy",
     "prepare",
     "trimmed_mean",
+    "trimmed_mean_numpy",
 ]

@@ -1,0 +1,293 @@
+"""Compiled column kernels of the coordinate-wise rules (trimmed mean and median).
+
+A coordinate-wise rule reads the ``m`` values of each of the ``d`` coordinates of a view and
+reduces them by rank. Its floor is one pass over the ``(m, d)`` array, the cost of a plain
+mean. The kernel here comes close to it (BENCHMARKS.md, section "rules"): it walks the view in
+blocks of ``B`` columns, copies each row's block once into an ``(m, B)`` buffer that stays in
+the L1 cache (contiguous reads, and the finiteness check fused into the copy), sorts every
+column of the buffer at once with a *sorting network* (a fixed list of compare-exchanges
+``(i, j)``, each one a branch-free, vectorised min/max over the ``B`` columns of rows ``i``
+and ``j``), then reduces the rows of the window of ranks the rule keeps.
+
+The network is Batcher's odd-even merge sort on the next power of two, truncated to ``m``
+wires (the missing wires act as ``+inf`` and their comparators never swap), then *pruned* for
+the window ``[lo, hi)`` of ranks the rule reads: working back from the last comparator, one
+whose two wires both end below ``lo`` (or both at or above ``hi``) and that no later kept
+comparator reads only orders values the rule ignores, and is dropped. The window's ranks stay
+exactly sorted and the values below and above it stay the right sets. (For the median of 16
+values that leaves 45 of 63 comparators.)
+
+The reductions, the same in the compiled kernel and in its numpy fallback
+(``agreement.rules.coordinate``), so that the two give identical bits on every input:
+
+- trimmed mean, ranks ``f .. m-f-1``: ``s = x_(f) + x_(f+1) + ... + x_(m-f-1)`` summed in
+  ascending rank order in the view's dtype, ``y = s / (m-2f)``; where ``s`` overflows (float32
+  values near the maximum) the same sum in float64, divided, rounded to the dtype; then ``y``
+  is clipped to ``[x_(f), x_(m-f-1)]`` (only rounding can put it outside);
+- median: ``x_(h)`` for odd ``m = 2h+1``; for even ``m = 2h``,
+  ``0.5·x_(h-1) + 0.5·x_(h)`` clipped to ``[x_(h-1), x_(h)]`` (halving two subnormals rounds
+  below both);
+- then ``y + 0``: a zero result is ``+0``. A sort orders ``-0`` and ``+0`` as equal, so which
+  of them lands on a given rank depends on the sort's implementation (numpy's differs between
+  AVX2 and AVX-512 machines); the canonical zero makes the rule's bits independent of it.
+
+A value that is not finite (NaN, ``±inf``) makes the kernel return ``False``; the caller raises
+the rule's ValueError. numba is optional: without it, or with the environment variable
+``JUNGLE_NO_NUMBA=1``, the numpy path runs. The kernel is compiled on its first call, once per
+dtype (float32, float64), and cached on disk (``cache=True``); importing :mod:`agreement`
+neither imports numba nor compiles anything. It holds no GIL (``nogil=True``), so a thread can
+run a rule beside a network node's I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+ENV_DISABLE = "JUNGLE_NO_NUMBA"
+"""Set this environment variable to ``1`` to run the numpy path even where numba is installed
+(read at every call)."""
+
+_L1_BYTES = 1 << 15  # the block buffer's target size: an (m, B) block stays in a 32 KiB L1
+
+
+def _numba() -> Any:
+    """The numba module, or None where it is not installed (imported once, on first use)."""
+    global _NUMBA
+    if _NUMBA is _UNSET:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba is in the test extra
+            numba = None
+        _NUMBA = numba
+    return _NUMBA
+
+
+_UNSET: Any = object()
+_NUMBA: Any = _UNSET
+
+
+def enabled() -> bool:
+    """Whether the compiled kernels run: numba is installed and ``JUNGLE_NO_NUMBA`` is not
+    ``1``."""
+    return os.environ.get(ENV_DISABLE, "") != "1" and _numba() is not None
+
+
+def backend() -> str:
+    """The kernel the coordinate-wise rules run on the CPU: ``"numba 0.68.1"`` (the version
+    installed) or ``"numpy fallback"``."""
+    return f"numba {_numba().__version__}" if enabled() else "numpy fallback"
+
+
+# --------------------------------------------------------------------------------------------
+# sorting networks
+
+
+def batcher_network(m: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort on ``n = 2^ceil(log2 m)`` wires, truncated to ``m``.
+
+    Each pair ``(i, j)``, ``i < j``, is a compare-exchange leaving the minimum on wire ``i``.
+    On ``n`` wires the network sorts every input (Batcher 1968; Knuth, TAOCP vol. 3,
+    §5.3.4); the wires ``m .. n-1`` of a truncated input hold ``+inf``, so a comparator that
+    touches one never swaps and can be left out.
+    """
+    if m < 1:
+        raise ValueError(f"a sorting network needs m >= 1 wires, got m={m}")
+    n = 1 << (m - 1).bit_length()
+    pairs: list[tuple[int, int]] = []
+    p = 1
+    while p < n:
+        k = p
+        while k >= 1:
+            for j in range(k % p, n - k, 2 * k):
+                for i in range(min(k, n - j - k)):
+                    a, b = i + j, i + j + k
+                    if a // (2 * p) == b // (2 * p) and b < m:
+                        pairs.append((a, b))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+def prune(pairs: list[tuple[int, int]], m: int, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The comparators of ``pairs`` still needed when only ranks ``lo .. hi-1`` must come out
+    in order (the ranks below ``lo`` and those from ``hi`` up only as the right sets).
+
+    Walking back from the last comparator, ``(i, j)`` is dropped when both wires lie in the
+    same ignored group (``< lo`` or ``>= hi``) and no comparator kept after it touches either
+    wire: it then only permutes two values that end in the same group, unseen by the rest.
+    """
+    if not 0 <= lo < hi <= m:
+        raise ValueError(f"the window of ranks must satisfy 0 <= lo < hi <= m, got "
+                         f"lo={lo}, hi={hi}, m={m}")
+    live: set[int] = set()
+    kept: list[tuple[int, int]] = []
+    for i, j in reversed(pairs):
+        same = (i < lo and j < lo) or (i >= hi and j >= hi)
+        if same and i not in live and j not in live:
+            continue
+        kept.append((i, j))
+        live.update((i, j))
+    kept.reverse()
+    return kept
+
+
+@lru_cache(maxsize=256)
+def network(m: int, lo: int, hi: int) -> np.ndarray:
+    """The pruned network for ``m`` values and the window ``[lo, hi)``, as a ``(K, 2)`` int64
+    array (cached)."""
+    arr = np.array(prune(batcher_network(m), m, lo, hi), np.int64).reshape(-1, 2)
+    arr.setflags(write=False)
+    return arr
+
+
+def block_columns(m: int, itemsize: int) -> int:
+    """Columns per block: an ``(m, B)`` buffer of about 32 KiB, ``B`` a multiple of 64."""
+    return max(64, (_L1_BYTES // max(1, m * itemsize)) // 64 * 64)
+
+
+# --------------------------------------------------------------------------------------------
+# the kernel (plain Python here; compiled by numba on first use)
+
+
+def _copy_block(x: Any, s: int, b: int, buf: Any, chk: Any) -> bool:
+    """``buf[:, :b] = x[:, s:s+b]``; False if a value is not finite (``v - v`` is NaN)."""
+    m = x.shape[0]
+    zero = chk.dtype.type(0)
+    for c in range(b):
+        chk[c] = zero
+    for r in range(m):
+        for c in range(b):
+            v = x[r, s + c]
+            buf[r, c] = v
+            chk[c] += v - v
+    for c in range(b):  # noqa: SIM110 (numba compiles the loop, not a generator)
+        if chk[c] != zero:
+            return False
+    return True
+
+
+def _sort_block(net: Any, b: int, buf: Any) -> None:
+    """Apply the compare-exchanges of ``net`` to the first ``b`` columns of ``buf``."""
+    for k in range(net.shape[0]):
+        i = net[k, 0]
+        j = net[k, 1]
+        for c in range(b):
+            a = buf[i, c]
+            v = buf[j, c]
+            buf[i, c] = v if v < a else a
+            buf[j, c] = a if v < a else v
+
+
+def _reduce_trimmed(s: int, b: int, lo: int, hi: int, buf: Any, acc: Any, out: Any) -> None:
+    """``out[s+c]``: the trimmed mean of ranks ``lo .. hi-1`` of column ``c`` of ``buf``."""
+    zero = acc.dtype.type(0)
+    wf = acc.dtype.type(hi - lo)
+    for c in range(b):
+        acc[c] = buf[lo, c]
+    for r in range(lo + 1, hi):
+        for c in range(b):
+            acc[c] += buf[r, c]
+    for c in range(b):
+        y = acc[c]
+        if y - y != zero:  # the sum overflowed the dtype: the same sum in float64
+            t = np.float64(buf[lo, c])
+            for r in range(lo + 1, hi):
+                t += np.float64(buf[r, c])
+            out[s + c] = t / np.float64(hi - lo)
+            y = out[s + c]
+        else:
+            y = y / wf
+        a = buf[lo, c]
+        z = buf[hi - 1, c]
+        y = y if y > a else a
+        y = y if y < z else z
+        out[s + c] = y + zero
+
+
+def _reduce_median(s: int, b: int, m: int, buf: Any, out: Any) -> None:
+    """``out[s+c]``: the median of column ``c`` of ``buf`` (rows sorted)."""
+    h = m // 2
+    zero = out.dtype.type(0)
+    half = out.dtype.type(0.5)
+    if m % 2:
+        for c in range(b):
+            out[s + c] = buf[h, c] + zero
+        return
+    for c in range(b):
+        a = buf[h - 1, c]
+        z = buf[h, c]
+        y = a * half + half * z
+        y = y if y > a else a
+        y = y if y < z else z
+        out[s + c] = y + zero
+
+
+def _window_kernel(x: Any, lo: int, hi: int, median: bool, net: Any, out: Any, buf: Any,
+                   acc: Any) -> bool:
+    """The rule on the whole view, block by block; False at the first non-finite value."""
+    m, d = x.shape
+    B = buf.shape[1]
+    for s in range(0, d, B):
+        b = min(B, d - s)
+        if not _copy_block(x, s, b, buf, acc):
+            return False
+        _sort_block(net, b, buf)
+        if median:
+            _reduce_median(s, b, m, buf, out)
+        else:
+            _reduce_trimmed(s, b, lo, hi, buf, acc, out)
+    return True
+
+
+_KERNEL: Any = None
+
+
+def _compiled() -> Any:
+    """The compiled ``_window_kernel`` (its helpers compiled with it), built on first use."""
+    global _KERNEL
+    if _KERNEL is None:
+        nb = _numba()
+        jit = nb.njit(parallel=False, cache=True, nogil=True, fastmath=False)
+        g = globals()
+        for name in ("_copy_block", "_sort_block", "_reduce_trimmed", "_reduce_median"):
+            g[name] = jit(g[name])  # the kernel resolves its helpers as compiled globals
+        _KERNEL = jit(_window_kernel)
+    return _KERNEL
+
+
+def window(x: np.ndarray, lo: int, hi: int, median: bool) -> np.ndarray | None:
+    """Run the compiled kernel on an ``(m, d)`` float32/float64 array: the trimmed mean of
+    ranks ``lo .. hi-1`` per column (``median``: the median, ``lo``/``hi`` its middle ranks),
+    or None if a value is not finite. The caller checks ``enabled()`` first."""
+    if x.dtype not in (np.float32, np.float64) or x.ndim != 2:
+        raise TypeError(f"the column kernel takes a 2-D float32/float64 array, got "
+                        f"{x.dtype} of shape {x.shape}")
+    m, d = x.shape
+    x = np.ascontiguousarray(x)
+    B = min(d, block_columns(m, x.itemsize))
+    out = np.empty(d, x.dtype)
+    buf = np.empty((m, B), x.dtype)
+    acc = np.empty(B, x.dtype)
+    ok = _compiled()(x, lo, hi, median, network(m, lo, hi), out, buf, acc)
+    return out if ok else None
+
+
+def trimmed_mean(x: np.ndarray, f: int) -> np.ndarray | None:
+    """Compiled trimmed mean of ranks ``f .. m-f-1`` (needs ``m >= 2f+1``); None if a value of
+    ``x`` is not finite."""
+    return window(x, f, x.shape[0] - f, False)
+
+
+def median(x: np.ndarray) -> np.ndarray | None:
+    """Compiled median (midpoint of the two middle values for even ``m``); None if a value of
+    ``x`` is not finite."""
+    m = x.shape[0]
+    return window(x, (m - 1) // 2, m // 2 + 1, True)
+
+
+__all__ = ["ENV_DISABLE", "backend", "batcher_network", "block_columns", "enabled", "median",
+           "network", "prune", "trimmed_mean", "window"]
