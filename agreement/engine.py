@@ -76,6 +76,21 @@ def valid_rows(values: Any) -> Any:
     return ok
 
 
+def valid_flags(values: Any) -> np.ndarray:
+    """:func:`valid_rows` as a host boolean array (what the views are chosen from). A CPU
+    tensor is judged through its zero-copy numpy view (``np.isfinite`` is several times
+    cheaper than ``torch.isfinite`` on the small Byzantine block of a round); the float64
+    norm bound, and every accelerator tensor, go through :func:`valid_rows` itself, so the
+    flags are those of :func:`valid_rows` exactly (the same comparisons, the same sums)."""
+    if type(values).__module__.startswith("torch"):
+        import torch
+
+        if values.device.type != "cpu" or values.dtype == torch.float64 or len(values) == 0:
+            return valid_rows(values).cpu().numpy()
+        return np.isfinite(values.detach().numpy()).all(axis=1)
+    return np.asarray(valid_rows(values))
+
+
 def session_rows(rows: Any, like: Any) -> Any:
     """``rows`` in the dtype (and, for torch, on the device) of ``like``, the honest values:
     a value that overflows the dtype becomes ±inf (no warning), which :func:`valid_rows`
@@ -285,35 +300,47 @@ class RoundEngine:
             masks[j, take] = True
 
     # -- running ---------------------------------------------------------------------------
+    def _forced_views(self, h: int) -> bool:
+        """Whether every honest view must hold all ``h`` honest rows and nothing else: no
+        Byzantine row this round and ``h = n - f`` (each gather's views then have exactly
+        ``n - f`` rows). The view draws then cannot change any view, and nothing else
+        reads the generator of a silent (or Byzantine-free) engine, so they are skipped."""
+        return h == self.n - self.f
+
     def _step_direct(self, honest: Any, is_torch: bool) -> tuple[Any, RoundPlan]:
         """A round with random views and a callable (or silent) attack, in the values' own
         form and device: only the Byzantine rows' validity flags reach the host."""
         h = honest.shape[0]
         b = len(self.byzantine_ids)
         if (isinstance(self.attack, str) and self.attack == "silent") or b == 0:
-            byz = honest[:0]
-        else:
-            if self.native or not is_torch:
-                byz = self.attack(honest, b, self.rng, **self.attack_params)
-            else:  # a numpy value attack on torch values: through the host
-                import torch
+            values = honest.contiguous() if is_torch else np.ascontiguousarray(honest)
+            ids = np.array(self.honest, dtype=np.int64)
+            masks = np.ones((h, h), dtype=bool)
+            if not self._forced_views(h):
+                masks[:] = False
+                self._random_views(np.ones(h, dtype=bool), ids, masks)
+            return self._batch(values, masks), RoundPlan(values, ids, masks)
+        if self.native or not is_torch:
+            byz = self.attack(honest, b, self.rng, **self.attack_params)
+        else:  # a numpy value attack on torch values: through the host
+            import torch
 
-                host = self.attack(honest.detach().cpu().numpy(), b, self.rng,
-                                   **self.attack_params)
-                byz = torch.as_tensor(np.asarray(host), device=honest.device)
-            if tuple(byz.shape) != (b, honest.shape[1]):
-                raise ValueError(f"the attack returned shape {tuple(byz.shape)}, "
-                                 f"expected {(b, honest.shape[1])}")
+            host = self.attack(honest.detach().cpu().numpy(), b, self.rng,
+                               **self.attack_params)
+            byz = torch.as_tensor(np.asarray(host), device=honest.device)
+        if tuple(byz.shape) != (b, honest.shape[1]):
+            raise ValueError(f"the attack returned shape {tuple(byz.shape)}, "
+                             f"expected {(b, honest.shape[1])}")
+        byz = session_rows(byz, honest)
+        valid_byz = valid_flags(byz)
+        every = bool(valid_byz.all())
         if is_torch:
             import torch
 
-            byz = session_rows(byz, honest)
-            valid_byz = valid_rows(byz).cpu().numpy()
-            values = torch.cat([honest, byz[torch.as_tensor(valid_byz, device=byz.device)]])
+            kept = byz if every else byz[torch.as_tensor(valid_byz, device=byz.device)]
+            values = torch.cat([honest, kept])
         else:
-            byz = session_rows(byz, honest)
-            valid_byz = valid_rows(byz)
-            values = np.concatenate([honest, byz[valid_byz]])
+            values = np.concatenate([honest, byz if every else byz[valid_byz]])
         ids = np.array(self.honest + [self.byzantine_ids[k] for k in np.flatnonzero(valid_byz)],
                        dtype=np.int64)
         masks = np.zeros((h, len(ids)), dtype=bool)
@@ -348,6 +375,11 @@ class RoundEngine:
         """``rule.batch`` over the distinct views only (honest nodes often share a view),
         each honest node getting its view's row."""
         m = masks.shape[1]
+        if len(masks) and (masks == masks[0]).all():  # one view for all (no attack, often)
+            out = self.rule.batch(values, masks[:1])
+            if type(out).__module__.startswith("torch"):
+                return out.expand(len(masks), -1).clone()
+            return np.repeat(out, len(masks), axis=0)
         if m <= 62:  # rows as bit patterns: a 1-D unique (np.unique(axis=0) is ~5x slower)
             keys = masks.astype(np.int64) @ (np.int64(1) << np.arange(m, dtype=np.int64))
             _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
