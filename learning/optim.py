@@ -325,14 +325,13 @@ class CollaborativeSGD(torch.optim.Optimizer):
                 ) -> tuple[torch.Tensor, dict[torch.Tensor, torch.Tensor]]:
         """``θ - lr·u`` per group (class doc) as one flat vector, and the new momentum
         buffers (committed by :meth:`step`)."""
-        out: list[torch.Tensor] = []
+        out = torch.empty_like(ghat)  # fresh per step: the agreement keeps its input
         bufs: dict[torch.Tensor, torch.Tensor] = {}
         offset = 0
         for group in self.param_groups:
             mu, wd = group["momentum"], group["weight_decay"]
             for p in group["params"]:
                 u = ghat[offset:offset + p.numel()]
-                offset += p.numel()
                 theta = p.detach().reshape(-1).to(ghat.dtype)
                 if wd:
                     u = u + wd * theta
@@ -342,8 +341,11 @@ class CollaborativeSGD(torch.optim.Optimizer):
                            old.mul(mu).add_(u.view_as(p), alpha=1 - group["dampening"]))
                     bufs[p] = buf
                     u = u + mu * buf.reshape(-1) if group["nesterov"] else buf.reshape(-1)
-                out.append(theta - group["lr"] * u)
-        return torch.cat(out), bufs
+                # θ - lr·u written in place into the flat vector (the same operations, so
+                # the same bits, as torch.cat of the per-parameter differences)
+                torch.sub(theta, group["lr"] * u, out=out[offset:offset + p.numel()])
+                offset += p.numel()
+        return out, bufs
 
     def serve(self, seconds: float = 2.0) -> None:
         """Serve slower peers for ``seconds`` (after the last step; :meth:`close` stops as

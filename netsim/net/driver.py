@@ -51,6 +51,7 @@ and this node's last messages were acknowledged, or ``linger`` seconds passed; t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -173,6 +174,11 @@ class TransportNetwork:
         self._future: Any = None
         self._done_seq: dict[int, int] | None = None
         self._closed = False
+        # sends are batched: queued here by the caller's thread, handed to the event loop
+        # in one callback per batch (flush), never one blocking thread hop per message
+        self._loop: Any = self._portal.call(asyncio.get_running_loop)
+        self._out: list[tuple[int, bytes]] = []
+        self._out_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Any, node_id: int, *, settings: Any = None,
@@ -208,26 +214,62 @@ class TransportNetwork:
         q = self._q
 
         async def deliver(sender: int, body: bytes) -> None:
+            # no copy: the transport hands a body (bytes, or a read-only memoryview of the
+            # frame's own buffer) that stays valid; decode reads it in place
+            try:
+                q.put_nowait((sender, body))
+                return
+            except queue.Full:
+                pass
             import anyio
 
             while True:
+                await anyio.sleep(0.005)
                 try:
-                    q.put_nowait((sender, bytes(body)))
+                    q.put_nowait((sender, body))
                     return
                 except queue.Full:
-                    await anyio.sleep(0.005)
+                    pass
 
         self._future = self._portal.start_task_soon(self.transport.run, deliver)
 
     def send(self, target: int, body: bytes) -> None:
+        """Queue ``body`` for node ``target``: it goes to the transport, in order, at the next
+        :meth:`flush` (which :meth:`recv`, :meth:`announce_done` and :meth:`close` call
+        first, and :meth:`send` after :data:`FLUSH_EVERY` queued sends)."""
         if not 0 <= target < self.n or target == self.node_id:
             raise ValueError(f"bad target {target} for node {self.node_id}")
-        self._portal.call(self.transport.send, target, bytes(body))
+        with self._out_lock:
+            self._out.append((target, body if type(body) is bytes else bytes(body)))
+            full = len(self._out) >= FLUSH_EVERY
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand every queued send to the transport's event loop in one callback (it does
+        not wait for the loop: the transport's ``send`` never blocks; a cut-off peer is a
+        fault the transport records)."""
+        with self._out_lock:
+            items, self._out = self._out, []
+        if items:
+            self._loop.call_soon_threadsafe(self._send_items, items)
+
+    def _send_items(self, items: list[tuple[int, bytes]]) -> None:
+        send = self.transport.send  # in the event loop's thread
+        for target, body in items:
+            send(target, body)
 
     def recv(self, timeout: float | None) -> tuple[int, bytes] | None:
-        """The next delivered message, or None after ``timeout``. If the transport's event
-        loop task ended with an exception, that is logged and raised as ``RuntimeError``
-        (instead of waiting, silently, for messages that can no longer come)."""
+        """The next delivered message, or None after ``timeout``; queued sends are flushed
+        first (the messages of the step this node just took, in one batch). If the
+        transport's event loop task ended with an exception, that is logged and raised as
+        ``RuntimeError`` (instead of waiting, silently, for messages that can no longer
+        come)."""
+        self.flush()
+        try:
+            return self._q.get_nowait()
+        except queue.Empty:
+            pass
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             self._check_transport()
@@ -258,6 +300,7 @@ class TransportNetwork:
     def announce_done(self) -> None:
         """Send the transport's DONE to every peer (after all data sent so far, in order)."""
         tr = self.transport
+        self.flush()  # the DONE after every message sent so far
 
         def announce() -> None:
             tr.announce_done()
@@ -287,10 +330,15 @@ class TransportNetwork:
         if self._closed:
             return
         self._closed = True
+        self.flush()
         if self._future is not None:
             self._future.cancel()
         self._cm.__exit__(None, None, None)
 
+
+FLUSH_EVERY = 64
+"""Queued sends after which :meth:`TransportNetwork.send` flushes without waiting for
+:meth:`~TransportNetwork.recv` (a bound on the batch, and on the delay of its first send)."""
 
 DEFAULT_LINGER = 30.0
 """Seconds :meth:`SessionNode.finish` serves at most after the last session (as

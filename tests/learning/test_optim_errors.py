@@ -9,6 +9,7 @@ import concurrent.futures
 import logging
 import queue
 import struct
+import threading
 import time
 
 import numpy as np
@@ -69,6 +70,7 @@ def test_a_dead_transport_is_an_error_not_a_silent_wait(caplog):
     net = object.__new__(TransportNetwork)
     net.node_id, net.n = 2, 4
     net._q = queue.Queue()
+    net._out, net._out_lock = [], threading.Lock()  # no sends queued
     fut: concurrent.futures.Future = concurrent.futures.Future()
     fut.set_exception(OSError("address in use"))
     net._future = fut
