@@ -16,6 +16,14 @@ baseline is measured in the same run as the rule it is compared with:
   smoothing); target: >= 3x faster;
 - one MVE rule at n = 13, f = 2, d = 1e5 and one MDA rule at n = 19, f = 3, d = 1e5 (views
   of n vectors); target: under 1 s each;
+- the coordinate-wise rules against a plain mean ``x.mean(0)`` of the same view (the floor:
+  one pass over memory): trimmed mean (f = m/4) and median on the compiled column kernel
+  (agreement/rules/kernels.py, numba) and on its numpy fallback, all interleaved in one loop, at
+  (m, d) in {(7, 1e6), (8, 1e6), (16, 1e6), (32, 1e5), (64, 1e5)} float32 and (16, 1e6),
+  (32, 1e5) float64; target: trimmed mean and median within 5x of the mean at (16, 1e6) and
+  (32, 1e5) float32. A second table compares the median's candidate kernels at d = 1e5:
+  the numba kernel, numpy's row sort (the fallback), ``np.partition`` along the view axis,
+  ``torch.sort`` and ``torch.kthvalue``;
 - ball MDA (``agreement/rules/ball.py``) at (m, d) = (64, 1e5), float64, f in {4, 8, 16},
   against exact MDA and a plain mean, the three timed in turn within each repeat
   (interleaved, so that the load of the machine hits them alike); target: ball MDA under
@@ -145,6 +153,77 @@ def interleaved(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
     return out
 
 
+COLUMN_SHAPES = [(7, 1_000_000, np.float32), (8, 1_000_000, np.float32),
+                 (16, 1_000_000, np.float32), (32, 100_000, np.float32),
+                 (64, 100_000, np.float32), (16, 1_000_000, np.float64),
+                 (32, 100_000, np.float64)]
+
+
+def column_rows(rng: np.random.Generator, scale: int, reps: int) -> list:
+    """Trimmed mean (f = m/4) and median, compiled kernel and numpy fallback, against a plain
+    mean of the same view, the five called in turn within each repeat; ratios to the mean."""
+    from agreement.rules import kernels
+    from agreement.rules.coordinate import median_numpy, trimmed_mean_numpy
+
+    fast = kernels.enabled()
+    rows = []
+    for m, d, dt in COLUMN_SHAPES:
+        d //= scale
+        x = rng.standard_normal((m, d)).astype(dt)
+        f = m // 4
+        tm, med = make_rule("trimmed-mean", f), make_rule("median", f)
+        tm(x[:, :8]), med(x[:, :8])  # compile (or load the cache) outside the timings
+        fns = [lambda x=x: x.mean(0), lambda x=x, r=tm: r(x),
+               lambda x=x, f=f: trimmed_mean_numpy(x, f), lambda x=x, r=med: r(x),
+               lambda x=x: median_numpy(x)]
+        t = interleaved(fns, reps)
+        ms = [f"{v * 1e3:.2f}" for v in t]
+        if not fast:  # no compiled kernel: the rule ran the fallback too
+            ms[1] = ms[3] = "-"
+        rows.append([m, f, f"{d:.0e}", np.dtype(dt).name, ms[0],
+                     *(f"{ms[k]} ({t[k] / t[0]:.1f}x)" for k in (1, 2, 3, 4))])
+        print(*rows[-1], sep="\t", flush=True)
+    return rows
+
+
+def median_kernel_rows(torch: Any, rng: np.random.Generator, scale: int, reps: int) -> list:
+    """The median's candidate kernels at d = 1e5 / scale, float32, interleaved; the last
+    column checks that they agree with the rule."""
+    from agreement.rules import kernels
+    from agreement.rules.coordinate import median_numpy
+
+    rows = []
+    for m in (7, 16, 32, 64):
+        d = 100_000 // scale
+        x = rng.standard_normal((m, d)).astype(np.float32)
+        xt = torch.from_numpy(x)
+        lo, hi = (m - 1) // 2, m // 2
+
+        def part(x: np.ndarray = x, lo: int = lo, hi: int = hi) -> np.ndarray:
+            p = np.partition(x, (lo, hi), axis=0)
+            return np.float32(0.5) * p[lo] + np.float32(0.5) * p[hi]
+
+        def tsort(xt: Any = xt, lo: int = lo, hi: int = hi) -> Any:
+            s = torch.sort(xt, 0).values
+            return 0.5 * s[lo] + 0.5 * s[hi]
+
+        def kth(xt: Any = xt, lo: int = lo, hi: int = hi) -> Any:
+            a = torch.kthvalue(xt, lo + 1, 0).values
+            return a if lo == hi else 0.5 * a + 0.5 * torch.kthvalue(xt, hi + 1, 0).values
+
+        fns = [lambda x=x: x.mean(0), lambda x=x: median_numpy(x), part, tsort, kth]
+        if kernels.enabled():
+            kernels.median(x[:, :8])
+            fns.append(lambda x=x: kernels.median(x))
+        t = interleaved(fns, reps)
+        ref = median_numpy(x)
+        err = max(float(np.abs(part() - ref).max()), float(np.abs(kth().numpy() - ref).max()))
+        cells = [f"{v * 1e3:.2f}" for v in t] + (["-"] if len(t) == 5 else [])
+        rows.append([m, f"{d:.0e}", *cells, f"{err:.0e}"])
+        print(*rows[-1], sep="\t", flush=True)
+    return rows
+
+
 def ball_rows(rng: np.random.Generator, scale: int, reps: int) -> list:
     """Ball MDA against exact MDA and a plain mean at (64, 1e5 / scale), float64, interleaved;
     the last column is the diameter of ball MDA's chosen set over exact MDA's (<= 2,
@@ -169,7 +248,8 @@ def ball_rows(rng: np.random.Generator, scale: int, reps: int) -> list:
     return rows
 
 
-def report(tm_rows: list, dist_rows: list, sub_rows: list, ball: list) -> str:
+def report(tm_rows: list, dist_rows: list, sub_rows: list, ball: list, cols: list,
+           kernels_rows: list, kernel: str) -> str:
     """The ``rules`` section of the benchmark report (markdown)."""
     return (
         "## Robust rules on one view (CPU, one thread)\n\n"
@@ -182,6 +262,17 @@ def report(tm_rows: list, dist_rows: list, sub_rows: list, ball: list) -> str:
         "### Trimmed mean (f = m/4)\n\n"
         + markdown_table(["m", "f", "d", "ours (ms)", "torch.sort + mean (ms)", "speed-up",
                           "plain mean (ms)", "ours / plain mean", "max |diff|"], tm_rows)
+        + "\n\n### Coordinate-wise rules vs a plain mean of the same view\n\n"
+        f"Column kernel: {kernel}. Trimmed mean (f = m/4) and median on the compiled kernel "
+        "(`agreement/rules/kernels.py`) and on its numpy fallback (identical bits), and "
+        "`x.mean(0)`, the five timed in turn within each repeat; in brackets the ratio to "
+        "the mean. Target: within 5x at (16, 1e6) and (32, 1e5) float32.\n\n"
+        + markdown_table(["m", "f", "d", "dtype", "mean (ms)", "trimmed mean, kernel",
+                          "trimmed mean, numpy", "median, kernel", "median, numpy"], cols)
+        + "\n\n### Median kernels (float32, interleaved, ms)\n\n"
+        + markdown_table(["m", "d", "plain mean", "numpy row sort (fallback)",
+                          "np.partition", "torch.sort", "torch.kthvalue", "numba kernel",
+                          "max |diff|"], kernels_rows)
         + "\n\n### Distance-based rules through the Gram matrix\n\n"
         + markdown_table(["rule", "m", "f", "d", "ours (ms)", "torch.cdist version (ms)",
                           "speed-up", "diff (abs / rel)"], dist_rows)
@@ -207,7 +298,12 @@ def main() -> None:
     dist_rows = distance_rows(torch, rng, scale, reps)
     sub_rows = subset_rows(rng, scale, reps)
     ball = ball_rows(rng, scale, reps)
-    body = report(tm_rows, dist_rows, sub_rows, ball)
+    from agreement.rules import kernels
+
+    print(f"column kernel: {kernels.backend()}", flush=True)
+    cols = column_rows(rng, scale, reps)
+    kernels_rows = median_kernel_rows(torch, rng, scale, reps)
+    body = report(tm_rows, dist_rows, sub_rows, ball, cols, kernels_rows, kernels.backend())
     finish("rules", body, quick=args.quick, no_write=args.no_write, allow_load=args.allow_load)
 
 

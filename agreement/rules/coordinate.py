@@ -1,11 +1,16 @@
 """Coordinate-wise rules: mean, trimmed mean, median (and Bulyan's closest-to-median step).
 
 These rules are memory-bound: the floor is one pass over the ``m x d`` view (compare with a plain
-mean). On the CPU a view is processed in column chunks: each chunk is transposed into a small
-``(b, m)`` buffer whose rows are sorted with numpy's SIMD sort (for the small ``m`` of a view this
-is ~8x faster than ``np.partition`` along axis 0 and ~3x faster than ``torch.sort``, see
-BENCHMARKS.md), then reduced. The extremes of each sorted row also give the finiteness check
-for free (NaN sorts last). On an accelerator the torch operations are used (``torch.sort``,
+mean). On the CPU the trimmed mean and the median run on the compiled column kernel of
+:mod:`agreement.rules.kernels` (numba: blocks of columns, a pruned sorting network vectorised
+over the columns) where numba is installed and ``JUNGLE_NO_NUMBA`` is not ``1``. The numpy
+fallback processes a view in column chunks: each chunk is transposed into a small ``(b, m)``
+buffer whose rows are sorted with numpy's SIMD sort (for the small ``m`` of a view faster than
+``np.partition`` along axis 0 and than ``torch.sort``, see BENCHMARKS.md), then reduced with the
+kernel's operations in the kernel's order (ascending rank, in the view's dtype), so both paths
+give identical bits (:func:`trimmed_mean_numpy` and :func:`median_numpy` run the fallback
+directly). The extremes of each sorted row also give the finiteness check for free (NaN sorts
+last). On an accelerator the torch operations are used (``torch.sort``,
 ``torch.median``/``torch.kthvalue``).
 
 Batches (all honest views at once, docs/architecture.md "Engines for agreement") sort the ``m``

@@ -15,7 +15,8 @@ the window ``[lo, hi)`` of ranks the rule reads: working back from the last comp
 whose two wires both end below ``lo`` (or both at or above ``hi``) and that no later kept
 comparator reads only orders values the rule ignores, and is dropped. The window's ranks stay
 exactly sorted and the values below and above it stay the right sets. (For the median of 16
-values that leaves 45 of 63 comparators.)
+values that leaves 53 of 63 comparators; for the trimmed mean of 32 values with f = 8, 181 of
+191.)
 
 The reductions, the same in the compiled kernel and in its numpy fallback
 (``agreement.rules.coordinate``), so that the two give identical bits on every input:
