@@ -13,10 +13,21 @@ contraction reaches docs/theory.md §6's target 2^-N_t, ``T = ceil((N_t + ½·lo
 log2(1/λ))`` with λ = f/(n-2f) = 3/4: 7 rounds at t = 1, 19 at t = 64, 26 at t = 300), ``log``
 (N_t = ceil(log2 t) rounds: not covered by the theorem) and a fixed 1, each + 1 parameter
 round; attack-free and under ALIE; with the final honest test accuracy of each run. Target:
-LEARN <= 3x D-SGD. Accuracy: the compare grid (attacks x methods) and the ALIE z x Dirichlet α
-sweep. Writes BENCHMARKS.md section "learning". ``--quick`` (a check that it runs, a few
-seconds): the speed table at 20 steps, one repeat, a 5-step warm-up; it never writes
-BENCHMARKS.md (and refuses ``--accuracy``, whose grids are long whatever the steps).
+LEARN <= 3x D-SGD.
+
+Per attack (every attack of :data:`learning.attacks.LEARNING_ATTACKS`, ``none`` and
+``dissensus`` included; ``--attack-steps`` steps, 60 by default, as the proven schedule's
+rounds make a 300-step run of every attack minutes long): the mean wall time of one agreement
+round (gradient and parameter rounds, the attack's computation included, measured inside
+LEARN: ``TrainResult.round_time``) over one attack-free D-SGD step (targets: <= 0.25 without
+attack, <= 0.5 under every attack), and the LEARN step over the D-SGD step under the ``log``
+and the ``proven`` schedules, all interleaved in one run.
+
+Accuracy: the compare grid (attacks x methods) and the ALIE z x Dirichlet α sweep. Writes
+BENCHMARKS.md section "learning". ``--quick`` (a check that it runs, a few seconds): the speed
+table at 20 steps, one repeat, a 5-step warm-up, and the per-attack table at 4 steps; it
+never writes BENCHMARKS.md (and refuses ``--accuracy``, whose grids are long whatever the
+steps).
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from typing import Any
 import torch
 
 from benchmarks._report import add_arguments, command, finish, machine, markdown_table
+from learning.attacks import LEARNING_ATTACKS
 from learning.experiments import (
     ATTACKS_ALL,
     METHODS_COMPARE,
@@ -83,6 +95,46 @@ def speed(device: str, steps: int, repeats: int, warmup: int = 20) -> str:
             "Target: LEARN <= 3x D-SGD.\n\n" + table)
 
 
+def attacks_table(device: str, steps: int, repeats: int) -> str:
+    """Per attack of the registry: one agreement round and the LEARN step (log and proven
+    schedules) over one attack-free D-SGD step; every configuration run ``repeats`` times,
+    interleaved, the best of each kept."""
+    base = TrainConfig(device=device, steps=steps, eval_every=steps, seed=0, method="learn")
+    configs = [("dsgd", "none", replace(base, method="dsgd"))]
+    for attack in LEARNING_ATTACKS:
+        for rounds in ("log", "proven"):
+            configs.append((rounds, attack, replace(base, attack=attack, rounds=rounds)))
+    step = [float("inf")] * len(configs)
+    rnd = [float("inf")] * len(configs)
+    per_step = [0.0] * len(configs)
+    for _ in range(repeats):
+        for k, (_, _, cfg) in enumerate(configs):
+            res = train(cfg)
+            step[k] = min(step[k], res.step_time)
+            rnd[k] = min(rnd[k], res.round_time or float("inf"))
+            per_step[k] = res.agreement_rounds / steps
+    dsgd = step[0]
+    by = {(sched, attack): k for k, (sched, attack, _) in enumerate(configs)}
+    rows = []
+    for attack in LEARNING_ATTACKS:
+        lg, pr = by[("log", attack)], by[("proven", attack)]
+        ratio = min(rnd[lg], rnd[pr]) / dsgd
+        target = 0.25 if attack == "none" else 0.5
+        rows.append([attack, f"{min(rnd[lg], rnd[pr]) * 1e3:.3f}", f"{ratio:.2f}",
+                     "yes" if ratio <= target else "no", f"{per_step[lg]:.1f}",
+                     f"{step[lg] / dsgd:.1f}x", f"{per_step[pr]:.1f}", f"{step[pr] / dsgd:.1f}x"])
+    table = markdown_table(["attack", "ms / agreement round", "round / D-SGD step",
+                            "target met (0.25 none, 0.5 attacked)", "log: rounds / step",
+                            "log: step / D-SGD", "proven: rounds / step",
+                            "proven: step / D-SGD"], rows)
+    return (f"### One agreement round under every attack ({device}, {steps} steps)\n\n"
+            f"digits, MLP d = 4810, n = 10, f = 3, LEARN trimmed mean (round-level engine, "
+            f"random views); D-SGD step (attack-free): {dsgd * 1e3:.2f} ms. A round's time is "
+            "measured inside LEARN (gradient and parameter rounds, the attack's computation "
+            "included; the better of the two schedules' means, first 5 steps skipped); best of "
+            f"{repeats} interleaved runs.\n\n" + table)
+
+
 def seeds_table(steps: int, seeds: tuple[int, ...]) -> str:
     """LEARN trimmed mean under every attack over several seeds, against its attack-free
     accuracy (the target: within 5 points under every attack)."""
@@ -124,6 +176,8 @@ def main() -> None:
     add_arguments(ap, "20 steps, one repeat; never writes BENCHMARKS.md")
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default 300)")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3)")
+    ap.add_argument("--attack-steps", type=int, default=None,
+                    help="steps per run of the per-attack table (default 60)")
     a = ap.parse_args()
     if a.quick and a.accuracy:
         ap.error("--quick runs the speed table only: drop --quick to run --accuracy")
@@ -132,7 +186,8 @@ def main() -> None:
     steps = a.steps or steps
     repeats = a.repeats or repeats
     t0 = time.perf_counter()
-    parts = [speed(a.device, steps, repeats, warmup=5 if a.quick else 20)]
+    parts = [speed(a.device, steps, repeats, warmup=5 if a.quick else 20),
+             attacks_table(a.device, a.attack_steps or (4 if a.quick else 60), repeats)]
     if a.accuracy:
         parts.append(accuracy(steps))
     body = ("## Learning: LEARN vs D-SGD\n\n"

@@ -280,6 +280,10 @@ class TrainResult:
     distance_to_optimum: float | None = None
     grad_norm: float | None = None
     final_params: torch.Tensor | None = None
+    round_time: float | None = None
+    """Mean wall time of one agreement round (seconds; method learn: its gradient and
+    parameter rounds, the attack's computation included, first 5 steps skipped); ``None``
+    for the methods without agreement rounds."""
 
     def as_dict(self) -> dict[str, Any]:
         cfg = self.config
@@ -507,6 +511,7 @@ def _result(cfg: TrainConfig, method: Method, models: _Models, ev: dict[str, Any
         history=history, agreement_rounds=traffic.rounds,
         gradient_rounds=method.gradient_rounds, faults=traffic.faults,
         final_params=models.theta[:models.h].detach().clone(),
+        round_time=method.round_time() if hasattr(method, "round_time") else None,
     )
 
 

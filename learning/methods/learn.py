@@ -9,6 +9,7 @@ measures what one round-level round stands for on the wire.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,15 +41,31 @@ class Learn(Method):
         check_resilience(cfg.protocol, cfg.n, cfg.f, unsafe=cfg.unsafe)
         self.agree_g = Agreement(setup, setup.hooks[0], salt=0)
         self.agree_p = Agreement(setup, setup.hooks[1], salt=1)
+        self.round_times: list[tuple[int, float]] = []
+        """Per step: ``(agreement rounds, their wall time in seconds)``, gradient and
+        parameter rounds together (the attack's computation included)."""
 
     def step(self, s: StepInput) -> torch.Tensor:
         cfg = self.setup.cfg
         self.gradient_rounds.append(cfg.rounds_at(s.t, s.sent.shape[1]))
+        t0 = time.perf_counter()
         ghat = self.agree_g(s.sent, s.own, self.gradient_rounds[-1])
+        spent = time.perf_counter() - t0
         new = s.descend(ghat)
         if cfg.param_rounds:
+            t0 = time.perf_counter()
             new = self.agree_p(new, s.mean - s.lr * s.own, cfg.param_rounds)
+            spent += time.perf_counter() - t0
+        self.round_times.append((self.gradient_rounds[-1] + cfg.param_rounds, spent))
         return new
+
+    def round_time(self, skip: int = 5) -> float | None:
+        """Mean wall time of one agreement round (seconds): the rounds' time over their
+        count, the first ``skip`` steps left out when more than ``2·skip`` ran (as
+        ``TrainResult.step_time``); ``None`` before any round."""
+        rows = self.round_times[skip:] if len(self.round_times) > 2 * skip else self.round_times
+        rounds = sum(r for r, _ in rows)
+        return sum(t for _, t in rows) / rounds if rounds else None
 
     def traffic(self, d: int, itemsize: int) -> Traffic:
         cfg, g, p = self.setup.cfg, self.agree_g, self.agree_p
