@@ -13,15 +13,11 @@ directly). The extremes of each sorted row also give the finiteness check for fr
 last). On an accelerator the torch operations are used (``torch.sort``,
 ``torch.median``/``torch.kthvalue``).
 
-Batches (all honest views at once, docs/architecture.md "Engines for agreement") sort the ``m``
-values once per coordinate and then treat every view as the global order with its few excluded
-values removed: the element of view-rank ``t`` sits at the global position ``p`` solving
-``p = t + #{excluded j : rank(j) <= p}`` (a fixed point reached in at most ``e + 1`` vectorised
-steps, ``e`` = number of excluded values), and a trimmed sum is a difference of prefix sums of the
-sorted values minus the excluded values that fall inside the window. The cost is
-``O(m·d·log m + k·e²·d)`` instead of ``k`` separate sorts. The prefix sums only span global
-positions that some view keeps (for the trimmed mean: positions ``f .. m-f-1``), so extreme values
-never enter them and cannot cause cancellation.
+Batches (all honest views at once, docs/architecture.md "Engines for agreement") give row ``i``
+the bits of the single-view rule on ``values[masks[i]]``: on the compiled kernel each block of
+columns is read from memory once and sorted per view from the cache; the numpy fallback runs
+the views one by one. On an accelerator the values are sorted once and every view is the global
+order with its excluded values masked out (``(k, m, chunk)`` intermediates).
 """
 
 from __future__ import annotations
@@ -147,118 +143,24 @@ def _closest_to_median_np(z: np.ndarray, beta: int, who: str) -> np.ndarray:
 # ---- batches (numpy) -------------------------------------------------------------------------
 
 
-_LOW8 = np.uint64(0xFF)
-_BATCH_CHUNK = 1 << 17
-
-
-def _sorted_with_index(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort each row of ``t`` (``(b, m)``): sorted values and the source index of each.
-
-    float32 rows are sorted as float64 keys carrying the source index in their 8 low mantissa
-    bits (a float32 value widened to float64 has 29 zero low bits, so the order of distinct
-    values is kept): one SIMD value sort instead of an argsort plus a gather.
-    """
-    m = t.shape[1]
-    if t.dtype == np.float32 and m <= 256:
-        key = t.astype(np.float64)
-        kv = key.view(np.uint64)
-        kv |= np.arange(m, dtype=np.uint64)
-        key.sort(axis=1)
-        idx = (kv & _LOW8).astype(np.intp)
-        kv &= ~_LOW8
-        return key.astype(np.float32), idx
-    idx = np.argsort(t, axis=1)
-    return np.take_along_axis(t, idx, 1), idx
-
-
-def _excluded(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """``E`` (k, e_max): the indices each view excludes, padded; ``pad`` marks the padding."""
-    ex = ~masks
-    cnt = ex.sum(axis=1)
-    e_max = int(cnt.max()) if cnt.size else 0
-    k = masks.shape[0]
-    E = np.zeros((k, e_max), np.intp)
-    pad = np.ones((k, e_max), bool)
-    rows, cols = np.nonzero(ex)
-    slot = np.arange(rows.size) - np.searchsorted(rows, rows)  # position within its row
-    E[rows, slot] = cols
-    pad[rows, slot] = False
-    return E, pad, e_max
-
-
-def _locate(RE: np.ndarray, t: np.ndarray, b: int) -> np.ndarray:
-    """Global sorted position ``p`` of the element of view-rank ``t[i]`` in view ``i``: the
-    least fixed point of ``p = t + #{excluded j : rank(j) <= p}`` (``(k, b)``)."""
-    k, e_max = RE.shape[:2]
-    base = t.astype(RE.dtype)[:, None]
-    pos = np.broadcast_to(base, (k, b)).copy()
-    cnt = np.empty_like(pos)
-    for _ in range(e_max + 1):
-        cnt[...] = base
-        for j in range(e_max):
-            cnt += RE[:, j] <= pos
-        if np.array_equal(cnt, pos):
-            break
-        pos, cnt = cnt, pos
-    return pos
-
-
-def _window_batch_np(x: np.ndarray, masks: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                     mid: bool, who: str) -> np.ndarray:
-    """Per view ``i`` (``masks[i]``), the mean of its values of view-rank in ``[lo_i, hi_i)``
-    (``mid``: the midpoint of the values of view-rank ``lo_i`` and ``hi_i - 1``), per
-    coordinate. One sort per coordinate for all views; see the module docstring."""
-    m, d = x.shape
-    k = masks.shape[0]
-    rdt = np.int16 if m < 32000 else np.int32
-    E, pad, e_max = _excluded(masks)
-    sizes = masks.sum(axis=1)
-    p0 = int(lo.min())
-    p1 = int((hi - 1 + (m - sizes)).max())  # the highest global position a window reaches
-    width = (hi - lo).astype(np.float64)[:, None]
-    acc = np.float64
-    out = np.empty((k, d), x.dtype)
-    B = min(d, max(256, _BATCH_CHUNK // max(m, 1)))
-    ranks = np.tile(np.arange(m, dtype=rdt), B)
-    rowbase = (np.arange(B) * m)[:, None]
-    R = np.empty(B * m, rdt)
-    for s in range(0, d, B):
-        e = min(d, s + B)
-        b = e - s
-        S, idx = _sorted_with_index(np.ascontiguousarray(x[:, s:e].T))
-        if not (np.isfinite(S[:, 0]).all() and np.isfinite(S[:, m - 1]).all()):
+def _window_batch_cpu(x: np.ndarray, masks: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                      median: bool, who: str) -> np.ndarray:
+    """Row ``i``: the trimmed mean of ranks ``[lo_i, hi_i)`` (``median``: the median) of the
+    view ``x[masks[i]]``, with the bits of the single-view rule on that view, on the compiled
+    kernel (each block of ``x`` read once for all views) or the numpy fallback (one view at a
+    time). Raises ValueError if any value of ``x`` is not finite, in a view or not."""
+    unused = ~masks.any(axis=0)
+    if unused.any() and not np.isfinite(x[unused]).all():
+        raise nonfinite_error(who)
+    if kernels.enabled():
+        out = kernels.window_batch(x, masks, lo, hi, median)
+        if out is None:
             raise nonfinite_error(who)
-        ST = np.ascontiguousarray(S.T)  # (m, b) sorted values
-        idx += rowbase[:b]
-        R[idx.ravel()] = ranks[: b * m]  # R[c, idx[c, p]] = p
-        RE = np.ascontiguousarray(R[: b * m].reshape(b, m).T)[E]  # (k, e_max, b)
-        RE[pad] = m  # padding: a rank no position reaches
-        cols = np.arange(b)
-        L = _locate(RE, lo, b)
-        U = _locate(RE, hi - 1, b)
-        fL = L.astype(np.intp) * b + cols  # flat indices into (rows, b) arrays
-        fU = U.astype(np.intp) * b + cols
-        a_val = ST.ravel().take(fL)
-        b_val = ST.ravel().take(fU)
-        if mid:
-            out[:, s:e] = np.clip(0.5 * a_val + 0.5 * b_val, a_val, b_val)
-            continue
-        P = np.zeros((p1 - p0 + 2, b), acc)  # P[q] = Σ_{p0 <= p < p0+q} ST[p]
-        for q in range(p1 - p0 + 1):
-            np.add(P[q], ST[p0 + q], out=P[q + 1])
-        Pf = P.ravel()
-        tot = Pf.take(fU + (1 - p0) * b) - Pf.take(fL - p0 * b)
-        if e_max:
-            XE = x[:, s:e][E]  # (k, e_max, b) the excluded values
-            corr = np.zeros((k, b), x.dtype)
-            span = (U - L).view(np.uint16 if rdt == np.int16 else np.uint32)
-            for j in range(e_max):
-                # L <= r <= U  <=>  0 <= r - L <= U - L  (one unsigned comparison)
-                off = (RE[:, j] - L).view(span.dtype)
-                corr += np.where(off <= span, XE[:, j], 0)
-            tot -= corr
-        out[:, s:e] = np.clip((tot / width).astype(x.dtype), a_val, b_val)
-    return out
+        return out
+    if median:
+        return np.stack([_median_np(x[mk], who) for mk in masks])
+    return np.stack([_trimmed_mean_np(x[mk], int(f), who) for mk, f in zip(masks, lo,
+                                                                            strict=True)])
 
 
 def _mean_batch_np(x: np.ndarray, masks: np.ndarray, who: str) -> np.ndarray:
@@ -478,7 +380,7 @@ class TrimmedMean(Rule):
         hi = sizes - self.f
         if prep.use_torch:
             return _window_batch_torch(prep.x, masks, lo, hi, False, self.label)
-        return _window_batch_np(prep.x, masks, lo, hi, False, self.label)
+        return _window_batch_cpu(prep.x, masks, lo, hi, False, self.label)
 
 
 @dataclass(frozen=True)
@@ -510,7 +412,7 @@ class Median(Rule):
         hi = sizes // 2 + 1
         if prep.use_torch:
             return _window_batch_torch(prep.x, masks, lo, hi, True, self.label)
-        return _window_batch_np(prep.x, masks, lo, hi, True, self.label)
+        return _window_batch_cpu(prep.x, masks, lo, hi, True, self.label)
 
 
 # --------------------------------------------------------------------------------------------

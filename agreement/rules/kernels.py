@@ -154,15 +154,16 @@ def block_columns(m: int, itemsize: int) -> int:
 # the kernel (plain Python here; compiled by numba on first use)
 
 
-def _copy_block(x: Any, s: int, b: int, buf: Any, chk: Any) -> bool:
-    """``buf[:, :b] = x[:, s:s+b]``; False if a value is not finite (``v - v`` is NaN)."""
-    m = x.shape[0]
+def _copy_block(x: Any, idx: Any, mi: int, s: int, b: int, buf: Any, chk: Any) -> bool:
+    """``buf[r, :b] = x[idx[r], s:s+b]`` for ``r < mi``; False if a value is not finite
+    (``v - v`` is NaN exactly for NaN and ``±inf``)."""
     zero = chk.dtype.type(0)
     for c in range(b):
         chk[c] = zero
-    for r in range(m):
+    for r in range(mi):
+        row = idx[r]
         for c in range(b):
-            v = x[r, s + c]
+            v = x[row, s + c]
             buf[r, c] = v
             chk[c] += v - v
     for c in range(b):  # noqa: SIM110 (numba compiles the loop, not a generator)
@@ -227,21 +228,25 @@ def _reduce_median(s: int, b: int, m: int, buf: Any, out: Any) -> None:
         out[s + c] = y + zero
 
 
-def _window_kernel(x: Any, lo: int, hi: int, median: bool, net: Any, out: Any, buf: Any,
-                   acc: Any) -> bool:
-    """The rule on the whole view, block by block; False at the first non-finite value."""
-    m, d = x.shape
+def _window_kernel(x: Any, rows: Any, sizes: Any, lo: Any, hi: Any, median: bool,
+                   nets: Any, offs: Any, out: Any, buf: Any, acc: Any) -> int:
+    """The rule on the views ``x[rows[i, :sizes[i]]]``, ``i < k``, block by block (each block
+    of ``x`` is read from memory once, then from the cache for every view). Returns -1, or
+    the first view found holding a value that is not finite."""
+    d = x.shape[1]
     B = buf.shape[1]
     for s in range(0, d, B):
         b = min(B, d - s)
-        if not _copy_block(x, s, b, buf, acc):
-            return False
-        _sort_block(net, b, buf)
-        if median:
-            _reduce_median(s, b, m, buf, out)
-        else:
-            _reduce_trimmed(s, b, lo, hi, buf, acc, out)
-    return True
+        for i in range(rows.shape[0]):
+            mi = sizes[i]
+            if not _copy_block(x, rows[i], mi, s, b, buf, acc):
+                return i
+            _sort_block(nets[offs[i] : offs[i + 1]], b, buf)
+            if median:
+                _reduce_median(s, b, mi, buf, out[i])
+            else:
+                _reduce_trimmed(s, b, lo[i], hi[i], buf, acc, out[i])
+    return -1
 
 
 _KERNEL: Any = None
@@ -260,21 +265,51 @@ def _compiled() -> Any:
     return _KERNEL
 
 
-def window(x: np.ndarray, lo: int, hi: int, median: bool) -> np.ndarray | None:
-    """Run the compiled kernel on an ``(m, d)`` float32/float64 array: the trimmed mean of
-    ranks ``lo .. hi-1`` per column (``median``: the median, ``lo``/``hi`` its middle ranks),
-    or None if a value is not finite. The caller checks ``enabled()`` first."""
-    if x.dtype not in (np.float32, np.float64) or x.ndim != 2:
-        raise TypeError(f"the column kernel takes a 2-D float32/float64 array, got "
-                        f"{x.dtype} of shape {x.shape}")
+def _check_input(x: np.ndarray) -> np.ndarray:
+    if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64) or x.ndim != 2:
+        raise TypeError(f"the column kernel takes a 2-D float32/float64 numpy array, got "
+                        f"{getattr(x, 'dtype', type(x).__name__)} of shape "
+                        f"{getattr(x, 'shape', None)}")
+    return np.ascontiguousarray(x)
+
+
+def window_batch(x: np.ndarray, masks: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 median: bool) -> np.ndarray | None:
+    """Row ``i``: the rule on the view ``x[masks[i]]`` of ``m_i`` values, per column: the
+    trimmed mean of its ranks ``lo[i] .. hi[i]-1``, or (``median``) its median, whose middle
+    ranks ``lo[i]``/``hi[i]-1`` are then ``(m_i-1)//2`` and ``m_i//2``. Each row has the bits
+    of the same rule on ``x[masks[i]]`` alone (the same kernel on the same values). Returns
+    None if a value of a view is not finite (rows outside every view are not read). The caller
+    checks :func:`enabled` first; ``masks`` is ``(k, m)`` boolean with ``lo < hi <= m_i``."""
+    x = _check_input(x)
     m, d = x.shape
-    x = np.ascontiguousarray(x)
-    B = min(d, block_columns(m, x.itemsize))
-    out = np.empty(d, x.dtype)
-    buf = np.empty((m, B), x.dtype)
+    k = masks.shape[0]
+    sizes = masks.sum(axis=1).astype(np.int64)
+    lo = np.asarray(lo, np.int64)
+    hi = np.asarray(hi, np.int64)
+    rows = np.zeros((k, m), np.int64)
+    parts = []
+    for i in range(k):
+        rows[i, : sizes[i]] = np.flatnonzero(masks[i])
+        parts.append(network(int(sizes[i]), int(lo[i]), int(hi[i])))
+    offs = np.zeros(k + 1, np.int64)
+    offs[1:] = np.cumsum([len(p) for p in parts])
+    nets = np.concatenate(parts) if offs[-1] else np.zeros((0, 2), np.int64)
+    m_max = int(sizes.max()) if k else 1
+    B = min(d, block_columns(m_max, x.itemsize))
+    out = np.empty((k, d), x.dtype)
+    buf = np.empty((m_max, B), x.dtype)
     acc = np.empty(B, x.dtype)
-    ok = _compiled()(x, lo, hi, median, network(m, lo, hi), out, buf, acc)
-    return out if ok else None
+    bad = _compiled()(x, rows, sizes, lo, hi, median, nets, offs, out, buf, acc)
+    return out if bad < 0 else None
+
+
+def window(x: np.ndarray, lo: int, hi: int, median: bool) -> np.ndarray | None:
+    """:func:`window_batch` on the single view ``x`` (all its rows): a ``(d,)`` result."""
+    x = _check_input(x)
+    m = x.shape[0]
+    out = window_batch(x, np.ones((1, m), bool), np.array([lo]), np.array([hi]), median)
+    return None if out is None else out[0]
 
 
 def trimmed_mean(x: np.ndarray, f: int) -> np.ndarray | None:
@@ -291,4 +326,4 @@ def median(x: np.ndarray) -> np.ndarray | None:
 
 
 __all__ = ["ENV_DISABLE", "backend", "batcher_network", "block_columns", "enabled", "median",
-           "network", "prune", "trimmed_mean", "window"]
+           "network", "prune", "trimmed_mean", "window", "window_batch"]

@@ -170,3 +170,50 @@ def test_importing_agreement_neither_imports_numba_nor_compiles() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@SETTINGS
+@given(kernel_views(), st.data())
+def test_batch_rows_are_the_single_view_bits(vf: tuple[np.ndarray, int],
+                                             data: st.DataObject) -> None:
+    """Row i of a batch has the bits of the rule on values[masks[i]], on the kernel and on
+    the numpy fallback."""
+    x, f = vf
+    m = len(x)
+    k = data.draw(st.integers(2, 6))
+    masks = np.zeros((k, m), bool)
+    for i in range(k):
+        size = data.draw(st.integers(2 * f + 1, m))
+        keep = data.draw(st.lists(st.integers(0, m - 1), min_size=size, max_size=size,
+                                  unique=True))
+        masks[i, keep] = True
+    sizes = masks.sum(axis=1)
+    tm = kernels.window_batch(x, masks, np.full(k, f), sizes - f, False)
+    med = kernels.window_batch(x, masks, (sizes - 1) // 2, sizes // 2 + 1, True)
+    for i, mk in enumerate(masks):
+        assert_same_bits(tm[i], trimmed_mean_numpy(x[mk], f))
+        assert_same_bits(med[i], median_numpy(x[mk]))
+
+
+@pytest.mark.parametrize("disabled", ["0", "1"])
+def test_rule_batch_is_the_loop_bit_for_bit(disabled: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(kernels.ENV_DISABLE, disabled)
+    rng = np.random.default_rng(11)
+    for m, f, d, k in [(7, 2, 5000, 5), (31, 10, 3000, 21), (16, 5, 20_001, 11)]:
+        x = rng.standard_normal((m, d)).astype(np.float32)
+        x[:, :100] = np.round(x[:, :100])
+        masks = np.ones((k, m), bool)
+        for i in range(1, k):
+            masks[i, rng.choice(m, rng.integers(0, f + 1), replace=False)] = False
+        for rule in (R.make_rule("trimmed-mean", f), R.make_rule("median", f)):
+            got = rule.batch(x, masks)
+            for i, mk in enumerate(masks):
+                assert_same_bits(got[i], rule(x[mk]))
+    x = rng.standard_normal((7, 50))
+    x[0, 3] = np.nan  # in no view: still refused, as the accelerator path does
+    masks = np.ones((3, 7), bool)
+    masks[:, 0] = False
+    for rule in (R.make_rule("trimmed-mean", 2), R.make_rule("median", 2)):
+        with pytest.raises(ValueError, match="non-finite"):
+            rule.batch(x, masks)
