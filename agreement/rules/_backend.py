@@ -8,7 +8,8 @@ Backends
 --------
 * numpy arrays and torch tensors on the CPU are processed with numpy (a CPU tensor is viewed
   zero-copy through ``Tensor.numpy()``; numpy's SIMD row sort is ~3x faster than ``torch.sort``
-  for the small ``m`` of a view);
+  for the small ``m`` of a view), the trimmed mean and the median on the compiled column kernel
+  of :mod:`agreement.rules.kernels` where numba is installed (the same bits);
 * tensors on an accelerator (CUDA, ...) stay there and are processed with torch operations.
   ``FORCE_TORCH_OPS = True`` routes CPU tensors through the torch code as well (used by the
   tests, so that the accelerator code path is exercised on machines without a GPU).
