@@ -359,17 +359,22 @@ class RoundEngine:
         h = host.shape[0]
         seen = plan.masks.any(axis=0)  # rows in no view (e.g. invalid values) are dropped
         seen[:h] = True
-        masks = plan.masks[:, seen]
+        every = bool(seen.all())  # then no row is dropped: the plan's rows as they are
+        masks = plan.masks if every else plan.masks[:, seen]
         if is_torch:
             import torch
 
+            if every and honest.device.type == "cpu" and plan.values.dtype == host.dtype:
+                # the plan's rows are the honest rows then the Byzantine ones in the session
+                # dtype: the same numbers torch.cat would copy, viewed without a copy
+                return self._batch(torch.from_numpy(plan.values), masks), plan
             values = torch.cat([
                 honest,
                 torch.as_tensor(plan.values[h:][seen[h:]], dtype=honest.dtype,
                                 device=honest.device),
             ])
             return self._batch(values, masks), plan  # masks are small: they stay on the host
-        return self._batch(plan.values[seen], masks), plan
+        return self._batch(plan.values if every else plan.values[seen], masks), plan
 
     def _batch(self, values: Any, masks: np.ndarray) -> Any:
         """``rule.batch`` over the distinct views only (honest nodes often share a view),

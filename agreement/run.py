@@ -267,8 +267,7 @@ def _run_round(s: _Setup, strategy: str | Strategy | Attack, views: str | None,
     with _progress_bar(progress, s.rounds, "rounds") as bar:
         hist, plans = eng.run(s.x[honest], s.rounds, on_round=lambda r: bar.update(1))
     view_log = [
-        {honest[j]: tuple(int(p.node_of_row[k]) for k in np.flatnonzero(p.masks[j]))
-         for j in range(len(honest))}
+        {honest[j]: tuple(p.node_of_row[p.masks[j]].tolist()) for j in range(len(honest))}
         for p in plans
     ]
     return _finish(np.stack(hist), s.common, wall_time=time.perf_counter() - t0,

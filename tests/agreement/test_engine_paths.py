@@ -120,3 +120,20 @@ def test_silent_rounds_share_one_rule_call_and_keep_a_fresh_output() -> None:
     assert plan.masks.all() and y.shape == (7, D) and y.is_contiguous()
     y[0] += 1  # the rows are not views of one another
     assert not torch.equal(y[0], y[1])
+
+
+@pytest.mark.parametrize("strategy", ["split", "alie", "silent", "tailored", "nan"])
+def test_round_level_run_equals_the_reference_engine(strategy) -> None:
+    from agreement import run
+    from agreement.inputs import make_inputs
+
+    x = make_inputs("gaussian", 13, 30, 1).astype(np.float32)
+    res = run(x, f=4, rounds=4, engine="round", strategy=strategy, views="random", seed=3)
+    honest = list(range(4, 13))
+    eng = ReferenceEngine(13, 4, "trimmed-mean", attack=strategy, views="random", seed=3,
+                          byzantine_ids=[0, 1, 2, 3])
+    hist, plans = eng.run(x[honest], 4)
+    assert np.stack(hist).tobytes() == res.history.tobytes()
+    assert res.views == [
+        {honest[j]: tuple(int(p.node_of_row[k]) for k in np.flatnonzero(p.masks[j]))
+         for j in range(len(honest))} for p in plans]
