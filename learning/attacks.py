@@ -203,8 +203,12 @@ def aggregates(honest: torch.Tensor, candidates: torch.Tensor, b: int,
     if rule is None:
         return (honest.sum(dim=0) + b * candidates) / (h + b)
     if isinstance(rule, COORDINATE_RULES):
-        # per coordinate: the K views side by side as one (h+b, K·d) view, one rule call
-        wide = torch.cat([honest.repeat(1, k), candidates.reshape(1, k * d).expand(b, -1)])
+        # per coordinate: the K views side by side as one (h+b, K·d) view, one rule call;
+        # written in one pass (row i < h: honest_i K times; the b rows: c_0 .. c_{K-1})
+        dtype = torch.promote_types(honest.dtype, candidates.dtype)  # as torch.cat's
+        wide = torch.empty((h + b, k * d), dtype=dtype, device=honest.device)
+        wide[:h].view(h, k, d).copy_(honest[:, None, :].expand(h, k, d))
+        wide[h:].view(b, k, d).copy_(candidates[None].expand(b, k, d))
         return rule(wide).reshape(k, d)
     return torch.stack([rule(torch.cat([honest, c.expand(b, -1)])) for c in candidates])
 
