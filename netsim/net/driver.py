@@ -179,6 +179,7 @@ class TransportNetwork:
         self._loop: Any = self._portal.call(asyncio.get_running_loop)
         self._out: list[tuple[int, bytes]] = []
         self._out_lock = threading.Lock()
+        self._flush_pending = False  # a _send_queued callback is scheduled, not yet run
 
     @classmethod
     def from_config(cls, config: Any, node_id: int, *, settings: Any = None,
@@ -248,14 +249,19 @@ class TransportNetwork:
     def flush(self) -> None:
         """Hand every queued send to the transport's event loop in one callback (it does
         not wait for the loop: the transport's ``send`` never blocks; a cut-off peer is a
-        fault the transport records)."""
+        fault the transport records). While a callback is scheduled and not yet run, later
+        sends join it: one wake-up of the loop for them all, in order."""
         with self._out_lock:
-            items, self._out = self._out, []
-        if items:
-            self._loop.call_soon_threadsafe(self._send_items, items)
+            if not self._out or self._flush_pending:
+                return
+            self._flush_pending = True
+        self._loop.call_soon_threadsafe(self._send_queued)
 
-    def _send_items(self, items: list[tuple[int, bytes]]) -> None:
-        send = self.transport.send  # in the event loop's thread
+    def _send_queued(self) -> None:
+        with self._out_lock:  # in the event loop's thread
+            items, self._out = self._out, []
+            self._flush_pending = False
+        send = self.transport.send
         for target, body in items:
             send(target, body)
 

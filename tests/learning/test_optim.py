@@ -200,3 +200,43 @@ def test_real_network_mutual_tls(tmp_path):
 
     C = constants.averaging_constant("trimmed-mean", n, f, d)
     assert np.linalg.norm(honest.mean(0) - xs[1:].mean(0)) <= 1.05 * C * spread
+
+
+def test_transport_network_batches_sends_in_order_and_done_after_them(tmp_path):
+    """``TransportNetwork.send`` queues; the batch reaches the peer in order (flushed after
+    FLUSH_EVERY sends without any ``recv``, and by ``announce_done``), and the DONE comes
+    after every message sent before it."""
+    from netsim.net.cluster import generate
+    from netsim.net.driver import FLUSH_EVERY, TransportNetwork
+
+    cfg = generate(2, tmp_path, f=0)
+    nets = [TransportNetwork.from_config(cfg, i) for i in range(2)]
+    try:
+        k = 3 * FLUSH_EVERY + 5
+        got = []
+
+        def receive(upto: int) -> None:
+            while len(got) < upto:
+                msg = nets[1].recv(20.0)
+                assert msg is not None, f"only {len(got)} of {upto} messages arrived"
+                got.append(msg)
+
+        for j in range(FLUSH_EVERY):  # node 0 never calls recv: the batch goes when full
+            nets[0].send(1, j.to_bytes(4, "little") * (1 + j % 7))
+        receive(FLUSH_EVERY)
+        for j in range(FLUSH_EVERY, k):
+            nets[0].send(1, j.to_bytes(4, "little") * (1 + j % 7))
+        nets[0].announce_done()
+        receive(k)
+        assert [s for s, _ in got] == [0] * k
+        assert [bytes(b) for _, b in got] == [j.to_bytes(4, "little") * (1 + j % 7)
+                                               for j in range(k)]
+        for _ in range(200):
+            if 0 in nets[1].peers_done():
+                break
+            nets[1].recv(0.05)
+        assert nets[1].peers_done() == {0}
+        assert nets[1].recv(0.1) is None  # nothing after the DONE
+    finally:
+        for net in nets:
+            net.close()
