@@ -10,6 +10,10 @@ Body layout (all integers little-endian)::
 
 A frame on a stream is ``length u32 | body`` with ``length <= max_frame``.
 
+Version 2 (this one): digests are BLAKE3 (:func:`netsim.messages.digest`); version 1 used
+BLAKE2b-256, so a version-1 body is refused (``bad-version``) instead of disagreeing on every
+digest.
+
 Guarantees: :func:`decode` either returns a message whose :func:`encode` is exactly the input,
 or raises :class:`DecodeError` (never another exception). Allocation is bounded before any
 field is unpacked: vectors are zero-copy, read-only views of the body (nothing is allocated
@@ -47,7 +51,8 @@ from .messages import (
 )
 
 MAGIC = b"JG"
-VERSION = 1
+VERSION = 2
+"""The wire format's version: 2 since digests are BLAKE3 (1: BLAKE2b-256)."""
 DEFAULT_MAX_FRAME = 1 << 28
 """Default maximum body size: 256 MiB (a float32 vector of 67M coordinates)."""
 DEFAULT_MAX_ORIGINS = 1024
@@ -76,18 +81,21 @@ class DecodeError(Exception):
 
 
 def encode(message: Message) -> bytes:
-    """Encode a message body (no length prefix)."""
+    """Encode a message body (no length prefix). A vector's bytes are copied once, straight
+    from its memory into the body (no ``tobytes()`` then concatenation)."""
     kind = message.KIND
     head = _HEAD.pack(MAGIC, VERSION, kind)
     if isinstance(message, _DigestMessage):
         return head + _DIG.pack(*message.instance, message.digest)
     if isinstance(message, _VectorMessage):
         vec = message.vector
-        return (
-            head
-            + _VEC.pack(*message.instance, DTYPE_CODES[vec.dtype], vec.shape[0])
-            + vec.tobytes()
-        )
+        if not vec.flags.c_contiguous:
+            vec = np.ascontiguousarray(vec)
+        return b"".join((
+            head,
+            _VEC.pack(*message.instance, DTYPE_CODES[vec.dtype], vec.shape[0]),
+            memoryview(vec).cast("B"),
+        ))
     if isinstance(message, Report):
         k = len(message.origins)
         return head + _REP.pack(message.session, message.round, k) + struct.pack(
@@ -115,6 +123,22 @@ def _new(cls: type[Message], **fields: object) -> Message:
     return obj
 
 
+def _byte_view(body: object) -> bytes | memoryview:
+    """``body`` as itself (``bytes``) or a flat byte memoryview of it (no copy when it is
+    contiguous); :class:`DecodeError` ``not-bytes`` for an object without a buffer."""
+    if type(body) is bytes:
+        return body
+    try:
+        view = memoryview(body)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise DecodeError("not-bytes", type(body).__name__) from exc
+    if not view.c_contiguous:  # one copy
+        return view.tobytes()
+    if view.format == "B" and view.ndim == 1:
+        return view
+    return view.cast("B")
+
+
 def decode(
     body: bytes | bytearray | memoryview,
     max_size: int = DEFAULT_MAX_FRAME,
@@ -123,12 +147,11 @@ def decode(
     """Decode one message body. Raises :class:`DecodeError` on anything malformed.
 
     ``max_size`` bounds the body; ``max_origins`` (give the cluster's n) bounds a REPORT's
-    origins, checked before they are unpacked."""
-    if not isinstance(body, bytes):
-        try:
-            body = bytes(body)
-        except Exception as exc:  # pragma: no cover - defensive
-            raise DecodeError("not-bytes", type(body).__name__) from exc
+    origins, checked before they are unpacked. ``body`` may be any bytes-like object: it is
+    not copied (a vector is a read-only view of it, which keeps it alive), so the caller
+    must not modify a mutable body afterwards (the transport never does: each frame body is
+    its own buffer)."""
+    body = _byte_view(body)
     size = len(body)
     if size > max_size:
         raise DecodeError("oversized", f"{size} > {max_size} bytes")
@@ -159,6 +182,7 @@ def decode(
                 "bad-length", f"{count} x {dtype} needs {count * dtype.itemsize} bytes"
             )
         vec = np.frombuffer(body, dtype=dtype, count=count, offset=VECTOR_OVERHEAD)
+        vec.flags.writeable = False  # a view of a mutable body too
         return _new(cls, instance=(session, rnd, origin), vector=vec)
     # Report
     if size < HEADER_SIZE + _REP.size:
@@ -179,43 +203,96 @@ def frame(body: bytes) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
+DIRECT_FRAME = 1 << 16
+"""Frame bodies of at least this many bytes are read into a buffer of their own, of exactly
+their length (:class:`FrameDecoder`); smaller ones go through one preallocated buffer."""
+
+
 class FrameDecoder:
     """Incremental splitter of a byte stream into frame bodies.
 
-    Memory is bounded: the buffer never holds more than one incomplete frame of at most
-    ``max_frame`` bytes plus the last chunk fed. A length prefix above ``max_frame`` raises
+    No buffer grows, shrinks or moves: the 4-byte length prefix is collected in a fixed
+    4-byte buffer; a body below :data:`DIRECT_FRAME` bytes is collected in one preallocated
+    buffer (and returned as ``bytes``, or copied straight out of the chunk when the chunk
+    holds it whole); a larger body is written, chunk by chunk, into its own uninitialised
+    buffer of exactly its length (memory is committed as the bytes arrive), which is
+    returned as a read-only ``memoryview`` without a further copy (decode it in place with
+    :func:`decode`). Every returned body compares equal to the ``bytes`` it holds.
+
+    Memory is bounded: besides the fixed buffers it holds at most one incomplete frame of
+    at most ``max_frame`` bytes. A length prefix above ``max_frame`` raises
     :class:`DecodeError` ("oversized"): the stream cannot be resynchronised and the caller
     must close it.
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
-        self._buf = bytearray()
+        self._head = bytearray(_LEN.size)
+        self._hn = 0  # prefix bytes collected in _head
+        self._small = memoryview(bytearray(min(max_frame, DIRECT_FRAME)))
+        self._body: memoryview | None = None  # the body being filled (prefix complete)
+        self._arr: np.ndarray | None = None  # the own buffer of a large body
+        self._len = 0
+        self._fill = 0
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def _begin(self, length: int) -> None:
+        """The prefix said ``length``: check it and pick the body's buffer."""
+        if length > self.max_frame:
+            self._hn, self._body, self._arr = 0, None, None
+            raise DecodeError("oversized", f"frame of {length} > {self.max_frame} bytes")
+        self._len, self._fill = length, 0
+        if length >= DIRECT_FRAME:
+            self._arr = np.empty(length, dtype=np.uint8)  # uninitialised: no page touched
+            self._body = memoryview(self._arr)
+        else:
+            self._body = self._small
+
+    def _finish(self) -> bytes | memoryview:
+        body, self._body = self._body, None
+        assert body is not None
+        if self._arr is None:
+            return bytes(body[: self._len])
+        self._arr = None
+        return body.toreadonly()
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
         """Add bytes; return the complete frame bodies now available, in order."""
-        self._buf += data
-        out: list[bytes] = []
-        buf = self._buf
-        pos = 0
-        with memoryview(buf) as view:  # one copy per frame body (a bytearray slice is a copy)
-            while len(buf) - pos >= _LEN.size:
-                (length,) = _LEN.unpack_from(buf, pos)
-                if length > self.max_frame:
-                    view.release()
-                    self._buf = bytearray()
-                    raise DecodeError("oversized",
-                                      f"frame of {length} > {self.max_frame} bytes")
-                if len(buf) - pos - _LEN.size < length:
-                    break
-                start = pos + _LEN.size
-                out.append(bytes(view[start : start + length]))
-                pos = start + length
-        if pos:
-            del buf[:pos]
+        out: list[bytes | memoryview] = []
+        mv = _byte_view(data)
+        pos, end = 0, len(mv)
+        while pos < end:
+            if self._body is None:
+                if self._hn == 0 and end - pos >= _LEN.size:
+                    (length,) = _LEN.unpack_from(mv, pos)
+                    pos += _LEN.size
+                    if length < DIRECT_FRAME and end - pos >= length <= self.max_frame:
+                        out.append(bytes(mv[pos : pos + length]))  # whole in the chunk
+                        pos += length
+                        continue
+                else:
+                    take = min(_LEN.size - self._hn, end - pos)
+                    self._head[self._hn : self._hn + take] = mv[pos : pos + take]
+                    self._hn += take
+                    pos += take
+                    if self._hn < _LEN.size:
+                        break
+                    self._hn = 0
+                    (length,) = _LEN.unpack_from(self._head)
+                self._begin(length)
+                if length == 0:
+                    out.append(self._finish())
+                continue
+            take = min(self._len - self._fill, end - pos)
+            self._body[self._fill : self._fill + take] = mv[pos : pos + take]
+            self._fill += take
+            pos += take
+            if self._fill == self._len:
+                out.append(self._finish())
         return out
 
     @property
     def buffered(self) -> int:
-        """Bytes held for an incomplete frame."""
-        return len(self._buf)
+        """Bytes held for an incomplete frame (its prefix included)."""
+        if self._body is None:
+            return self._hn
+        return _LEN.size + self._fill

@@ -58,7 +58,7 @@ def test_report_with_more_origins_than_n_is_a_fault():
     net = InProcessNetwork(4)
     node = AgreementNode(net.endpoint(0), 1)
     k = 2**16 - 1
-    body = b"JG\x01\x06" + struct.pack(f"<IIH{k}H", 0, 0, k, *range(k))
+    body = b"JG\x02\x06" + struct.pack(f"<IIH{k}H", 0, 0, k, *range(k))
     node._route(1, body, 0)
     assert node.fault_counts == {"malformed": 1}
     assert node.faults[0].sender == 1 and node.faults[0].detail == "bad-report"

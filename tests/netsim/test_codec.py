@@ -3,11 +3,11 @@ bounded allocation, stream framing, constructor validation and immutability."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import struct
 import tracemalloc
 
+import blake3
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -213,12 +213,12 @@ def test_messages_with_different_fields_are_unequal() -> None:
 def test_encoding_layout() -> None:
     v = np.array([1.0, -2.0], dtype=np.float32)
     data = encode(Value((7, 8, 9), v))
-    assert data == b"JG\x01\x01" + struct.pack("<IIHBI", 7, 8, 9, 1, 2) + v.tobytes()
+    assert data == b"JG\x02\x01" + struct.pack("<IIHBI", 7, 8, 9, 1, 2) + v.tobytes()
     assert len(data) == VECTOR_OVERHEAD + 8
     h = bytes(range(32))
-    assert encode(Ready((1, 2, 3), h)) == b"JG\x01\x03" + struct.pack("<IIH", 1, 2, 3) + h
+    assert encode(Ready((1, 2, 3), h)) == b"JG\x02\x03" + struct.pack("<IIH", 1, 2, 3) + h
     assert len(encode(Ready((1, 2, 3), h))) == DIGEST_MESSAGE_SIZE
-    assert encode(Report(5, 6, (1, 300))) == b"JG\x01\x06" + struct.pack("<IIHHH", 5, 6, 2, 1,
+    assert encode(Report(5, 6, (1, 300))) == b"JG\x02\x06" + struct.pack("<IIHHH", 5, 6, 2, 1,
                                                                         300)
 
 
@@ -247,11 +247,29 @@ def test_d_zero_and_big_endian_and_strided_inputs() -> None:
     assert digest(m.vector) == digest(as_vector(np.ascontiguousarray(x[::3])))
 
 
-def test_digest_is_blake2b_of_canonical_encoding() -> None:
+def test_digest_is_blake3_of_canonical_encoding() -> None:
     v = as_vector(np.array([1.0, 2.0], dtype=np.float32))
     assert vector_bytes(v) == b"\x01\x02\x00\x00\x00" + v.tobytes()
-    assert digest(v) == hashlib.blake2b(vector_bytes(v), digest_size=32).digest()
+    assert digest(v) == blake3.blake3(vector_bytes(v)).digest()
+    # pinned: the wire format of codec version 2 (a change here is a new VERSION)
+    assert digest(v).hex() == (
+        "2fa21ba4cfe2614174783a4832a9a1011bf6993d1537d26ad40f01cf0c6b8863")
     assert digest(v) != digest(as_vector(v.astype(np.float64)))
+    big = as_vector(np.random.default_rng(0).standard_normal(300_000))  # multi-chunk input
+    assert digest(big) == blake3.blake3(vector_bytes(big)).digest()
+    assert digest(as_vector(big[::2])) == blake3.blake3(vector_bytes(
+        as_vector(np.ascontiguousarray(big[::2])))).digest()
+
+
+def test_version_1_frames_are_refused() -> None:
+    """Version 1 (BLAKE2b digests) and version 2 (BLAKE3) nodes would disagree on every
+    digest: a version-1 body is a ``bad-version`` error, not a silent disagreement."""
+    assert VERSION == 2
+    body = bytearray(encode(Echo((0, 0, 0), bytes(32))))
+    body[2] = 1
+    with pytest.raises(DecodeError) as exc:
+        decode(bytes(body))
+    assert exc.value.reason == "bad-version"
 
 
 @settings(max_examples=100, deadline=None)
@@ -363,19 +381,20 @@ def test_specific_rejections() -> None:
         b"": "truncated",
         b"JG\x01": "truncated",
         b"XG\x01\x01" + good[4:]: "bad-magic",
-        b"JG\x02\x01" + good[4:]: "bad-version",
-        b"JG\x01\x00" + good[4:]: "unknown-kind",
-        b"JG\x01\x08" + good[4:]: "unknown-kind",
+        b"JG\x01\x01" + good[4:]: "bad-version",  # version 1: BLAKE2b digests
+        b"JG\x03\x01" + good[4:]: "bad-version",
+        b"JG\x02\x00" + good[4:]: "unknown-kind",
+        b"JG\x02\x08" + good[4:]: "unknown-kind",
         good[:14] + b"\x03" + good[15:]: "bad-dtype",
         good[:-1]: "bad-length",
         good + b"\x00": "bad-length",
         good[:VECTOR_OVERHEAD - 1]: "truncated",
         encode(Echo((0, 0, 0), bytes(32))) + b"\x00": "bad-length",
         encode(Echo((0, 0, 0), bytes(32)))[:-1]: "bad-length",
-        b"JG\x01\x06" + struct.pack("<IIHHH", 0, 0, 2, 5, 5): "bad-report",
-        b"JG\x01\x06" + struct.pack("<IIHHH", 0, 0, 2, 6, 5): "bad-report",
-        b"JG\x01\x06" + struct.pack("<IIHH", 0, 0, 2, 5): "bad-length",
-        b"JG\x01\x06" + struct.pack("<II", 0, 0): "truncated",
+        b"JG\x02\x06" + struct.pack("<IIHHH", 0, 0, 2, 5, 5): "bad-report",
+        b"JG\x02\x06" + struct.pack("<IIHHH", 0, 0, 2, 6, 5): "bad-report",
+        b"JG\x02\x06" + struct.pack("<IIHH", 0, 0, 2, 5): "bad-length",
+        b"JG\x02\x06" + struct.pack("<II", 0, 0): "truncated",
     }
     for data, reason in cases.items():
         with pytest.raises(DecodeError) as exc:
@@ -441,7 +460,7 @@ def test_report_with_more_origins_than_n_is_refused_before_unpacking(n: int) -> 
 
 
 def test_report_claiming_many_origins_with_short_body() -> None:
-    data = b"JG\x01\x06" + struct.pack("<IIH", 0, 0, 2**16 - 1) + bytes(4)
+    data = b"JG\x02\x06" + struct.pack("<IIH", 0, 0, 2**16 - 1) + bytes(4)
     with pytest.raises(DecodeError, match="bad-length"):
         decode(data)
 

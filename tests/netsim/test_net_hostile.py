@@ -81,8 +81,8 @@ async def _authenticated_attacks(cluster: LocalCluster, done: list[str]) -> None
     # 2. garbage bodies in valid envelopes (codec faults), then a frame without envelope
     s = await _tls_as(cluster, 0)
     await _hello(s, HOSTILE, 0)
-    bodies = [b"", b"JG", b"JG\x01\x09" + b"\0" * 20, b"XX\x01\x01" + b"\0" * 30,
-              b"JG\x01\x01" + struct.pack("<IIHBI", 0, 0, 3, 1, 2**31) + b"\0" * 8,
+    bodies = [b"", b"JG", b"JG\x02\x09" + b"\0" * 20, b"XX\x01\x01" + b"\0" * 30,
+              b"JG\x02\x01" + struct.pack("<IIHBI", 0, 0, 3, 1, 2**31) + b"\0" * 8,
               encode(Echo((0, 0, 3), b"\0" * 32))[:-1]]
     for k, body in enumerate(bodies):
         await s.send(_env(DATA, HOSTILE, k, body))
