@@ -142,6 +142,7 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of a node process that do not depend on its protocol: cluster, id, input
     and output files, a Byzantine strategy, lingering, timeout, backend, queue cap."""
     from .net.node import DEFAULT_LINGER, NETWORK_STRATEGIES
+    from .net.runtime import BACKENDS
 
     p.add_argument("--config", required=True, help="cluster.toml (from `python -m netsim keys`)")
     p.add_argument("--id", type=nonneg_int, required=True, help="this node's id")
@@ -163,7 +164,9 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
                    f"{DEFAULT_LINGER:g}); see netsim.net.node")
     p.add_argument("--timeout", type=positive_float, default=600.0, metavar="SECONDS",
                    help="give up after this many seconds (default 600)")
-    p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    p.add_argument("--backend", default="asyncio", choices=list(BACKENDS),
+                   help="event loop: asyncio (on uvloop's loop when uvloop is installed), "
+                   "asyncio-stdlib (asyncio's own loop) or trio (default asyncio)")
     p.add_argument("--max-queue-mb", type=float, default=1024.0,
                    help="cap on unacknowledged bytes queued per peer (default 1024 MiB)")
     p.add_argument("--insecure-loopback-plaintext", action="store_true", help=PLAINTEXT_HELP)
@@ -215,9 +218,8 @@ def serve_node(args: argparse.Namespace, cfg: Any, proto: Any, max_message: int,
     """Run ``proto`` as node ``args.id`` of ``cfg`` until it is done (the flags of
     :func:`add_node_arguments`); return the runtime's report. A failure of the run is a
     :class:`CommandLineError` with exit code 3 naming what to check."""
-    import anyio
-
     from .net.node import run_node
+    from .net.runtime import run_event_loop
     from .net.transport import TransportSettings
 
     cap = int(args.max_queue_mb * 2**20)
@@ -231,7 +233,7 @@ def serve_node(args: argparse.Namespace, cfg: Any, proto: Any, max_message: int,
 
     entry = cfg.node(args.id)
     try:
-        return anyio.run(main, backend=args.backend)
+        return run_event_loop(main, args.backend)
     except TimeoutError:
         raise CommandLineError(f"node {args.id} did not finish within --timeout "
                                f"{args.timeout:g} s (are the other nodes running, with the "
@@ -301,6 +303,7 @@ def write_report(path: str, report: dict[str, Any]) -> None:
 def add_launch_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of a launch that do not depend on the protocol."""
     from .net.node import DEFAULT_LINGER
+    from .net.runtime import BACKENDS
 
     p.add_argument("--n", type=positive_int, default=7)
     p.add_argument("--f", type=nonneg_int, default=2)
@@ -309,7 +312,9 @@ def add_launch_arguments(p: argparse.ArgumentParser) -> None:
                    "or none (--byzantine: its old name, an alias)")
     p.add_argument("--byzantine-ids", default=None, help="comma-separated Byzantine ids")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    p.add_argument("--backend", default="asyncio", choices=list(BACKENDS),
+                   help="the nodes' event loop: asyncio (on uvloop's loop when uvloop is "
+                   "installed), asyncio-stdlib or trio (default asyncio)")
     p.add_argument("--linger", type=nonneg_float, default=DEFAULT_LINGER, metavar="SECONDS",
                    help="each honest node serves its peers after deciding until every peer "
                    f"has decided, or for at most SECONDS (default {DEFAULT_LINGER:g}: a node "

@@ -39,9 +39,11 @@ message of ``len(body)`` bytes per addressed peer; the transport's own counters
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,35 @@ from ..protocol import EMPTY, Fault, Protocol, Step
 from .transport import Network
 
 logger = logging.getLogger(__name__)
+
+
+BACKENDS: tuple[str, ...] = ("asyncio", "asyncio-stdlib", "trio")
+"""The event loops a node runs on (``--backend``): ``asyncio`` with uvloop's loop when the
+``uvloop`` package is installed (the ``fast`` extra; its transports and TLS are compiled)
+and asyncio's own loop otherwise; ``asyncio-stdlib``: asyncio's own loop always; ``trio``."""
+
+
+def uvloop_installed() -> bool:
+    """Whether the ``uvloop`` package can be imported (without importing it)."""
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def event_loop(backend: str) -> tuple[str, dict[str, Any]]:
+    """``(backend, backend_options)`` for :func:`anyio.run` of a node's ``--backend``
+    (:data:`BACKENDS`); ``ValueError`` naming the choices for another name."""
+    if backend == "asyncio":
+        return "asyncio", {"use_uvloop": uvloop_installed()}
+    if backend == "asyncio-stdlib":
+        return "asyncio", {"use_uvloop": False}
+    if backend == "trio":
+        return "trio", {}
+    raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def run_event_loop(main: Callable[[], Awaitable[Any]], backend: str = "asyncio") -> Any:
+    """``anyio.run(main)`` on the event loop that ``backend`` names (:func:`event_loop`)."""
+    name, options = event_loop(backend)
+    return anyio.run(main, backend=name, backend_options=options)
 
 
 def describe_message(message: object) -> str:

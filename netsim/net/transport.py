@@ -73,6 +73,8 @@ ENVELOPE_SIZE = ENVELOPE.size
 _LENGTH = struct.Struct("<I")  # the length prefix of :func:`netsim.codec.frame`
 LENGTH_SIZE = _LENGTH.size
 _BIG = 1 << 16  # bodies from this size are sent after their header, not copied into it
+_SLICE = 1 << 18  # a large body is written in slices of this many bytes
+_BATCH = 1 << 16  # small frames are coalesced into writes of about this many bytes
 
 _IO_ERRORS = (
     OSError,
@@ -193,8 +195,10 @@ class Outbox:
         self._notify()
 
 
-Deliver = Callable[[int, bytes], Awaitable[None]]
-"""``deliver(peer, body)``: one DATA body from an authenticated peer, in channel order."""
+Deliver = Callable[[int, bytes | memoryview], Awaitable[None]]
+"""``deliver(peer, body)``: one DATA body from an authenticated peer, in channel order: a
+read-only ``memoryview`` of the received frame (no copy; :func:`netsim.codec.decode` decodes
+it in place, and ``bytes(body)`` copies it)."""
 
 
 class Network(KeepsFaults):
@@ -363,12 +367,54 @@ class Network(KeepsFaults):
             size = len(data)
         else:  # the same frame (codec.frame's u32 length prefix), without copying the body
             await stream.send(_LENGTH.pack(len(head) + len(payload)) + head)
-            await stream.send(payload)
+            await self._send_big(stream, payload)
             size = LENGTH_SIZE + len(head) + len(payload)
         self.stats.wire_bytes_sent += size
         self.stats.frames_sent += 1
 
-    async def _read_frames(self, stream: ByteStream, decoder: FrameDecoder) -> list[bytes]:
+    @staticmethod
+    async def _send_big(stream: ByteStream, payload: bytes) -> None:
+        """``payload`` in zero-copy slices of :data:`_SLICE` bytes: the event loop's
+        transport then never holds (and, in CPython's selector transport, copies and
+        memmoves) megabytes at once, and TLS encrypts a slice at a time."""
+        view = memoryview(payload)
+        for i in range(0, len(view), _SLICE):
+            await stream.send(view[i : i + _SLICE])  # type: ignore[arg-type]
+
+    async def _send_batch(self, stream: ByteStream, ob: Outbox, seq: int) -> int:
+        """Write queued frames from number ``seq``: consecutive small ones (ECHO, READY,
+        DONE, ...) coalesced into one write of at most :data:`_BATCH` bytes, a large one
+        alone (:meth:`_send_frame`). Returns the next number to write."""
+        kind, payload = ob.get(seq)
+        if len(payload) >= _BIG or seq + 1 >= ob.next_seq:
+            await self._send_frame(stream, kind, seq, payload)
+            self._count_sent(ob, kind, seq)
+            return seq + 1
+        parts: list[bytes] = []
+        size = 0
+        while seq < ob.next_seq and size < _BATCH:
+            kind, payload = ob.get(seq)
+            if len(payload) >= _BIG:
+                break
+            head = ENVELOPE.pack(kind, self.node_id, seq)
+            parts += (_LENGTH.pack(len(head) + len(payload)), head, payload)
+            size += LENGTH_SIZE + len(head) + len(payload)
+            self.stats.frames_sent += 1
+            self._count_sent(ob, kind, seq)
+            seq += 1
+        await stream.send(b"".join(parts))
+        self.stats.wire_bytes_sent += size
+        return seq
+
+    def _count_sent(self, ob: Outbox, kind: int, seq: int) -> None:
+        if kind == DATA:
+            self.stats.data_frames_sent += 1
+        if seq < ob.sent_max:
+            self.stats.resent_frames += 1
+        ob.sent_max = max(ob.sent_max, seq + 1)
+
+    async def _read_frames(self, stream: ByteStream,
+                           decoder: FrameDecoder) -> list[bytes | memoryview]:
         chunk = await stream.receive(self.settings.recv_chunk)
         self.stats.wire_bytes_received += len(chunk)
         return decoder.feed(chunk)
@@ -447,14 +493,7 @@ class Network(KeepsFaults):
                 seq = max(seq, ob.acked)
                 if seq >= ob.next_seq:
                     continue
-                kind, payload = ob.get(seq)
-                await self._send_frame(stream, kind, seq, payload)
-                if kind == DATA:
-                    self.stats.data_frames_sent += 1
-                if seq < ob.sent_max:
-                    self.stats.resent_frames += 1
-                ob.sent_max = max(ob.sent_max, seq + 1)
-                seq += 1
+                seq = await self._send_batch(stream, ob, seq)
         except _IO_ERRORS:
             pass
         tg.cancel_scope.cancel()
@@ -594,7 +633,7 @@ class Network(KeepsFaults):
                     # deliver may wait (backpressure) before the protocol handles the
                     # message, never after: if cancelled there, the number is not consumed
                     # and the resend after reconnection delivers it
-                    await self._deliver(peer, body[ENVELOPE_SIZE:])
+                    await self._deliver(peer, memoryview(body)[ENVELOPE_SIZE:])
                 self.expected[peer] = exp + 1
             if self.expected[peer] != acked:
                 acked = self.expected[peer]
