@@ -36,32 +36,71 @@ class View:
     """Output of the witness gather: the view of node ``node`` for ``round``.
 
     ``values`` maps origin to vector, in increasing origin order; ``witnesses`` are the
-    nodes whose reports made the view final.
+    nodes whose reports made the view final. ``rows``, when given, is the view already as
+    one C-contiguous ``(|V|, d)`` array whose rows are ``values`` in order (the gather
+    assembles it as the values arrive): :meth:`matrix` returns it without a copy.
     """
 
     session: int
     round: int
     values: dict[int, np.ndarray]
     witnesses: tuple[int, ...] = field(default=())
+    rows: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def origins(self) -> tuple[int, ...]:
         return tuple(self.values)
 
     def matrix(self) -> np.ndarray:
-        """The view as an ``(|V|, d)`` array, rows in increasing origin order."""
+        """The view as an ``(|V|, d)`` array, rows in increasing origin order (read-only;
+        :attr:`rows` when the gather assembled it, else a stack of :attr:`values`)."""
+        if self.rows is not None:
+            return self.rows
         return np.stack(list(self.values.values()))
 
 
 class _Round:
-    __slots__ = ("done", "reported", "reports", "values", "witnesses")
+    __slots__ = ("block", "done", "reported", "reports", "values", "witnesses")
 
     def __init__(self) -> None:
         self.values: dict[int, np.ndarray] = {}
+        self.block: np.ndarray | None = None  # (n, d): row o holds origin o's value
         self.reported = False
         self.reports: dict[int, frozenset[int]] = {}
         self.witnesses: set[int] = set()
         self.done = False
+
+    def add(self, origin: int, vector: np.ndarray, n: int) -> None:
+        """Keep ``origin``'s delivered value: until the view is out, copied into row
+        ``origin`` of one ``(n, d)`` block allocated at the round's first value (every
+        delivered value of a session has its dtype and dimension), so the view needs no
+        stack; after it, kept as it is (a late value is in no view)."""
+        block = self.block
+        if block is None and not self.done and not self.values:
+            block = self.block = np.empty((n, vector.shape[0]), dtype=vector.dtype)
+        if self.done or block is None or block.dtype != vector.dtype \
+                or block.shape[1:] != vector.shape:
+            # after the view, or a gather without a session dtype and dimension that got
+            # values of several: kept as they are (the view is then a stack, as before)
+            self.block = None
+            self.values[origin] = vector
+            return
+        row = block[origin]
+        row[...] = vector
+        row.flags.writeable = False
+        self.values[origin] = row
+
+    def rows(self, origins: list[int]) -> np.ndarray | None:
+        """The view's ``(|V|, d)`` array for the sorted ``origins``: the block itself, or
+        its first rows, when the origins are ``0 .. |V|-1`` (no copy); else the rows taken
+        in order (one copy, as a stack would)."""
+        block = self.block
+        if block is None:
+            return None
+        k = len(origins)
+        out = block[:k] if origins[-1] == k - 1 else block[origins]
+        out.flags.writeable = False
+        return out
 
 
 class WitnessGather(Protocol):
@@ -154,7 +193,7 @@ class WitnessGather(Protocol):
     def _on_delivered(self, d: Delivered) -> Step:
         _, rnd, origin = d.instance
         st = self._round(rnd)
-        st.values[origin] = d.vector
+        st.add(origin, d.vector, self.n)
         step = Step()
         if not st.reported and len(st.values) >= self.n - self.f:
             st.reported = True
@@ -193,11 +232,13 @@ class WitnessGather(Protocol):
         if st.done or len(st.witnesses) < self.n - self.f:
             return
         st.done = True
+        origins = sorted(st.values)
         view = View(
             self.session,
             rnd,
-            {o: st.values[o] for o in sorted(st.values)},
+            {o: st.values[o] for o in origins},
             tuple(sorted(st.witnesses)),
+            st.rows(origins),
         )
         self.views[rnd] = view
         step.outputs.append(view)  # type: ignore[attr-defined]
