@@ -27,8 +27,10 @@ median step, the best of the repeats. Per agreement round: the step time divided
 rounds of the step (``1 + 1`` = 2; proven: its gradient rounds + 1, median over steps).
 CPU: process CPU seconds (user + system) per step, median over processes. Wire bytes per
 step and process: for CollaborativeSGD the transport's count of bytes written below TLS
-(``TransportStats.wire_bytes_sent``: frames, envelopes, acknowledgements); for DDP the ring
-all-reduce's ``2(n-1)/n · 4d`` (computed: gloo does not count its bytes).
+(``TransportStats.wire_bytes_sent``: frames, envelopes, acknowledgements) over the whole run,
+counted once every peer acknowledged it, per agreement round (warm-up included), times the
+timed steps' mean rounds; for DDP the ring all-reduce's ``2(n-1)/n · 4d`` (computed: gloo
+does not count its bytes).
 
 Writes BENCHMARKS.md section "backend". ``--quick`` (a check that it runs, a few seconds):
 a tiny MLP (64 -> 8 -> 10, d = 610), 3 steps after 1 warm-up, one repeat, every backend;
@@ -92,16 +94,16 @@ def _cpu() -> float:
     return t.user + t.system
 
 
-def _timed_steps(step: Any, steps: int, warmup: int, wire: Any) -> dict[str, Any]:
-    """Run ``step()`` ``warmup + steps`` times; the timed steps' seconds, CPU and wire."""
+def _timed_steps(step: Any, steps: int, warmup: int) -> dict[str, Any]:
+    """Run ``step()`` ``warmup + steps`` times; the timed steps' seconds and CPU."""
     for _ in range(warmup):
         step()
-    times, cpu0, wire0 = [], _cpu(), wire()
+    times, cpu0 = [], _cpu()
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    return {"times": times, "cpu": (_cpu() - cpu0) / steps, "wire": (wire() - wire0) / steps}
+    return {"times": times, "cpu": (_cpu() - cpu0) / steps}
 
 
 def _run_phase(rank: int, plan: dict[str, Any], phase: dict[str, Any], data: Any
@@ -120,7 +122,6 @@ def _run_phase(rank: int, plan: dict[str, Any], phase: dict[str, Any], data: Any
     if phase["backend"] == "ddp":
         net_model = torch.nn.parallel.DistributedDataParallel(model)
         opt: Any = torch.optim.SGD(net_model.parameters(), lr=0.1)
-        wire = lambda: 0.0  # noqa: E731 - gloo counts no bytes (module doc)
         net = None
     else:
         net_model = model
@@ -128,7 +129,6 @@ def _run_phase(rank: int, plan: dict[str, Any], phase: dict[str, Any], data: Any
         opt = CollaborativeSGD(model.parameters(), lr=0.1, node=net, f=plan["f"],
                                rounds=1 if phase["backend"] == "1+1" else "proven",
                                param_rounds=1, timeout=300)
-        wire = lambda: float(net.transport.stats.wire_bytes_sent)  # noqa: E731
 
     def step() -> None:
         idx = torch.randint(len(x), (plan["batch"],), generator=gen)
@@ -136,10 +136,12 @@ def _run_phase(rank: int, plan: dict[str, Any], phase: dict[str, Any], data: Any
         lossf(net_model(x[idx]), y[idx]).backward()
         opt.step()
 
-    out = _timed_steps(step, plan["steps"], plan["warmup"], wire)
+    out = _timed_steps(step, plan["steps"], plan["warmup"])
     if net is not None:
         out["rounds"] = [r + 1 for r in opt.rounds_log[plan["warmup"]:]]
-        opt.close(10.0)
+        opt.close(10.0)  # every byte written and acknowledged: the whole run's count
+        per_round = net.transport.stats.wire_bytes_sent / sum(r + 1 for r in opt.rounds_log)
+        out["wire"] = per_round * statistics.mean(out["rounds"])
     else:
         out["rounds"] = [0] * plan["steps"]
         out["wire"] = 2 * (plan["n"] - 1) / plan["n"] * 4 * d
