@@ -3,7 +3,8 @@
 These rules are memory-bound: the floor is one pass over the ``m x d`` view (compare with a plain
 mean). On the CPU the trimmed mean and the median run on the compiled column kernel of
 :mod:`agreement.rules.kernels` (numba: blocks of columns, a pruned sorting network vectorised
-over the columns) where numba is installed and ``JUNGLE_NO_NUMBA`` is not ``1``. The numpy
+over the columns) where numba is installed, ``JUNGLE_NO_NUMBA`` is not ``1`` and the view holds
+at least ``kernels.MIN_ELEMENTS`` values (the same bits either way). The numpy
 fallback processes a view in column chunks: each chunk is transposed into a small ``(b, m)``
 buffer whose rows are sorted with numpy's SIMD sort (for the small ``m`` of a view faster than
 ``np.partition`` along axis 0 and than ``torch.sort``, see BENCHMARKS.md), then reduced with the
@@ -152,7 +153,7 @@ def _window_batch_cpu(x: np.ndarray, masks: np.ndarray, lo: np.ndarray, hi: np.n
     unused = ~masks.any(axis=0)
     if unused.any() and not np.isfinite(x[unused]).all():
         raise nonfinite_error(who)
-    if kernels.enabled():
+    if kernels.worthwhile(int(masks.sum()) * x.shape[1]):
         out = kernels.window_batch(x, masks, lo, hi, median)
         if out is None:
             raise nonfinite_error(who)
@@ -270,7 +271,7 @@ def _window_batch_torch(x: Any, masks: np.ndarray, lo: np.ndarray, hi: np.ndarra
 def _tm_dispatch(prep: Prepared, f: int, who: str) -> Any:
     if prep.use_torch:
         return _trimmed_mean_torch(prep.x, f, who)
-    if kernels.enabled():
+    if kernels.worthwhile(prep.x.size):
         out = kernels.trimmed_mean(prep.x, f)
         if out is None:
             raise nonfinite_error(who)
@@ -281,7 +282,7 @@ def _tm_dispatch(prep: Prepared, f: int, who: str) -> Any:
 def _median_dispatch(prep: Prepared, who: str) -> Any:
     if prep.use_torch:
         return _median_torch(prep.x, who)
-    if kernels.enabled():
+    if kernels.worthwhile(prep.x.size):
         out = kernels.median(prep.x)
         if out is None:
             raise nonfinite_error(who)

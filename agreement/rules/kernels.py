@@ -29,15 +29,16 @@ The reductions, the same in the compiled kernel and in its numpy fallback
   ``0.5·x_(h-1) + 0.5·x_(h)`` clipped to ``[x_(h-1), x_(h)]`` (halving two subnormals rounds
   below both);
 - then ``y + 0``: a zero result is ``+0``. A sort orders ``-0`` and ``+0`` as equal, so which
-  of them lands on a given rank depends on the sort's implementation (numpy's differs between
-  AVX2 and AVX-512 machines); the canonical zero makes the rule's bits independent of it.
+  of them lands on a given rank depends on the sort's implementation (numpy dispatches its sort
+  to AVX2 or AVX-512 code by machine); the canonical zero makes the rule's bits independent of
+  it.
 
 A value that is not finite (NaN, ``±inf``) makes the kernel return ``False``; the caller raises
-the rule's ValueError. numba is optional: without it, or with the environment variable
-``JUNGLE_NO_NUMBA=1``, the numpy path runs. The kernel is compiled on its first call, once per
-dtype (float32, float64), and cached on disk (``cache=True``); importing :mod:`agreement`
-neither imports numba nor compiles anything. It holds no GIL (``nogil=True``), so a thread can
-run a rule beside a network node's I/O.
+the rule's ValueError. numba is optional: without it, with the environment variable
+``JUNGLE_NO_NUMBA=1``, or for views under :data:`MIN_ELEMENTS` values, the numpy path runs.
+The kernel is compiled on its first call, once per dtype (float32, float64), and cached on disk
+(``cache=True``); importing :mod:`agreement` neither imports numba nor compiles anything. It
+holds no GIL (``nogil=True``), so a thread can run a rule beside a network node's I/O.
 """
 
 from __future__ import annotations
@@ -75,6 +76,19 @@ def enabled() -> bool:
     """Whether the compiled kernels run: numba is installed and ``JUNGLE_NO_NUMBA`` is not
     ``1``."""
     return os.environ.get(ENV_DISABLE, "") != "1" and _numba() is not None
+
+
+MIN_ELEMENTS = 1 << 18
+"""The rules use the kernel for views of at least this many values (``m·d``, summed over the
+views of a batch). A process's first kernel call costs about a second (importing numba and
+loading the compiled code from the disk cache, or compiling it: a few seconds), which a small
+view never repays; the numpy path gives the same bits, so the choice changes no output."""
+
+
+def worthwhile(elements: int) -> bool:
+    """Whether a rule on ``elements`` values runs the kernel: ``elements >= MIN_ELEMENTS``
+    and :func:`enabled` (numba is not even imported for a smaller view)."""
+    return elements >= MIN_ELEMENTS and enabled()
 
 
 def backend() -> str:
@@ -325,5 +339,6 @@ def median(x: np.ndarray) -> np.ndarray | None:
     return window(x, (m - 1) // 2, m // 2 + 1, True)
 
 
-__all__ = ["ENV_DISABLE", "backend", "batcher_network", "block_columns", "enabled", "median",
-           "network", "prune", "trimmed_mean", "window", "window_batch"]
+__all__ = ["ENV_DISABLE", "MIN_ELEMENTS", "backend", "batcher_network", "block_columns",
+           "enabled", "median", "network", "prune", "trimmed_mean", "window", "window_batch",
+           "worthwhile"]

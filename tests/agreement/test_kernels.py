@@ -85,7 +85,9 @@ def test_seeded_large_views_match_bit_for_bit(dtype: type, m: int, d: int) -> No
 def test_rules_use_the_kernel_and_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rules (and a CPU tensor, through prepare) give the same bits on both paths."""
     torch = pytest.importorskip("torch")
-    x = np.random.default_rng(3).standard_normal((9, 1000)).astype(np.float32)
+    x = np.random.default_rng(3).standard_normal((9, 40_000)).astype(np.float32)
+    assert x.size >= kernels.MIN_ELEMENTS and kernels.worthwhile(x.size)
+    assert not kernels.worthwhile(kernels.MIN_ELEMENTS - 1)  # small views: the numpy path
     monkeypatch.delenv(kernels.ENV_DISABLE, raising=False)
     assert kernels.enabled() and kernels.backend() == f"numba {numba.__version__}"
     fast = [R.trimmed_mean(x, 2), R.median(x), R.trimmed_mean(torch.from_numpy(x), 2).numpy()]
@@ -101,8 +103,8 @@ def test_rules_use_the_kernel_and_the_switch(monkeypatch: pytest.MonkeyPatch) ->
 def test_non_finite_values_raise_the_same_error(disabled: str, bad: float,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(kernels.ENV_DISABLE, disabled)
-    for m, col in [(5, 0), (16, 777), (32, 2999)]:
-        x = np.ones((m, 3000), np.float32)
+    for m, col in [(5, 0), (16, 777), (32, 59_999)]:
+        x = np.ones((m, 60_000), np.float32)  # above MIN_ELEMENTS: the rules run the kernel
         x[m // 2, col] = bad  # a middle rank: a sort does not push a NaN to either end here
         if disabled == "0":
             assert kernels.trimmed_mean(x, 1) is None and kernels.median(x) is None
@@ -172,7 +174,7 @@ def test_importing_agreement_neither_imports_numba_nor_compiles() -> None:
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
-@SETTINGS
+@settings(max_examples=50, deadline=None)
 @given(kernel_views(), st.data())
 def test_batch_rows_are_the_single_view_bits(vf: tuple[np.ndarray, int],
                                              data: st.DataObject) -> None:
@@ -200,12 +202,13 @@ def test_rule_batch_is_the_loop_bit_for_bit(disabled: str,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(kernels.ENV_DISABLE, disabled)
     rng = np.random.default_rng(11)
-    for m, f, d, k in [(7, 2, 5000, 5), (31, 10, 3000, 21), (16, 5, 20_001, 11)]:
+    for m, f, d, k in [(7, 2, 50_000, 5), (31, 10, 3000, 21), (16, 5, 20_001, 11)]:
         x = rng.standard_normal((m, d)).astype(np.float32)
         x[:, :100] = np.round(x[:, :100])
         masks = np.ones((k, m), bool)
         for i in range(1, k):
             masks[i, rng.choice(m, rng.integers(0, f + 1), replace=False)] = False
+        assert int(masks.sum()) * d >= kernels.MIN_ELEMENTS
         for rule in (R.make_rule("trimmed-mean", f), R.make_rule("median", f)):
             got = rule.batch(x, masks)
             for i, mk in enumerate(masks):
