@@ -207,13 +207,17 @@ def profile_node(n: int, f: int, d: int, rounds: int, out: Path) -> str:
         return f"No profile: {why}."
     lp = subprocess.Popen(launch_command(n, f, d, rounds, plaintext=False), cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rec, msg = None, ""
     try:
         rec = prof.record(prof.find_process(lp.pid, ["--id", "0"]), out, native=False)
+    except (TimeoutError, RuntimeError) as exc:
+        msg = str(exc)
     finally:
         _, err = lp.communicate(timeout=600)
-    msg = prof.stop(rec)
+    if rec is not None:
+        msg = prof.stop(rec)
     if lp.returncode != 0 or not out.exists():
-        return f"No profile: the run failed ({err.decode()[-300:]}{msg[-300:]})."
+        return f"No profile: the run failed ({err.decode()[-300:]} {msg[-300:]})."
     return prof.summarise(prof.read_raw(out), rate=200).markdown(10)
 
 

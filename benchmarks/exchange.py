@@ -14,8 +14,9 @@ beside the same bytes moved by the same processes at the same time:
   :func:`netsim.net.cluster.generate`, mutually authenticated as the nodes do (the ``ssl``
   module verifies each side against the cluster CA, then
   :func:`netsim.net.tls.authenticate` checks the pinned fingerprint and the node id);
-- blocking sockets and one sender and one receiver thread per peer (``sendall`` and
-  ``recv_into`` release the GIL, so the n-1 transfers of a process overlap); the receiver
+- blocking sockets (no timeout once connected, so no ``poll`` before each call) and one
+  sender and one receiver thread per peer (``sendall`` and ``recv_into`` release the GIL,
+  so the n-1 transfers of a process overlap); the kernel's default socket buffers; the receiver
   reads each vector into a preallocated buffer (two per peer, by round parity: a peer is at
   most one round ahead, since its round ``r+1`` needs this process's round-``r`` vector);
 - T rounds without a barrier: in round ``r`` a process sends its vector to each of the n-1
@@ -113,7 +114,13 @@ def run(n: int, d: int, rounds: int, *, tls: bool, timeout: float = 300.0) -> Ex
                 cmd.append("--plaintext")
             procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT))
-        outs = [p.communicate(timeout=timeout + 30)[0] for p in procs]
+        try:
+            outs = [p.communicate(timeout=timeout + 30)[0] for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
         bad = [i for i, p in enumerate(procs) if p.returncode != 0]
         if bad:
             raise RuntimeError(f"exchange worker {bad[0]} failed:\n"
@@ -164,6 +171,7 @@ class _Worker:
         sock = raw if self.contexts is None else self.contexts[1].wrap_socket(raw)
         self._auth(sock, j)
         sock.sendall(HEADER.pack(self.me, j))
+        sock.settimeout(None)  # blocking from here: no poll() before each send
         return sock
 
     def accept(self, listener: socket.socket) -> dict[int, socket.socket]:
@@ -180,6 +188,7 @@ class _Worker:
             peer = self._auth(sock, sender)
             if target != self.me or peer not in self.peers or peer in got:
                 raise ConnectionError(f"bad dialer header {sender}->{target}")
+            sock.settimeout(None)  # blocking from here: no poll() before each recv
             got[int(peer)] = sock
         return got
 
@@ -219,13 +228,20 @@ class _Worker:
         listener = socket.create_server((e.host, e.port), backlog=len(self.peers))
         listener.settimeout(self.timeout)
         accepted: dict[int, socket.socket] = {}
-        acceptor = threading.Thread(target=lambda: accepted.update(self.accept(listener)))
+        def accept_all() -> None:
+            try:
+                accepted.update(self.accept(listener))
+            except BaseException as exc:  # reported below
+                self.errors.append(exc)
+
+        acceptor = threading.Thread(target=accept_all)
         acceptor.start()
         dialled = {j: self.dial(j) for j in self.peers}
         acceptor.join()
         listener.close()
-        if len(accepted) != len(self.peers):
-            raise ConnectionError(f"accepted {len(accepted)} of {len(self.peers)} peers")
+        if self.errors or len(accepted) != len(self.peers):
+            raise self.errors[0] if self.errors else ConnectionError(
+                f"accepted {len(accepted)} of {len(self.peers)} peers")
         threads = [threading.Thread(target=self.send_loop, args=(j, s))
                    for j, s in dialled.items()]
         threads += [threading.Thread(target=self.recv_loop, args=(j, s))

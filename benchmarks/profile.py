@@ -74,6 +74,7 @@ NETWORK_CATEGORIES: tuple[Category, ...] = (
     Category("waiting (idle native frames)",
              r"^(?:epoll_wait|epoll_pwait|poll|select|PyThread_acquire_lock_timed"
              r"|pthread_cond_\w*wait|sem_\w*wait) \(", excluded=True),
+    Category("JIT compilation (numba, first calls)", r"numba/|llvmlite"),
     Category("TLS (ssl)", r"libssl|libcrypto|\((?:.*/)?ssl\.py\)|sslproto\.py|_ssl\.cpython"
                           r"|anyio/streams/tls\.py|^(?:SSL_|ssl3_|tls13_|tls1_|EVP_|ossl_|aes|gcm)"),
     Category("digest (blake2/blake3/hashlib)",
@@ -101,8 +102,9 @@ reads sockets in C, with no Python frame of its own: those reads are charged to 
 loop (``Runner.run``), the writes to ``SocketStream.send`` (socket)."""
 
 NO_STACK = "(no Python frame)"
-"""A sample py-spy took with an empty stack (native code outside any Python frame, or a
-stack it could not read): counted apart, left out of the shares."""
+"""A sample py-spy took with an empty stack (the thread outside any Python frame, as during
+the interpreter's start-up and shutdown, or a stack it could not read): counted apart, left
+out of the shares."""
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 _ADDRESS = re.compile(r"^0x[0-9a-f]+$")
