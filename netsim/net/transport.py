@@ -17,6 +17,14 @@ whose body starts with an envelope ``kind u8 | sender u16 | seq u64`` (little-en
     DONE     dialer -> listener   seq = as DATA; "my output is final" (ordered, reliable)
     ACK      listener -> dialer   seq = next expected: every seq below it was delivered
 
+Copies and writes: a DATA body reaches ``deliver`` as a read-only ``memoryview`` of the
+frame the :class:`~netsim.codec.FrameDecoder` filled (a large frame has a buffer of its own,
+so the decoded vector is a view of it: no copy between the socket's chunk and the rule); a
+large body is written after its header in zero-copy slices of 256 KiB (CPython's selector
+transport otherwise copies and memmoves the unsent rest of a 4 MB write after each send, and
+TLS would encrypt all of it into one buffer first); consecutive small frames of a channel's
+queue (ECHO, READY, FETCH, DONE...) are coalesced into one write of up to 64 KiB.
+
 Reliability (per channel ``i -> j``): messages get consecutive numbers and stay in ``i``'s
 send queue until acknowledged. After a broken connection ``i`` reconnects with exponential
 backoff (``backoff_min * 2^k``, capped at ``backoff_max``); the listener's WELCOME says
