@@ -266,8 +266,9 @@ def _window_kernel(x: Any, rows: Any, sizes: Any, lo: Any, hi: Any, median: bool
 _KERNEL: Any = None
 
 
-def _compiled() -> Any:
-    """The compiled ``_window_kernel`` (its helpers compiled with it), built on first use."""
+def compiled() -> Any:
+    """The compiled kernel (a numba dispatcher; its helpers compiled with it), built on first
+    use. Needs numba (see :func:`enabled`)."""
     global _KERNEL
     if _KERNEL is None:
         nb = _numba()
@@ -314,7 +315,7 @@ def window_batch(x: np.ndarray, masks: np.ndarray, lo: np.ndarray, hi: np.ndarra
     out = np.empty((k, d), x.dtype)
     buf = np.empty((m_max, B), x.dtype)
     acc = np.empty(B, x.dtype)
-    bad = _compiled()(x, rows, sizes, lo, hi, median, nets, offs, out, buf, acc)
+    bad = compiled()(x, rows, sizes, lo, hi, median, nets, offs, out, buf, acc)
     return out if bad < 0 else None
 
 
@@ -340,5 +341,5 @@ def median(x: np.ndarray) -> np.ndarray | None:
 
 
 __all__ = ["ENV_DISABLE", "MIN_ELEMENTS", "backend", "batcher_network", "block_columns",
-           "enabled", "median", "network", "prune", "trimmed_mean", "window", "window_batch",
-           "worthwhile"]
+           "compiled", "enabled", "median", "network", "prune", "trimmed_mean", "window",
+           "window_batch", "worthwhile"]
