@@ -156,9 +156,9 @@ def single_pair(total: int, chunk: int, keys: Path) -> tuple[float, float]:
 
 
 def measure(n: int, f: int, d: int, rounds: int, repeats: int
-            ) -> tuple[dict[bool, JungleRun], dict[bool, exchange.ExchangeResult]]:
+            ) -> tuple[dict[bool, list[JungleRun]], dict[bool, list[exchange.ExchangeResult]]]:
     """The contenders interleaved ``repeats`` times (exchange TLS, Jungle TLS, exchange TCP,
-    Jungle plaintext); for each, the run with the smallest median time per round."""
+    Jungle plaintext): every run of each, keyed by whether it was over TLS."""
     runs: dict[bool, list[JungleRun]] = {True: [], False: []}
     swaps: dict[bool, list[exchange.ExchangeResult]] = {True: [], False: []}
     for k in range(repeats):
@@ -168,18 +168,29 @@ def measure(n: int, f: int, d: int, rounds: int, repeats: int
             print(f"repeat {k + 1}/{repeats}, {name}: Jungle "
                   f"{runs[tls][-1].median_round:.4f} s / round, exchange "
                   f"{swaps[tls][-1].median_round:.4f} s / round", flush=True)
+    return runs, swaps
+
+
+def per_repeat(runs: dict[bool, list[JungleRun]],
+               swaps: dict[bool, list[exchange.ExchangeResult]]) -> str:
+    """Each repeat's own ratio (its Jungle run over the exchange run just before it), to
+    show the spread behind the best-of figures."""
+    return "; ".join(
+        f"{name} " + ", ".join(f"{j.median_round / x.median_round:.1f}x"
+                               for j, x in zip(runs[tls], swaps[tls], strict=True))
+        for name, tls in TRANSPORTS)
+
+
+def table(n: int, d: int, runs: dict[bool, list[JungleRun]],
+          swaps: dict[bool, list[exchange.ExchangeResult]]) -> str:
+    """The Markdown table: one row per transport (see the module docstring), each
+    contender's best run (smallest median time per round)."""
+    minimum = n * (n - 1) * (VECTOR_OVERHEAD + 4 * d)
     best_j = {t: min(v, key=lambda r: r.median_round) for t, v in runs.items()}
     best_x = {t: min(v, key=lambda r: r.median_round) for t, v in swaps.items()}
-    return best_j, best_x
-
-
-def table(n: int, d: int, runs: dict[bool, JungleRun],
-          swaps: dict[bool, exchange.ExchangeResult]) -> str:
-    """The Markdown table: one row per transport (see the module docstring)."""
-    minimum = n * (n - 1) * (VECTOR_OVERHEAD + 4 * d)
     rows = []
     for name, tls in TRANSPORTS:
-        j, same, other = runs[tls], swaps[tls], swaps[not tls]
+        j, same, other = best_j[tls], best_x[tls], best_x[not tls]
         per = sorted(j.round_time.values())
         cpu = list(j.cpu_per_round.values())
         xcpu = list(same.cpu_per_round.values())
@@ -275,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{repeats}. The targets are the bold column: <= 2x.",
         "",
         table(n, d, runs, swaps),
+        "",
+        f"Each repeat's ratio to the exchange run just before it: {per_repeat(runs, swaps)}.",
         "",
         f"The former baseline, for continuity: the same {payload / 1e6:.1f} MB per round "
         f"through a single loopback socket pair, raw TCP {raw:.3g} s "
