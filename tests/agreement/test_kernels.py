@@ -118,6 +118,9 @@ def test_non_contiguous_and_tiny_views() -> None:
     x = np.random.default_rng(5).standard_normal((300, 11))
     xt = x.T  # (11, 300), not C-contiguous
     assert_same_bits(kernels.trimmed_mean(xt, 3), trimmed_mean_numpy(xt, 3))
+    ro = xt.copy()
+    ro.setflags(write=False)  # a view of received bytes is read-only
+    assert_same_bits(kernels.median(ro), median_numpy(ro))
     one = np.array([[-0.0, 2.5]])
     assert_same_bits(kernels.median(one), np.array([0.0, 2.5]))  # the canonical zero
     with pytest.raises(TypeError, match="float32/float64"):
