@@ -199,7 +199,8 @@ def _sort_block(net: Any, b: int, buf: Any) -> None:
 
 
 def _reduce_trimmed(s: int, b: int, lo: int, hi: int, buf: Any, acc: Any, out: Any) -> None:
-    """``out[s+c]``: the trimmed mean of ranks ``lo .. hi-1`` of column ``c`` of ``buf``."""
+    """``out[s+c]``: the trimmed mean of ranks ``lo .. hi-1`` of column ``c`` of ``buf`` (a
+    branch-free vectorised pass, then the float64 sum for the columns whose sum overflowed)."""
     zero = acc.dtype.type(0)
     wf = acc.dtype.type(hi - lo)
     for c in range(b):
@@ -207,21 +208,26 @@ def _reduce_trimmed(s: int, b: int, lo: int, hi: int, buf: Any, acc: Any, out: A
     for r in range(lo + 1, hi):
         for c in range(b):
             acc[c] += buf[r, c]
+    over = 0
     for c in range(b):
         y = acc[c]
-        if y - y != zero:  # the sum overflowed the dtype: the same sum in float64
-            t = np.float64(buf[lo, c])
-            for r in range(lo + 1, hi):
-                t += np.float64(buf[r, c])
-            out[s + c] = t / np.float64(hi - lo)
-            y = out[s + c]
-        else:
-            y = y / wf
-        a = buf[lo, c]
-        z = buf[hi - 1, c]
-        y = y if y > a else a
-        y = y if y < z else z
-        out[s + c] = y + zero
+        over += y - y != zero
+        _clip_store(y / wf, buf[lo, c], buf[hi - 1, c], zero, out, s + c)
+    if over:
+        for c in range(b):
+            if acc[c] - acc[c] != zero:  # the dtype's sum overflowed: the same sum in float64
+                t = np.float64(buf[lo, c])
+                for r in range(lo + 1, hi):
+                    t += np.float64(buf[r, c])
+                out[s + c] = t / np.float64(hi - lo)  # rounded to the dtype
+                _clip_store(out[s + c], buf[lo, c], buf[hi - 1, c], zero, out, s + c)
+
+
+def _clip_store(y: Any, a: Any, z: Any, zero: Any, out: Any, at: int) -> None:
+    """``out[at] = min(max(y, a), z) + 0`` (numpy's clip; ``+ 0`` turns ``-0`` into ``+0``)."""
+    y = y if y > a else a
+    y = y if y < z else z
+    out[at] = y + zero
 
 
 def _reduce_median(s: int, b: int, m: int, buf: Any, out: Any) -> None:
@@ -236,10 +242,7 @@ def _reduce_median(s: int, b: int, m: int, buf: Any, out: Any) -> None:
     for c in range(b):
         a = buf[h - 1, c]
         z = buf[h, c]
-        y = a * half + half * z
-        y = y if y > a else a
-        y = y if y < z else z
-        out[s + c] = y + zero
+        _clip_store(a * half + half * z, a, z, zero, out, s + c)
 
 
 def _window_kernel(x: Any, rows: Any, sizes: Any, lo: Any, hi: Any, median: bool,
@@ -274,7 +277,8 @@ def compiled() -> Any:
         nb = _numba()
         jit = nb.njit(parallel=False, cache=True, nogil=True, fastmath=False)
         g = globals()
-        for name in ("_copy_block", "_sort_block", "_reduce_trimmed", "_reduce_median"):
+        for name in ("_clip_store", "_copy_block", "_sort_block", "_reduce_trimmed",
+                     "_reduce_median"):
             g[name] = jit(g[name])  # the kernel resolves its helpers as compiled globals
         _KERNEL = jit(_window_kernel)
     return _KERNEL
