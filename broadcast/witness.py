@@ -91,14 +91,21 @@ class _Round:
         self.values[origin] = row
 
     def rows(self, origins: list[int]) -> np.ndarray | None:
-        """The view's ``(|V|, d)`` array for the sorted ``origins``: the block itself, or
-        its first rows, when the origins are ``0 .. |V|-1`` (no copy); else the rows taken
-        in order (one copy, as a stack would)."""
+        """The view's ``(|V|, d)`` array for the sorted ``origins`` (called once, when the
+        view is out): the block's first ``|V|`` rows, without a copy when the origins are
+        ``0 .. |V|-1``; else after moving each row after a gap up into it, in place (only
+        the rows after the first missing origin are copied, into memory already touched),
+        and :attr:`values` then names the moved rows."""
         block = self.block
         if block is None:
             return None
-        k = len(origins)
-        out = block[:k] if origins[-1] == k - 1 else block[origins]
+        for i, o in enumerate(origins):
+            if o != i:  # i < o: row i is free (a missing origin's, or already moved up)
+                block[i] = block[o]
+                row = block[i]
+                row.flags.writeable = False
+                self.values[o] = row
+        out = block[: len(origins)]
         out.flags.writeable = False
         return out
 
@@ -233,12 +240,13 @@ class WitnessGather(Protocol):
             return
         st.done = True
         origins = sorted(st.values)
+        rows = st.rows(origins)  # first: it may move values up into the block's gaps
         view = View(
             self.session,
             rnd,
             {o: st.values[o] for o in origins},
             tuple(sorted(st.witnesses)),
-            st.rows(origins),
+            rows,
         )
         self.views[rnd] = view
         step.outputs.append(view)  # type: ignore[attr-defined]
