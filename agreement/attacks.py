@@ -109,7 +109,10 @@ def split(
     width = float(proj.max() - proj.min()) if honest.shape[0] else 0.0
     low = honest[int(np.argmin(proj))] - scale * width * u
     high = honest[int(np.argmax(proj))] + scale * width * u
-    return np.stack([np.repeat(low[None], f, 0), np.repeat(high[None], f, 0)])
+    out = np.empty((2, f, honest.shape[1]), dtype=np.result_type(low, high))
+    out[0] = low  # each row written once (np.repeat then np.stack copied them twice)
+    out[1] = high
+    return out
 
 
 def sign_flip_mean(honest: np.ndarray, f: int, rng: np.random.Generator,

@@ -137,3 +137,22 @@ def test_round_level_run_equals_the_reference_engine(strategy) -> None:
     assert res.views == [
         {honest[j]: tuple(int(p.node_of_row[k]) for k in np.flatnonzero(p.masks[j]))
          for j in range(len(honest))} for p in plans]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f", [0, 1, 4])
+def test_split_values_are_the_repeated_extremes(dtype, f) -> None:
+    """``split`` writes its (2, f, d) block once: the same array as stacking the repeated
+    low and high vectors."""
+    from agreement.attacks import split, split_sides
+
+    x = np.random.default_rng(f).standard_normal((9, 17)).astype(dtype)
+    _, u = split_sides(x)
+    proj = x @ u
+    width = float(proj.max() - proj.min())
+    low = x[int(np.argmin(proj))] - 0.5 * width * u
+    high = x[int(np.argmax(proj))] + 0.5 * width * u
+    want = np.stack([np.repeat(low[None], f, 0), np.repeat(high[None], f, 0)])
+    got = split(x, f, np.random.default_rng(0))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
