@@ -151,17 +151,16 @@ def _run_phase(rank: int, plan: dict[str, Any], phase: dict[str, Any], data: Any
 
 def worker(rank: int, plan_path: str) -> None:
     """One of the ``n`` processes: a gloo process group, then every phase of the plan."""
+    import numpy as np
     import torch
     import torch.distributed as dist
-
-    from learning.data import load_digits
 
     torch.set_num_threads(1)
     plan = json.loads(Path(plan_path).read_text())
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{plan['port']}",
                             rank=rank, world_size=plan["n"])
-    ds = load_digits(0)
-    data = (torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train))
+    with np.load(Path(plan["out"], "digits.npz")) as z:  # the parent's load_digits(0)
+        data = (torch.from_numpy(z["x"]), torch.from_numpy(z["y"]))
     results = []
     for phase in plan["phases"]:
         dist.barrier()
@@ -172,6 +171,12 @@ def worker(rank: int, plan_path: str) -> None:
 
 # -- the parent ------------------------------------------------------------------------------
 def _launch(plan: dict[str, Any], tmp: Path) -> list[list[dict[str, Any]]]:
+    import numpy as np
+
+    from learning.data import load_digits
+
+    ds = load_digits(0)  # once, here: the workers do not import scikit-learn
+    np.savez(tmp / "digits.npz", x=ds.x_train, y=ds.y_train)
     plan_path = tmp / "plan.json"
     plan_path.write_text(json.dumps(plan))
     procs = []
