@@ -19,16 +19,18 @@ category (start-up imports, the output files after the last round, idle waits) b
 that phase and is left out of the shares; otherwise its stack is walked from the leaf (the
 innermost frame) to the root, and the first frame that matches some category's pattern
 decides (categories tried in their order on each frame); a sample no frame matches is
-:data:`OTHER`. So a memmove inside
-the frame decoder counts as decoding, an ``np.isfinite`` called by a rule as a check, a
-``sock_recv_into`` called by the event loop as socket I/O. With
+:data:`OTHER`. So a memmove inside the frame decoder counts as decoding, a finiteness check
+called by the broadcast as a check, a socket write inside TLS as socket I/O.
+
+Modes: by default (``native=False``, py-spy ``--nonblocking``) only Python frames are seen
+and a C call is charged to the Python frame that made it; the target is not paused. With
 ``native=True`` (py-spy ``--native``, which pauses the target at each sample) C frames
-(OpenSSL, BLAKE3, numpy's kernels, the socket module) are seen too; without it a C call is
-charged to the Python frame that made it. py-spy keeps only busy samples (idle threads,
-such as an event loop waiting in ``epoll``, are not sampled in its default, non-native mode;
-``--native`` marks them busy, hence the "waiting" category): shares are of busy time, which
-on a loaded machine includes time a thread was runnable but waiting for a core, so they are
-shares of demand, close to but not exactly shares of CPU.
+(OpenSSL, BLAKE3, numpy's kernels, the socket module) are seen too, but a loaded 2-core
+machine then runs the target several times slower, and py-spy counts threads waiting in
+``epoll`` or on a lock as busy (hence the excluded "waiting" category). py-spy samples only
+threads it sees as running: the shares are of busy time, which on a loaded machine includes
+time a thread was runnable but waiting for a core, so they are shares of demand, close to
+but not exactly shares of CPU.
 """
 
 from __future__ import annotations
