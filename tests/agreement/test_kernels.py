@@ -127,7 +127,7 @@ def test_non_contiguous_and_tiny_views() -> None:
         kernels.window(np.ones((3, 4), np.int64), 0, 3, False)
 
 
-@pytest.mark.parametrize("m", range(1, 13))
+@pytest.mark.parametrize("m", range(1, 17))
 def test_pruned_networks_sort_their_window_zero_one(m: int) -> None:
     """0-1 principle (Knuth, TAOCP vol. 3, §5.3.4, Theorem Z): a comparator network sorts
     every input iff it sorts every 0-1 input; for a window [lo, hi) the pruned network must
@@ -137,7 +137,7 @@ def test_pruned_networks_sort_their_window_zero_one(m: int) -> None:
     for lo in range(m):
         for hi in range(lo + 1, m + 1):
             y = inputs.copy()
-            for i, j in kernels.network(m, lo, hi):
+            for i, j in kernels.comparators(m, lo, hi):
                 y[i], y[j] = np.minimum(y[i], y[j]), np.maximum(y[i], y[j])
             assert (y[lo:hi] == want[lo:hi]).all(), (m, lo, hi)
             assert (y[:lo].sum(0) == want[:lo].sum(0)).all()
@@ -148,10 +148,11 @@ def test_pruned_networks_sort_their_window_zero_one(m: int) -> None:
 def test_networks_sort_random_inputs(m: int) -> None:
     rng = np.random.default_rng(m)
     x = rng.integers(0, 5, (m, 4000)).astype(np.float64)
-    assert len(kernels.batcher_network(m)) >= len(kernels.network(m, m // 4, m - m // 4))
+    assert len(kernels.batcher_network(m)) >= len(kernels.comparators(m, m // 4, m - m // 4))
+    assert list(kernels.SORT8) == kernels.batcher_network(8)
     for lo, hi in [(0, m), (m // 4, m - m // 4), ((m - 1) // 2, m // 2 + 1)]:
         y = x.copy()
-        for i, j in kernels.network(m, lo, hi):
+        for i, j in kernels.comparators(m, lo, hi):
             y[i], y[j] = np.minimum(y[i], y[j]), np.maximum(y[i], y[j])
         assert (y[lo:hi] == np.sort(x, axis=0)[lo:hi]).all()
 
