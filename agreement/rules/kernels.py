@@ -141,6 +141,12 @@ SORT8 = ((0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (1, 2),
 each full block of 8 wires in registers (8 loads and 8 stores per column instead of 4 memory
 accesses per comparator), before the rest of the network."""
 
+MERGE16 = ((0, 8), (1, 9), (2, 10), (3, 11), (4, 12), (5, 13), (6, 14), (7, 15), (4, 8), (5, 9),
+           (6, 10), (7, 11), (2, 4), (3, 5), (6, 8), (7, 9), (10, 12), (11, 13), (1, 2), (3, 4),
+           (5, 6), (7, 8), (9, 10), (11, 12), (13, 14))
+"""Stage 8 of Batcher's network on 16 wires (25 comparators merging two sorted blocks of 8),
+run on each full block of 16 wires in registers after :data:`SORT8`."""
+
 
 def prune(pairs: list[tuple[int, int]], m: int, lo: int, hi: int) -> list[tuple[int, int]]:
     """The comparators of ``pairs`` still needed when only ranks ``lo .. hi-1`` must come out
@@ -168,10 +174,11 @@ def prune(pairs: list[tuple[int, int]], m: int, lo: int, hi: int) -> list[tuple[
 @lru_cache(maxsize=256)
 def network(m: int, lo: int, hi: int) -> np.ndarray:
     """The comparators the kernel runs after :data:`SORT8` on each of the ``m // 8`` full
-    blocks of 8 wires (Batcher's stages 1, 2, 4 there), pruned for the window ``[lo, hi)``,
-    as a ``(K, 2)`` int64 array (cached)."""
-    full = m // 8
-    rest = [(a, b) for a, b, p in _batcher_stages(m) if not (p <= 4 and a // 8 < full)]
+    blocks of 8 wires (Batcher's stages 1, 2, 4 there) and :data:`MERGE16` on each of the
+    ``m // 16`` full blocks of 16 (stage 8), pruned for the window ``[lo, hi)``, as a
+    ``(K, 2)`` int64 array (cached)."""
+    rest = [(a, b) for a, b, p in _batcher_stages(m)
+            if not ((p <= 4 and a // 8 < m // 8) or (p == 8 and a // 16 < m // 16))]
     arr = np.array(prune(rest, m, lo, hi), np.int64).reshape(-1, 2)
     arr.setflags(write=False)
     return arr
@@ -179,10 +186,12 @@ def network(m: int, lo: int, hi: int) -> np.ndarray:
 
 def comparators(m: int, lo: int, hi: int) -> list[tuple[int, int]]:
     """Every compare-exchange the kernel applies for ``m`` values and the window ``[lo, hi)``,
-    in order: :data:`SORT8` on each full block of 8 wires, then :func:`network`. (The 8-wire
-    blocks hold disjoint wires and precede the other comparators of the same blocks in
-    Batcher's order, so running them first is the same network.)"""
+    in order: :data:`SORT8` on each full block of 8 wires, :data:`MERGE16` on each full block
+    of 16, then :func:`network`. (Blocks hold disjoint wires, and a block's comparators
+    precede the others on its wires in Batcher's order, so the reordering is the same
+    network.)"""
     pre = [(8 * q + a, 8 * q + b) for q in range(m // 8) for a, b in SORT8]
+    pre += [(16 * q + a, 16 * q + b) for q in range(m // 16) for a, b in MERGE16]
     return pre + [(int(a), int(b)) for a, b in network(m, lo, hi)]
 
 
@@ -258,6 +267,44 @@ def _sort8(o: int, b: int, buf: Any) -> None:
         buf[o + 4, c], buf[o + 5, c], buf[o + 6, c], buf[o + 7, c] = v4, v5, v6, v7
 
 
+def _merge16(o: int, b: int, buf: Any) -> None:
+    """:data:`MERGE16` on rows ``o .. o+15`` of the first ``b`` columns of ``buf``."""
+    for c in range(b):
+        v0, v1, v2, v3 = buf[o, c], buf[o + 1, c], buf[o + 2, c], buf[o + 3, c]
+        v4, v5, v6, v7 = buf[o + 4, c], buf[o + 5, c], buf[o + 6, c], buf[o + 7, c]
+        v8, v9, v10, v11 = buf[o + 8, c], buf[o + 9, c], buf[o + 10, c], buf[o + 11, c]
+        v12, v13, v14, v15 = buf[o + 12, c], buf[o + 13, c], buf[o + 14, c], buf[o + 15, c]
+        v0, v8 = _cx(v0, v8)
+        v1, v9 = _cx(v1, v9)
+        v2, v10 = _cx(v2, v10)
+        v3, v11 = _cx(v3, v11)
+        v4, v12 = _cx(v4, v12)
+        v5, v13 = _cx(v5, v13)
+        v6, v14 = _cx(v6, v14)
+        v7, v15 = _cx(v7, v15)
+        v4, v8 = _cx(v4, v8)
+        v5, v9 = _cx(v5, v9)
+        v6, v10 = _cx(v6, v10)
+        v7, v11 = _cx(v7, v11)
+        v2, v4 = _cx(v2, v4)
+        v3, v5 = _cx(v3, v5)
+        v6, v8 = _cx(v6, v8)
+        v7, v9 = _cx(v7, v9)
+        v10, v12 = _cx(v10, v12)
+        v11, v13 = _cx(v11, v13)
+        v1, v2 = _cx(v1, v2)
+        v3, v4 = _cx(v3, v4)
+        v5, v6 = _cx(v5, v6)
+        v7, v8 = _cx(v7, v8)
+        v9, v10 = _cx(v9, v10)
+        v11, v12 = _cx(v11, v12)
+        v13, v14 = _cx(v13, v14)
+        buf[o, c], buf[o + 1, c], buf[o + 2, c], buf[o + 3, c] = v0, v1, v2, v3
+        buf[o + 4, c], buf[o + 5, c], buf[o + 6, c], buf[o + 7, c] = v4, v5, v6, v7
+        buf[o + 8, c], buf[o + 9, c], buf[o + 10, c], buf[o + 11, c] = v8, v9, v10, v11
+        buf[o + 12, c], buf[o + 13, c], buf[o + 14, c], buf[o + 15, c] = v12, v13, v14, v15
+
+
 def _reduce_trimmed(s: int, b: int, lo: int, hi: int, buf: Any, acc: Any, out: Any) -> None:
     """``out[s+c]``: the trimmed mean of ranks ``lo .. hi-1`` of column ``c`` of ``buf`` (a
     branch-free vectorised pass, then the float64 sum for the columns whose sum overflowed)."""
@@ -320,6 +367,8 @@ def _window_kernel(x: Any, rows: Any, sizes: Any, lo: Any, hi: Any, median: bool
                 return i
             for q in range(mi // 8):
                 _sort8(8 * q, b, buf)
+            for q in range(mi // 16):
+                _merge16(16 * q, b, buf)
             _sort_block(nets[offs[i] : offs[i + 1]], b, buf)
             if median:
                 _reduce_median(s, b, mi, buf, out[i])
@@ -339,7 +388,7 @@ def compiled() -> Any:
         nb = _numba()
         jit = nb.njit(parallel=False, cache=True, nogil=True, fastmath=False)
         g = globals()
-        for name in ("_clip_store", "_copy_block", "_cx", "_sort8", "_sort_block",
+        for name in ("_clip_store", "_copy_block", "_cx", "_sort8", "_merge16", "_sort_block",
                      "_reduce_trimmed", "_reduce_median"):
             g[name] = jit(g[name])  # the kernel resolves its helpers as compiled globals
         _KERNEL = jit(_window_kernel)
@@ -406,6 +455,6 @@ def median(x: np.ndarray) -> np.ndarray | None:
     return window(x, (m - 1) // 2, m // 2 + 1, True)
 
 
-__all__ = ["ENV_DISABLE", "MIN_ELEMENTS", "SORT8", "backend", "batcher_network",
+__all__ = ["ENV_DISABLE", "MERGE16", "MIN_ELEMENTS", "SORT8", "backend", "batcher_network",
            "block_columns", "comparators", "compiled", "enabled", "median", "network", "prune",
            "trimmed_mean", "window", "window_batch", "worthwhile"]

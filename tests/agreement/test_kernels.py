@@ -150,6 +150,7 @@ def test_networks_sort_random_inputs(m: int) -> None:
     x = rng.integers(0, 5, (m, 4000)).astype(np.float64)
     assert len(kernels.batcher_network(m)) >= len(kernels.comparators(m, m // 4, m - m // 4))
     assert list(kernels.SORT8) == kernels.batcher_network(8)
+    assert list(kernels.MERGE16) == kernels.batcher_network(16)[len(kernels.SORT8) * 2 :]
     for lo, hi in [(0, m), (m // 4, m - m // 4), ((m - 1) // 2, m // 2 + 1)]:
         y = x.copy()
         for i, j in kernels.comparators(m, lo, hi):
