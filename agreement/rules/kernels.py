@@ -18,7 +18,8 @@ exactly sorted and the values below and above it stay the right sets. (For the m
 values that leaves 53 of 63 comparators; for the trimmed mean of 32 values with f = 8, 181 of
 191.) The first three stages of the network stay inside blocks of 8 wires: on each full block
 they run as one fixed 8-wire sorter (:data:`SORT8`) whose values stay in registers, 8 loads
-and 8 stores per column for 19 comparators instead of 4 memory accesses per comparator.
+and 8 stores per column for 19 comparators instead of 4 memory accesses per comparator; the
+fourth stage likewise on each full block of 16 wires (:data:`MERGE16`, 25 comparators).
 
 The reductions, the same in the compiled kernel and in its numpy fallback
 (``agreement.rules.coordinate``), so that the two give identical bits on every input:
