@@ -69,7 +69,7 @@ import anyio
 from anyio.abc import ByteStream, SocketAttribute, TaskGroup
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from ..codec import DEFAULT_MAX_FRAME, DecodeError, FrameDecoder, frame
+from ..codec import DEFAULT_MAX_FRAME, VECTOR_OVERHEAD, DecodeError, FrameDecoder, frame
 from ..dispatch import FaultLog, KeepsFaults
 from ..protocol import Fault
 from .tls import AuthError, authenticate
@@ -80,6 +80,8 @@ ENVELOPE = struct.Struct("<BHQ")
 ENVELOPE_SIZE = ENVELOPE.size
 _LENGTH = struct.Struct("<I")  # the length prefix of :func:`netsim.codec.frame`
 LENGTH_SIZE = _LENGTH.size
+ALIGN_AT = ENVELOPE_SIZE + VECTOR_OVERHEAD
+"""Where a DATA frame's vector coordinates start in its body: the receive decoder aligns it."""
 _BIG = 1 << 16  # bodies from this size are sent after their header, not copied into it
 _SLICE = 1 << 18  # a large body is written in slices of this many bytes
 _BATCH = 1 << 16  # small frames are coalesced into writes of about this many bytes
@@ -601,7 +603,7 @@ class Network(KeepsFaults):
             self._conn_scopes.add(scope)
             try:
                 async with self._inbound_lock[peer]:
-                    await self._receive_loop(stream, FrameDecoder(s.max_frame), peer, [])
+                    await self._receive_loop(stream, FrameDecoder(s.max_frame, ALIGN_AT), peer, [])
             except ChannelError as exc:
                 self.fault(peer, exc.kind, exc.detail)
             except _IO_ERRORS:
