@@ -5,7 +5,8 @@ the package: they compare against baselines and write ``BENCHMARKS.md``), so thi
 runs from the root of a checkout. ``NAME`` is one of :data:`BENCHES`; the options are the
 benchmark's own (``jungle bench rules --help``). Every benchmark takes ``--quick`` (tiny sizes,
 one repeat, a few seconds: a check that it runs; it never writes BENCHMARKS.md) and
-``--no-write`` (full sizes, printed only).
+``--no-write`` (full sizes, printed only) and ``--allow-load`` (write BENCHMARKS.md even from a
+machine whose load was above its cores).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ BENCHES: dict[str, str] = {
     "rules": "robust rules against their usual implementations",
     "agreement": "full agreements: message level against round level",
     "learning": "LEARN against D-SGD: time per step (and --accuracy: the grids)",
-    "network": "agreement rounds over loopback TLS against a raw socket",
+    "network": "agreement rounds over loopback against the same all-to-all exchange",
+    "backend": "CollaborativeSGD over TLS against DDP over gloo, per step",
     "campaign": "campaigns: small runs per second per core, 1 and 2 workers",
 }
 

@@ -145,7 +145,8 @@ class InProcessNetwork:
 class TransportNetwork:
     """:class:`Network` over netsim's real network (:class:`netsim.net.transport.Network`).
 
-    The transport's event loop runs in a background thread (an anyio blocking portal);
+    The transport's event loop (uvloop's when installed) runs in a background thread (an
+    anyio blocking portal);
     ``send`` queues a body on the peer's reliable channel (never blocks; a peer cut off by
     the transport, e.g. for stalling, is a fault the transport records), ``recv`` takes the
     next delivered body. Delivered bodies wait in a queue of at most ``max_pending``
@@ -158,11 +159,12 @@ class TransportNetwork:
                  max_pending: int = 100_000) -> None:
         from anyio.from_thread import start_blocking_portal
 
+        from .runtime import event_loop
         from .transport import Network as _Net
 
         self.node_id, self.n = node_id, n
         self._q: queue.Queue[tuple[int, bytes]] = queue.Queue(maxsize=max_pending)
-        self._cm = start_blocking_portal()
+        self._cm = start_blocking_portal(*event_loop("asyncio"))  # uvloop when installed
         self._portal = self._cm.__enter__()
         try:
             self.transport = self._portal.call(
