@@ -16,7 +16,7 @@ import time
 
 from agreement import run
 from agreement.inputs import make_inputs
-from benchmarks._report import add_arguments, command, finish, machine, markdown_table
+from benchmarks.report import add_arguments, command, finish, machine, markdown_table
 
 
 def timed(repeats: int, **kw) -> tuple[float, object]:

@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import add_arguments, command, finish, machine, markdown_table
+from benchmarks.report import add_arguments, command, finish, machine, markdown_table
 from netsim.net.cluster import free_ports, generate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from benchmarks._report import add_arguments, command, finish, machine, markdown_table
+from benchmarks.report import add_arguments, command, finish, machine, markdown_table
 from broadcast import ReliableBroadcast
 from netsim import Simulator, make_strategy
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agreement.campaigns import load_spec, run_campaign
-from benchmarks._report import add_arguments, command, finish, machine, markdown_table
+from benchmarks.report import add_arguments, command, finish, machine, markdown_table
 
 
 def spec_dict(seeds: int, quick: bool) -> dict[str, Any]:

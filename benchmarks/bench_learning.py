@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from benchmarks._report import add_arguments, command, finish, machine, markdown_table
+from benchmarks.report import add_arguments, command, finish, machine, markdown_table
 from learning.attacks import LEARNING_ATTACKS
 from learning.experiments import (
     ATTACKS_ALL,

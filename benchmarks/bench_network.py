@@ -51,7 +51,7 @@ from pathlib import Path
 
 from benchmarks import exchange
 from benchmarks import profile as prof
-from benchmarks._report import add_arguments, command, finish, machine, markdown_table
+from benchmarks.report import add_arguments, command, finish, machine, markdown_table
 from netsim.codec import VECTOR_OVERHEAD
 from netsim.net.cluster import generate
 

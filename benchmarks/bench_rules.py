@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from agreement.rules import make_rule
-from benchmarks._report import add_arguments, command, finish, machine, markdown_table
+from benchmarks.report import add_arguments, command, finish, machine, markdown_table
 
 
 def best(fn: Callable[[], Any], repeats: int) -> float:

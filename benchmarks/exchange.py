@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         a = wp.parse_args(argv[1:])
         worker(a.config, a.id, a.dim, a.rounds, a.report, a.plaintext, a.timeout)
         return
-    from benchmarks._report import machine
+    from benchmarks.report import machine
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.exchange",
                                  description=__doc__.splitlines()[0])

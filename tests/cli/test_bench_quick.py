@@ -57,16 +57,16 @@ def test_quick_refuses_the_long_accuracy_grids(tmp_path) -> None:
 
 
 def test_an_overloaded_machine_does_not_write_unless_told(tmp_path, monkeypatch, capsys) -> None:
-    from benchmarks import _report
+    from benchmarks import report
 
     target = tmp_path / "BENCHMARKS.md"
     target.write_text("# Benchmarks\n")
-    monkeypatch.setattr(_report, "BENCHMARKS_MD", target)
-    assert not _report.overloaded(load=0.5, cores=2) and _report.overloaded(load=2.5, cores=2)
-    monkeypatch.setattr(_report, "START_LOAD_1MIN", (os.cpu_count() or 1) + 0.5)
-    _report.finish("x", "body", quick=False, no_write=False)
+    monkeypatch.setattr(report, "BENCHMARKS_MD", target)
+    assert not report.overloaded(load=0.5, cores=2) and report.overloaded(load=2.5, cores=2)
+    monkeypatch.setattr(report, "START_LOAD_1MIN", (os.cpu_count() or 1) + 0.5)
+    report.finish("x", "body", quick=False, no_write=False)
     assert "not written: the 1-minute load was" in capsys.readouterr().out
     assert target.read_text() == "# Benchmarks\n"
-    _report.finish("x", "body", quick=False, no_write=False, allow_load=True)
+    report.finish("x", "body", quick=False, no_write=False, allow_load=True)
     assert "<!-- bench:x -->\nbody\n<!-- /bench:x -->" in target.read_text()
-    assert "(flags: " in _report.machine()
+    assert "(flags: " in report.machine()
