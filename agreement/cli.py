@@ -352,10 +352,14 @@ def _node_protocol(args: argparse.Namespace, n: int, f: int, x: np.ndarray) -> A
     from netsim.net.node import StrategyProtocol
 
     from .protocol import AveragingAgreement
+    from .rules import kernels
 
     def factory(i: int, xi: Any) -> AveragingAgreement:
         return AveragingAgreement(i, n, f, xi, protocol=args.protocol, rounds=args.rounds)
 
+    if n * x.size >= kernels.MIN_ELEMENTS and any(
+            name in args.protocol for name in ("trimmed-mean", "median")):
+        kernels.preload()  # the column kernel's load (about 1 s) before the first round
     try:
         if args.strategy:
             return StrategyProtocol(args.id, n, f, args.strategy, factory, x, seed=args.seed)

@@ -47,6 +47,7 @@ holds no GIL (``nogil=True``), so a thread can run a rule beside a network node'
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -82,16 +83,48 @@ def enabled() -> bool:
 
 
 MIN_ELEMENTS = 1 << 18
-"""The rules use the kernel for views of at least this many values (``m·d``, summed over the
-views of a batch). A process's first kernel call costs about a second (importing numba and
-loading the compiled code from the disk cache, or compiling it: a few seconds), which a small
-view never repays; the numpy path gives the same bits, so the choice changes no output."""
+"""The rules use the kernel for a view of at least this many values (``m·d``, summed over the
+views of a batch), or once the process has run :data:`AMORTISE_ELEMENTS` values through the
+rules. A process's first kernel call costs about a second (importing numba and loading the
+compiled code from the disk cache, or compiling it: a few seconds), which a few small views
+never repay; the numpy path gives the same bits, so the choice changes no output."""
+
+AMORTISE_ELEMENTS = 1 << 27
+"""Values (summed over every rule call of the process) after which even small views run the
+kernel: about a second of the numpy fallback, the cost of loading the kernel once. The rule
+of the ski-rental problem: by switching when the fallback has cost what the switch costs, a
+process never spends more than twice what it would have spent knowing its future (a long
+LEARN run of small views switches early in the run; a test of a few small views never
+imports numba)."""
+
+_seen = 0  # values offered to worthwhile() in this process (approximate across threads)
 
 
 def worthwhile(elements: int) -> bool:
-    """Whether a rule on ``elements`` values runs the kernel: ``elements >= MIN_ELEMENTS``
-    and :func:`enabled` (numba is not even imported for a smaller view)."""
-    return elements >= MIN_ELEMENTS and enabled()
+    """Whether a rule on ``elements`` values runs the kernel: :func:`enabled`, and
+    ``elements >= MIN_ELEMENTS`` or this process's rule calls have reached
+    :data:`AMORTISE_ELEMENTS` values (numba is not even imported before)."""
+    global _seen
+    _seen += elements
+    if elements < MIN_ELEMENTS and _seen < AMORTISE_ELEMENTS and _KERNEL is None:
+        return False
+    return enabled()
+
+
+def preload() -> bool:
+    """Import numba and load (or compile) the kernel now, for float32 and float64 views,
+    writable and read-only (each is a signature of its own), so that the first rule call of a
+    process that will run large views (a network node, before its first round) does not pay
+    it; afterwards every view runs the kernel. Returns :func:`enabled` (False: nothing to
+    load)."""
+    if not enabled():
+        return False
+    for dtype in (np.float32, np.float64):
+        for writable in (True, False):
+            x = np.zeros((3, 4), dtype)
+            x.flags.writeable = writable
+            window(x, 1, 2, False)
+    return True
 
 
 def backend() -> str:
@@ -379,6 +412,7 @@ def _window_kernel(x: Any, rows: Any, sizes: Any, lo: Any, hi: Any, median: bool
 
 
 _KERNEL: Any = None
+_BUILD = threading.Lock()
 
 
 def compiled() -> Any:
@@ -386,13 +420,15 @@ def compiled() -> Any:
     use. Needs numba (see :func:`enabled`)."""
     global _KERNEL
     if _KERNEL is None:
-        nb = _numba()
-        jit = nb.njit(parallel=False, cache=True, nogil=True, fastmath=False)
-        g = globals()
-        for name in ("_clip_store", "_copy_block", "_cx", "_sort8", "_merge16", "_sort_block",
-                     "_reduce_trimmed", "_reduce_median"):
-            g[name] = jit(g[name])  # the kernel resolves its helpers as compiled globals
-        _KERNEL = jit(_window_kernel)
+        with _BUILD:  # threads (InProcessNetwork's nodes) may reach the first call together
+            if _KERNEL is None:
+                nb = _numba()
+                jit = nb.njit(parallel=False, cache=True, nogil=True, fastmath=False)
+                g = globals()
+                for name in ("_clip_store", "_copy_block", "_cx", "_sort8", "_merge16",
+                             "_sort_block", "_reduce_trimmed", "_reduce_median"):
+                    g[name] = jit(g[name])  # the kernel resolves its helpers as globals
+                _KERNEL = jit(_window_kernel)
     return _KERNEL
 
 
@@ -456,6 +492,7 @@ def median(x: np.ndarray) -> np.ndarray | None:
     return window(x, (m - 1) // 2, m // 2 + 1, True)
 
 
-__all__ = ["ENV_DISABLE", "MERGE16", "MIN_ELEMENTS", "SORT8", "backend", "batcher_network",
-           "block_columns", "comparators", "compiled", "enabled", "median", "network", "prune",
-           "trimmed_mean", "window", "window_batch", "worthwhile"]
+__all__ = ["AMORTISE_ELEMENTS", "ENV_DISABLE", "MERGE16", "MIN_ELEMENTS", "SORT8", "backend",
+           "batcher_network", "block_columns", "comparators", "compiled", "enabled", "median",
+           "network", "preload", "prune", "trimmed_mean", "window", "window_batch",
+           "worthwhile"]

@@ -225,3 +225,60 @@ def test_rule_batch_is_the_loop_bit_for_bit(disabled: str,
     for rule in (R.make_rule("trimmed-mean", 2), R.make_rule("median", 2)):
         with pytest.raises(ValueError, match="non-finite"):
             rule.batch(x, masks)
+
+
+def test_small_views_switch_to_the_kernel_once_their_total_repays_it(monkeypatch) -> None:
+    """The ski-rental rule: under MIN_ELEMENTS a view runs numpy until the process's rule calls
+    reach AMORTISE_ELEMENTS values, then the kernel; the bits are the same either way."""
+    monkeypatch.setattr(kernels, "_KERNEL", None)
+    monkeypatch.setattr(kernels, "_seen", 0)
+    assert not kernels.worthwhile(1000)
+    monkeypatch.setattr(kernels, "_seen", kernels.AMORTISE_ELEMENTS)
+    assert kernels.worthwhile(1000)
+    monkeypatch.setattr(kernels, "_seen", 0)
+    assert kernels.worthwhile(kernels.MIN_ELEMENTS)
+
+
+def test_preload_then_every_view_runs_the_kernel_with_the_same_bits(monkeypatch) -> None:
+    monkeypatch.setattr(kernels, "_seen", 0)
+    assert kernels.preload()
+    assert kernels.worthwhile(10)  # the kernel is loaded: no reason to wait
+    x = np.random.default_rng(3).standard_normal((7, 300)).astype(np.float32)
+    x.flags.writeable = False
+    got = R.trimmed_mean(x, 2)
+    np.testing.assert_array_equal(got, trimmed_mean_numpy(x, 2))
+
+
+def test_threads_reaching_the_first_call_together_build_one_kernel(monkeypatch) -> None:
+    """Four threads (InProcessNetwork's nodes) calling the kernel first at the same time: one
+    builds it, the others wait (without the lock numba raised 'A jit decorator was called on
+    an already jitted function')."""
+    import threading
+    import time
+    import types
+
+    built: list[str] = []
+
+    def njit(**_options: object):
+        def wrap(fn):
+            built.append(getattr(fn, "__name__", "?"))
+            time.sleep(0.005)  # widen the window a race needs
+            return fn
+        return wrap
+
+    monkeypatch.setattr(kernels, "_numba", lambda: types.SimpleNamespace(njit=njit))
+    monkeypatch.setattr(kernels, "_KERNEL", None)
+    start = threading.Barrier(4)
+    got: list[object] = []
+
+    def first_call() -> None:
+        start.wait()
+        got.append(kernels.compiled())
+
+    threads = [threading.Thread(target=first_call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4 and len({id(k) for k in got}) == 1
+    assert len(built) == 9  # the 8 helpers and the kernel, once
