@@ -74,6 +74,7 @@ import torch
 from torch import nn
 
 from agreement import constants, get_config
+from agreement.rules import kernels
 from netsim.registry import unknown
 
 from .attacks import LEARNING_ATTACKS, AttackHook, ValueAttackHook, check_attack, is_value_attack
@@ -453,6 +454,20 @@ def _hooks(cfg: TrainConfig, gen: torch.Generator, b: int
             for _ in range(2)]
 
 
+def _preload_kernel(cfg: TrainConfig, method: Method, device: torch.device, d: int) -> None:
+    """Load the coordinate-wise rules' compiled kernel at the start of a run whose rule calls
+    will reach ``agreement.rules.kernels.AMORTISE_ELEMENTS`` values (per step at least ``n``
+    views of ``n`` rows for a method that agrees, one ``n``-row view for a server's rule):
+    the switch the kernels would make after that many values, made at the start since the
+    run's length is known. The same bits either way."""
+    if device.type != "cpu" or method.rule is None or not any(
+            r in cfg.protocol for r in ("trimmed-mean", "median")):
+        return
+    per_step = cfg.n * cfg.n * d if method.agreement else cfg.n * d
+    if cfg.steps * per_step >= kernels.AMORTISE_ELEMENTS:
+        kernels.preload()
+
+
 def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     """Run one configuration (``progress(step, metrics)`` is called after every step): set up
     the method of ``cfg.method`` (:data:`learning.methods.METHODS`), the data and the models,
@@ -468,6 +483,7 @@ def train(cfg: TrainConfig, progress: Any = None) -> TrainResult:
     models = _Models(cfg, setup, ds, model, device, dtype)
     setup.task = Task(models.swarm, ds, models.data, device, dtype)
     method = METHODS[cfg.method](setup)
+    _preload_kernel(cfg, method, device, int(models.theta.shape[1]))
     evaluate = _Evaluator(models.swarm, ds, device, dtype)
     h = setup.h
     history: list[dict[str, float | None]] = []

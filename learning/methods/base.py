@@ -167,11 +167,11 @@ class Method:
 
     name: ClassVar[str]
     agreement: ClassVar[bool] = False
+    """True if the method runs the agreement layer with ``cfg.rounds`` gradient rounds."""
     rule: ClassVar[str | None] = None
     """What ``cfg.protocol`` means to this method (``None``: nothing; the grids write
     ``NAME:PROTOCOL`` only for a method that has one): LEARN's agreement protocol, the
     server's robust rule, ByzSGD's servers' gradient rule."""
-    """True if the method runs the agreement layer with ``cfg.rounds`` gradient rounds."""
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
