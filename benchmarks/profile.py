@@ -65,8 +65,9 @@ class Category:
         return re.search(self.pattern, frame) is not None
 
 
-STARTUP = Category("start-up (imports, configuration)",
-                   r"_find_and_load|<frozen importlib|_call_with_frames|^load_node \(",
+STARTUP = Category("start-up (imports, configuration, the column kernel's preload)",
+                   r"_find_and_load|<frozen importlib|_call_with_frames|^load_node \("
+                   r"|^preload \(",
                    excluded=True)
 
 NETWORK_CATEGORIES: tuple[Category, ...] = (

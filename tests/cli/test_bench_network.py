@@ -93,7 +93,7 @@ def test_the_summary_charges_each_sample_to_its_innermost_category(tmp_path):
         "socket send/recv": 10,
         "event loop (asyncio/uvloop/anyio, with uvloop's own socket reads)": 5,
     }
-    assert dict(s.excluded) == {"start-up (imports, configuration)": 40,
+    assert dict(s.excluded) == {prof.STARTUP.name: 40,
                                 "after the last round (history and output files)": 7,
                                 prof.NO_STACK: 3}
     assert s.leaves["libc.so.6 in FrameDecoder.feed (netsim/codec.py)"] == 30
