@@ -286,12 +286,13 @@ def main(argv: list[str] | None = None) -> None:
         plan = _plan(a, tmp, models)
         best = _summaries(_launch(plan, tmp))
     body = "\n\n".join([
+        "## Training backend: CollaborativeSGD over TLS against DDP over gloo",
+        f"Machine: {machine()}. Command: `{command()}`.",
         f"CollaborativeSGD over mutual TLS against DDP over gloo, n = {a.n} processes on "
         f"loopback, f = {a.f}, one thread each, batch {a.batch} per process, {a.steps} timed "
         f"steps after {a.warmup} warm-up, best of {a.reps} interleaved repeat(s) "
         "(benchmarks/bench_backend.py's docstring says what each column measures).",
-        _table(best, models, a.backends),
-        f"Command: `{command()}`", f"Machine: {machine()}"])
+        _table(best, models, a.backends)])
     finish("backend", body, quick=a.quick, no_write=a.no_write, allow_load=a.allow_load)
 
 
